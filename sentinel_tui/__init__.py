@@ -1,0 +1,3 @@
+"""Sentinel: a model monitor that lives in the terminal."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Baseline snapshots: build from a reference CSV, save and load (JSON + Parquet)."""

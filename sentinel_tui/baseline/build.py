@@ -1,0 +1,100 @@
+"""Build a baseline from a reference CSV."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from .. import __version__
+from ..config import Settings
+from ..io.coerce import coerce
+from ..io.csv_reader import BatchReadError, read_csv_batch
+from .profile import build_profile, infer_type
+from .store import FORMAT_VERSION, Baseline, BaselineError, validate_name
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _role_of(name: str, settings: Settings) -> str:
+    cols = settings.columns
+    if name in cols.ignore:
+        return "ignored"
+    for role in ("target", "prediction", "id", "timestamp"):
+        if getattr(cols, role) == name:
+            return role
+    return "feature"
+
+
+def build_baseline(reference: Path, name: str, settings: Settings) -> Baseline:
+    validate_name(name)
+    cols = settings.columns
+    try:
+        loaded = read_csv_batch(reference, delimiter=settings.input.delimiter)
+    except BatchReadError as exc:
+        raise BaselineError(f"cannot read reference {reference}: {exc.reason}") from exc
+    if loaded.duplicates:
+        raise BaselineError(f"reference {reference} has duplicate column names: {sorted(loaded.duplicates)}")
+    table = loaded.table
+    if table.num_rows == 0:
+        raise BaselineError(f"reference {reference} has no rows")
+    for role in ("target", "prediction", "id", "timestamp"):
+        col = getattr(cols, role)
+        if col is not None and col not in table.column_names:
+            raise BaselineError(f"--{role} column {col!r} is not in {reference} "
+                                f"(columns: {', '.join(table.column_names[:20])})")
+    for col in [*cols.categorical, *cols.ignore]:
+        if col not in table.column_names:
+            raise BaselineError(f"column {col!r} is not in {reference}")
+
+    inf = settings.inference
+    types: dict[str, str] = {}
+    for n in table.column_names:
+        forced = n in cols.categorical or n == cols.id
+        types[n] = "datetime" if n == cols.timestamp else infer_type(
+            table.column(n), forced, inf.max_categories, inf.text_unique_ratio)
+    string_cols = frozenset(n for n, t in types.items() if t in ("categorical", "text"))
+    needs_reread = [n for n in string_cols if not pa.types.is_string(table.column(n).type)]
+    if needs_reread:
+        # Categories must be compared as the text written in the file ("007" stays "007").
+        table = read_csv_batch(reference, delimiter=settings.input.delimiter, string_columns=string_cols).table
+
+    profiles = {}
+    sample_columns: dict[str, pa.Array] = {}
+    rng = np.random.default_rng(inf.seed)
+    per_row_cells = max(1, sum(1 for t in types.values() if t in ("numeric", "datetime", "boolean")))
+    cap = min(inf.sample_rows, max(1000, inf.sample_cells // per_row_cells))
+    take = np.sort(rng.choice(table.num_rows, size=cap, replace=False)) if table.num_rows > cap else None
+    for n in table.column_names:
+        role = _role_of(n, settings)
+        c = coerce(table.column(n), types[n])
+        profiles[n] = build_profile(n, types[n], role, c, psi_bins=settings.drift.psi_bins,
+                                    low_cardinality=settings.drift.low_cardinality,
+                                    max_categories=inf.max_categories)
+        if types[n] in ("numeric", "datetime", "boolean") and role != "ignored":
+            values = c.values if take is None else c.values[take]
+            sample_columns[n] = pa.array(values, type=pa.float64())
+    sample = pa.table(sample_columns) if sample_columns else pa.table({"_empty": pa.array([], pa.float64())})
+
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "tool_version": __version__,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "source": {"file": str(Path(reference).name), "sha256": sha256_file(reference),
+                   "rows": table.num_rows, "columns": table.num_columns, "sample_rows": sample.num_rows},
+        "roles": {"target": cols.target, "prediction": cols.prediction, "id": cols.id,
+                  "timestamp": cols.timestamp, "categorical": list(cols.categorical),
+                  "ignore": list(cols.ignore)},
+        "settings": {"inference": settings.to_dict()["inference"], "delimiter": settings.input.delimiter,
+                     "psi_bins": settings.drift.psi_bins, "low_cardinality": settings.drift.low_cardinality},
+    }
+    return Baseline(name=name, meta=meta, columns=profiles, sample=sample)

@@ -1,0 +1,142 @@
+"""The baseline snapshot on disk: ``baseline.json`` + ``sample.parquet``, never pickle.
+
+Loading parses JSON and Parquet only, so a baseline from an untrusted source cannot execute code.
+What can be derived from the sample (sorted arrays for the exact tests) is derived at load time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .. import __version__
+from ..stats.univariate import SortedReference
+from .profile import ColumnProfile
+
+FORMAT_VERSION = 1
+META_FILE = "baseline.json"
+SAMPLE_FILE = "sample.parquet"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class BaselineError(Exception):
+    """A baseline that cannot be found, read or used (exit status 3)."""
+
+
+@dataclass
+class Baseline:
+    name: str
+    meta: dict[str, Any]  # format_version, tool_version, created_at, source, settings
+    columns: dict[str, ColumnProfile]
+    sample: pa.Table
+    path: Path | None = None
+    _sorted: dict[str, SortedReference] = field(default_factory=dict, repr=False)
+
+    @property
+    def roles(self) -> dict[str, str | None]:
+        return dict(self.meta.get("roles", {}))
+
+    @cached_property
+    def features(self) -> list[ColumnProfile]:
+        return [c for c in self.columns.values() if c.role == "feature"]
+
+    def sorted_reference(self, column: str) -> SortedReference:
+        """The reference sample of one numeric column, sorted once and cached."""
+        ref = self._sorted.get(column)
+        if ref is None:
+            arr = self.sample.column(column)
+            values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
+            ref = SortedReference.from_values(values)
+            self._sorted[column] = ref
+        return ref
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.meta, "name": self.name, "columns": [c.to_dict() for c in self.columns.values()]}
+
+
+def validate_name(name: str) -> str:
+    if not _NAME_RE.match(name):
+        raise BaselineError(f"invalid baseline name {name!r}: use letters, digits, '.', '_' or '-' (max 64)")
+    return name
+
+
+def save_baseline(baseline: Baseline, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp_meta = directory / (META_FILE + ".tmp")
+    tmp_sample = directory / (SAMPLE_FILE + ".tmp")
+    pq.write_table(baseline.sample, tmp_sample, compression="zstd")
+    tmp_meta.write_text(json.dumps(baseline.to_json(), indent=2, allow_nan=False), encoding="utf-8")
+    # Replace both files only once both are written, so a crash never leaves half a baseline.
+    tmp_sample.replace(directory / SAMPLE_FILE)
+    tmp_meta.replace(directory / META_FILE)
+    baseline.path = directory
+    return directory
+
+
+def resolve_baseline_path(name_or_path: str, baselines_dir: Path) -> Path:
+    """A baseline is named (``baselines/NAME``) or given as a directory or its baseline.json."""
+    p = Path(name_or_path)
+    if p.name == META_FILE and p.is_file():
+        return p.parent
+    if p.is_dir() and (p / META_FILE).is_file():
+        return p
+    candidate = baselines_dir / name_or_path
+    if (candidate / META_FILE).is_file():
+        return candidate
+    raise BaselineError(f"baseline {name_or_path!r} not found (looked in {baselines_dir}/ and as a path); "
+                        "create it with 'sentinel baseline create REF.csv --name NAME'")
+
+
+def load_baseline(name_or_path: str, baselines_dir: Path) -> Baseline:
+    directory = resolve_baseline_path(name_or_path, baselines_dir)
+    meta_path = directory / META_FILE
+    try:
+        data = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BaselineError(f"cannot read baseline {meta_path}: {exc}") from exc
+    if not isinstance(data, dict) or "format_version" not in data or "columns" not in data:
+        raise BaselineError(f"{meta_path} is not a Sentinel baseline (no format_version/columns)")
+    version = data["format_version"]
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise BaselineError(
+            f"baseline {meta_path} has format version {version}, newer than this Sentinel understands "
+            f"({FORMAT_VERSION}); upgrade sentinel-tui (this is {__version__}) or rebuild the baseline")
+    try:
+        columns = {c["name"]: ColumnProfile.from_dict(c) for c in data["columns"]}
+    except (KeyError, TypeError) as exc:
+        raise BaselineError(f"{meta_path} has a malformed column entry: {exc}") from exc
+    try:
+        sample = pq.read_table(directory / SAMPLE_FILE)
+    except (OSError, pa.ArrowException) as exc:
+        raise BaselineError(f"cannot read the baseline sample {directory / SAMPLE_FILE}: {exc}") from exc
+    meta = {k: v for k, v in data.items() if k not in ("columns", "name")}
+    return Baseline(name=str(data.get("name", directory.name)), meta=meta, columns=columns, sample=sample,
+                    path=directory)
+
+
+def list_baselines(baselines_dir: Path) -> list[dict[str, Any]]:
+    out = []
+    if not baselines_dir.is_dir():
+        return out
+    for d in sorted(baselines_dir.iterdir()):
+        meta = d / META_FILE
+        if not meta.is_file():
+            continue
+        try:
+            data = json.loads(meta.read_text(encoding="utf-8"))
+            out.append({"name": data.get("name", d.name), "path": str(d),
+                        "rows": data.get("source", {}).get("rows"),
+                        "columns": len(data.get("columns", [])),
+                        "created_at": data.get("created_at"),
+                        "format_version": data.get("format_version")})
+        except (OSError, ValueError):
+            out.append({"name": d.name, "path": str(d), "error": "unreadable baseline.json"})
+    return out

@@ -1,0 +1,1 @@
+"""Checks: batch + baseline -> typed result. No files, no terminals."""

@@ -1,0 +1,226 @@
+"""Validation of one batch against the baseline schema: each problem is a ``Finding``.
+
+Count-based checks (nulls, out-of-range values, constant columns) combine two conditions, like drift:
+the count must be implausible under the reference (binomial tail below ``significance``) AND the share
+must exceed a documented threshold. Either alone raises false alarms, at small or at large batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from scipy import stats as sps
+
+from ..baseline.profile import ColumnProfile
+from ..baseline.store import Baseline
+from ..config import ValidationSettings
+from ..io.coerce import Coerced, coerce
+from ..model import AlertKind, Finding, Severity
+
+MAX_LISTED = 50  # findings of one kind listed column by column; the rest are summed up in one finding
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    findings: list[Finding]
+    columns: dict[str, Coerced]  # present, expected, not ignored columns, coerced to the baseline type
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.1f}%" if x >= 0.001 else f"{x * 100:.2g}%"
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.4g}"
+
+
+def _binomial_tail(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p)."""
+    if k <= 0:
+        return 1.0
+    return float(sps.binom.sf(k - 1, n, min(max(p, 0.0), 1.0)))
+
+
+def _listed(findings: list[Finding], check: str, severity: Severity, kind: AlertKind, names: list[str],
+            message: str) -> None:
+    for name in names[:MAX_LISTED]:
+        findings.append(Finding(check, severity, kind, message.format(name=name), column=name))
+    rest = names[MAX_LISTED:]
+    if rest:
+        findings.append(Finding(check, severity, kind, f"{len(rest)} more columns: " + ", ".join(rest[:10])
+                                + (" ..." if len(rest) > 10 else ""), values={"columns": rest}))
+
+
+def _schema_findings(baseline: Baseline, table: pa.Table, duplicates: dict[str, int]) -> list[Finding]:
+    out: list[Finding] = []
+    present = set(table.column_names)
+    for name, times in duplicates.items():
+        out.append(Finding("duplicate_column", Severity.CRITICAL, AlertKind.SCHEMA,
+                           f"column '{name}' appears {times} times in the header; only the first is analysed",
+                           column=name, values={"times": times}))
+    missing = [c for c in baseline.columns.values() if c.role != "ignored" and c.name not in present]
+    by_role: dict[str, list[str]] = {}
+    for c in missing:
+        by_role.setdefault(c.role, []).append(c.name)
+    _listed(out, "missing_column", Severity.CRITICAL, AlertKind.SCHEMA, by_role.get("feature", []),
+            "feature column '{name}' is missing")
+    _listed(out, "missing_column", Severity.CRITICAL, AlertKind.SCHEMA, by_role.get("prediction", []),
+            "prediction column '{name}' is missing")
+    for role in ("id", "timestamp"):
+        _listed(out, "missing_column", Severity.WARNING, AlertKind.SCHEMA, by_role.get(role, []),
+                role + " column '{name}' is missing")
+    # Labels often arrive later than predictions: a batch without them is normal.
+    _listed(out, "missing_column", Severity.INFO, AlertKind.SCHEMA, by_role.get("target", []),
+            "target column '{name}' is not in this batch (labels may arrive later)")
+    unexpected = [n for n in table.column_names if n not in baseline.columns]
+    _listed(out, "unexpected_column", Severity.WARNING, AlertKind.SCHEMA, unexpected,
+            "column '{name}' is not in the baseline")
+    return out
+
+
+def _type_finding(p: ColumnProfile, c: Coerced, s: ValidationSettings) -> Finding | None:
+    if c.unparseable == 0:
+        return None
+    share = c.unparseable / max(c.rows - c.nulls, 1)
+    sev = Severity.CRITICAL if share >= s.type_error_critical else Severity.WARNING
+    examples = ", ".join(repr(e) for e in c.bad_examples)
+    return Finding("type_mismatch", sev, AlertKind.SCHEMA,
+                   f"'{p.name}': {c.unparseable} of {c.rows - c.nulls} values ({_pct(share)}) are not {p.type}"
+                   + (f", e.g. {examples}" if examples else ""),
+                   column=p.name, values={"unparseable": c.unparseable, "share": share,
+                                          "expected_type": p.type, "examples": c.bad_examples})
+
+
+def _null_finding(p: ColumnProfile, c: Coerced, s: ValidationSettings) -> Finding | None:
+    n = c.rows
+    if n == 0 or c.nulls == 0:
+        return None
+    rate = c.nulls / n
+    ref_rate = p.null_rate
+    increase = rate - ref_rate
+    if increase < s.null_increase_warning:
+        return None
+    # A reference with no nulls still allows a rate of about 1/(2 * rows) (half a count).
+    p_value = _binomial_tail(c.nulls, n, max(ref_rate, 0.5 / max(p.count, 1)))
+    if p_value >= s.significance:
+        return None
+    sev = Severity.CRITICAL if increase >= s.null_increase_critical else Severity.WARNING
+    return Finding("null_rate", sev, AlertKind.DATA_QUALITY,
+                   f"'{p.name}': {_pct(rate)} missing values (reference {_pct(ref_rate)})",
+                   column=p.name, values={"null_rate": rate, "reference_null_rate": ref_rate,
+                                          "nulls": c.nulls, "p_value": p_value})
+
+
+def _numeric_findings(p: ColumnProfile, c: Coerced, s: ValidationSettings) -> list[Finding]:
+    out: list[Finding] = []
+    v = c.values
+    inf = int(np.isinf(v).sum())
+    if inf and not p.has_infinity:
+        share = inf / c.rows
+        sev = Severity.CRITICAL if share >= s.infinity_critical else Severity.WARNING
+        out.append(Finding("infinity", sev, AlertKind.DATA_QUALITY,
+                           f"'{p.name}': {inf} infinite values ({_pct(share)}); the reference had none",
+                           column=p.name, values={"count": inf, "share": share}))
+    finite = v[np.isfinite(v)]
+    if finite.size == 0 or p.min is None or p.max is None:
+        return out
+    outside = int((finite < p.min).sum() + (finite > p.max).sum())
+    if outside:
+        share = outside / finite.size
+        # Under the reference distribution a new value falls outside the reference's observed range
+        # with probability about 2 / (m + 1).
+        expected = 2.0 / (p.values_count + 1)
+        p_value = _binomial_tail(outside, finite.size, expected)
+        if share >= s.out_of_range_warning and p_value < s.significance:
+            sev = Severity.CRITICAL if share >= s.out_of_range_critical else Severity.WARNING
+            out.append(Finding(
+                "out_of_range", sev, AlertKind.DATA_QUALITY,
+                f"'{p.name}': {_pct(share)} of values outside the reference range [{_fmt(p.min)}, "
+                f"{_fmt(p.max)}] (batch min {_fmt(float(finite.min()))}, max {_fmt(float(finite.max()))})",
+                column=p.name, values={"count": outside, "share": share, "reference_min": p.min,
+                                       "reference_max": p.max, "batch_min": float(finite.min()),
+                                       "batch_max": float(finite.max()), "p_value": p_value}))
+    return out
+
+
+def _constant_finding(p: ColumnProfile, c: Coerced, s: ValidationSettings) -> Finding | None:
+    if p.distinct <= 1 or p.top_share is None:
+        return None
+    if isinstance(c.values, np.ndarray):
+        vals = c.values[~np.isnan(c.values)]
+        n = int(vals.size)
+        if n < 2 or vals.min() != vals.max():
+            return None
+        shown = _fmt(float(vals[0]))
+    else:
+        n = len(c.values) - c.values.null_count
+        if n < 2 or pc.count_distinct(c.values.drop_null()).as_py() != 1:
+            return None
+        shown = repr(c.values.drop_null()[0].as_py())
+    # Probability that n independent reference draws are all equal, at most top_share ** n.
+    chance = p.top_share ** n
+    if chance >= s.significance:
+        return None
+    return Finding("constant", Severity.WARNING, AlertKind.DATA_QUALITY,
+                   f"'{p.name}' is constant ({shown}) in {n} rows; the reference had {p.distinct} values",
+                   column=p.name, values={"rows": n, "reference_distinct": p.distinct, "chance": chance})
+
+
+def _unseen_finding(p: ColumnProfile, c: Coerced, s: ValidationSettings) -> Finding | None:
+    if p.other_count or not p.categories:
+        return None  # the reference list is incomplete (capped), "unseen" cannot be told apart
+    vc = pc.value_counts(c.values.drop_null())
+    if len(vc) == 0:
+        return None
+    keys = vc.field("values").to_pylist()
+    counts = vc.field("counts").to_pylist()
+    unseen = sorted(((k, n) for k, n in zip(keys, counts, strict=True) if k not in p.categories),
+                    key=lambda kv: -kv[1])
+    if not unseen:
+        return None
+    rows = sum(n for _, n in unseen)
+    share = rows / max(c.rows - c.nulls, 1)
+    sev = (Severity.CRITICAL if share >= s.unseen_critical
+           else Severity.WARNING if share >= s.unseen_warning else Severity.INFO)
+    shown = ", ".join(f"{k!r} ({n})" for k, n in unseen[:5]) + (" ..." if len(unseen) > 5 else "")
+    return Finding("unseen_categories", sev, AlertKind.DATA_QUALITY,
+                   f"'{p.name}': {len(unseen)} categories not in the reference, {_pct(share)} of rows: {shown}",
+                   column=p.name, values={"categories": [k for k, _ in unseen[:20]], "count": len(unseen),
+                                          "rows": rows, "share": share})
+
+
+def validate(baseline: Baseline, table: pa.Table, duplicates: dict[str, int],
+             settings: ValidationSettings) -> ValidationOutcome:
+    findings: list[Finding] = []
+    if table.num_rows == 0:
+        findings.append(Finding("empty_batch", Severity.CRITICAL, AlertKind.DATA_QUALITY,
+                                "empty batch: the file has a header but no rows", values={"rows": 0}))
+    findings.extend(_schema_findings(baseline, table, duplicates))
+    columns: dict[str, Coerced] = {}
+    if table.num_rows == 0:
+        return ValidationOutcome(findings, columns)
+    for name in table.column_names:
+        p = baseline.columns.get(name)
+        if p is None or p.role == "ignored":
+            continue
+        c = coerce(table.column(name), p.type)
+        columns[name] = c
+        for f in (_type_finding(p, c, settings), _null_finding(p, c, settings)):
+            if f is not None:
+                findings.append(f)
+        if p.role in ("id", "timestamp"):
+            continue  # new ids and times are expected: only type and missing values are checked
+        if p.type == "numeric":
+            findings.extend(_numeric_findings(p, c, settings))
+        if p.type == "categorical":
+            f = _unseen_finding(p, c, settings)
+            if f is not None:
+                findings.append(f)
+        if p.type in ("numeric", "categorical", "boolean"):
+            f = _constant_finding(p, c, settings)
+            if f is not None:
+                findings.append(f)
+    return ValidationOutcome(findings, columns)

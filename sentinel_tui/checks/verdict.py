@@ -1,0 +1,40 @@
+"""From findings and drift to the batch's alerts and status."""
+
+from __future__ import annotations
+
+from ..model import AlertKind, AlertRecord, DriftResult, Finding, Severity, Status, worst_status
+
+
+def drift_message(f) -> str:  # f: FeatureDrift
+    p = "<1e-300" if f.p_value == 0 else f"{f.p_value:.2g}"
+    extra = ""
+    shift = f.details.get("mean_shift_std")
+    if shift is not None:
+        extra = f", mean shift {shift:+.2f} std"
+    unseen = f.details.get("unseen_share")
+    if unseen:
+        extra += f", {unseen * 100:.1f}% unseen categories"
+    return (f"'{f.feature}' drifted: {f.test} p={p} (< {f.p_threshold:.2g}), {f.effect_size_name} "
+            f"{f.effect_size:.3f} (>= {f.effect_threshold:g}){extra}")
+
+
+def batch_alerts(findings: list[Finding], drift: DriftResult | None) -> list[AlertRecord]:
+    alerts = [AlertRecord(f.kind, f.severity, f.column or f.check, f.message)
+              for f in findings if f.severity >= Severity.WARNING]
+    if drift is not None:
+        for f in drift.features.values():
+            if f.drifted and f.severity is not None:
+                alerts.append(AlertRecord(AlertKind.DRIFT, f.severity, f.feature, drift_message(f)))
+        if drift.dataset_drift:
+            alerts.append(AlertRecord(
+                AlertKind.DRIFT, Severity.CRITICAL, "dataset",
+                f"dataset drift: {drift.drifted_count} of {drift.tested_count} features drifted "
+                f"({drift.share * 100:.0f}% >= {drift.share_threshold * 100:.0f}%)"))
+    return alerts
+
+
+def batch_status(findings: list[Finding], drift: DriftResult | None) -> Status:
+    statuses = [Status.from_severity(f.severity) for f in findings]
+    if drift is not None:
+        statuses.append(drift.status)
+    return worst_status(statuses) if statuses else Status.OK

@@ -1,0 +1,159 @@
+"""Settings: every default threshold lives here, with the reason for it (README "Thresholds" repeats them).
+
+``sentinel.toml`` may override any of them; the CLI overrides the file. Unknown keys or bad values raise
+``ConfigError`` (exit status 3), because a typo in a threshold silently ignored is a monitor set wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration file or option that cannot be used as given."""
+
+
+@dataclass
+class DriftSettings:
+    # Family-wise false-alarm rate per batch. Bonferroni divides it by the number of features tested, so a
+    # healthy batch reports drift on any feature with probability <= alpha (measured: ~0.3% at 30 features).
+    alpha: float = 0.005
+    # Materiality: Wasserstein-1 distance in units of the reference std (Evidently's default 0.1). A pure
+    # mean shift of k std gives exactly k, so 0.1 = "a tenth of a std"; 0.3 and above is critical.
+    numeric_effect_warning: float = 0.1
+    numeric_effect_critical: float = 0.3
+    # Jensen-Shannon distance (natural log, as SciPy/Evidently; 0..0.83) for categorical features.
+    categorical_effect_warning: float = 0.1
+    categorical_effect_critical: float = 0.2
+    # Cohen's h for booleans: 0.2 is Cohen's "small" effect, 0.5 "medium".
+    boolean_effect_warning: float = 0.2
+    boolean_effect_critical: float = 0.5
+    # Dataset drift when at least this share of the tested features drifted (Evidently's DataDriftPreset).
+    drift_share: float = 0.5
+    # Numeric features with at most this many distinct reference values are compared as categories (chi2):
+    # KS on a handful of values is very conservative.
+    low_cardinality: int = 10
+    # Features with fewer non-null batch values than this are skipped (no test is meaningful).
+    min_rows: int = 10
+    psi_bins: int = 10
+
+
+@dataclass
+class ValidationSettings:
+    # Significance used to gate count-based data-quality checks (null rate, out-of-range, constant): a
+    # finding needs the count to be implausible under the reference AND the share to exceed the threshold.
+    significance: float = 0.001
+    null_increase_warning: float = 0.02  # absolute increase of the null rate over the reference
+    null_increase_critical: float = 0.2
+    out_of_range_warning: float = 0.01  # share of values outside the reference [min, max]
+    out_of_range_critical: float = 0.1
+    unseen_warning: float = 0.01  # share of rows with categories the reference never had (below: info)
+    unseen_critical: float = 0.1
+    type_error_critical: float = 0.05  # share of unparseable values; any at all is a warning
+    infinity_critical: float = 0.1  # share of +/-inf in a numeric column; any at all is a warning
+
+
+@dataclass
+class InferenceSettings:
+    # A string column is categorical when it has at most this many distinct values, or when its distinct
+    # values are at most ``text_unique_ratio`` of its rows; otherwise it is free text (not drift-tested).
+    max_categories: int = 1000
+    text_unique_ratio: float = 0.5
+    sample_rows: int = 50_000  # bounded random reference sample kept for exact two-sample tests
+    sample_cells: int = 10_000_000  # and at most this many cells, so 1,000-column baselines stay small
+    seed: int = 0
+
+
+@dataclass
+class InputSettings:
+    max_file_mb: float = 512.0  # larger files are refused with a finding instead of exhausting memory
+    delimiter: str = ","
+
+
+@dataclass
+class ColumnRoles:
+    target: str | None = None
+    prediction: str | None = None
+    id: str | None = None
+    timestamp: str | None = None
+    categorical: list[str] = field(default_factory=list)
+    ignore: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Settings:
+    drift: DriftSettings = field(default_factory=DriftSettings)
+    validation: ValidationSettings = field(default_factory=ValidationSettings)
+    inference: InferenceSettings = field(default_factory=InferenceSettings)
+    input: InputSettings = field(default_factory=InputSettings)
+    columns: ColumnRoles = field(default_factory=ColumnRoles)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _check_value(section: str, key: str, expected: Any, value: Any) -> Any:
+    where = f"[{section}] {key}"
+    if isinstance(expected, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if isinstance(expected, int) and not isinstance(expected, bool):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"{where} must be a non-negative integer, got {value!r}")
+        return value
+    if isinstance(expected, float):
+        if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"{where} must be a non-negative number, got {value!r}")
+        if key in {"alpha", "significance", "drift_share", "text_unique_ratio"} and not 0 < value <= 1:
+            raise ConfigError(f"{where} must be in (0, 1], got {value!r}")
+        return float(value)
+    if isinstance(expected, list):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of column names, got {value!r}")
+        return list(value)
+    if expected is None or isinstance(expected, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        if key == "delimiter" and len(value) != 1:
+            raise ConfigError(f"{where} must be one character, got {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported value {value!r}")
+
+
+def apply_overrides(settings: Settings, data: dict[str, Any]) -> Settings:
+    """Apply a nested mapping (from TOML or the CLI) onto ``settings``, rejecting unknown keys."""
+    sections = {f.name: f for f in fields(Settings)}
+    for section, values in data.items():
+        if section not in sections:
+            known = ", ".join(sorted(sections))
+            raise ConfigError(f"unknown section [{section}] (known: {known})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{section}] must be a table")
+        target = getattr(settings, section)
+        known_keys = {f.name for f in fields(target)}
+        for key, value in values.items():
+            if key not in known_keys:
+                raise ConfigError(f"unknown key '{key}' in [{section}] (known: {', '.join(sorted(known_keys))})")
+            setattr(target, key, _check_value(section, key, getattr(target, key), value))
+    d = settings.drift
+    if d.numeric_effect_critical < d.numeric_effect_warning:
+        raise ConfigError("[drift] numeric_effect_critical must be >= numeric_effect_warning")
+    return settings
+
+
+def load_settings(path: Path | None) -> Settings:
+    settings = Settings()
+    if path is None:
+        return settings
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    return apply_overrides(settings, data)

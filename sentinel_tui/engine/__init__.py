@@ -1,0 +1,1 @@
+"""Engine: the pipeline that turns files into results (no terminal UI here)."""

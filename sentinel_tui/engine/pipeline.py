@@ -1,0 +1,46 @@
+"""load -> analyse for one file: the stateless core that ``check``, ``watch`` and the engine share."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ..baseline.store import Baseline
+from ..checks.drift import detect_drift
+from ..checks.validation import validate
+from ..checks.verdict import batch_alerts, batch_status
+from ..config import Settings
+from ..io.csv_reader import BatchReadError, read_csv_batch
+from ..model import AlertKind, AlertRecord, BatchResult, Finding, Severity, Status
+
+
+def _string_columns(baseline: Baseline) -> frozenset[str]:
+    return frozenset(n for n, c in baseline.columns.items() if c.type in ("categorical", "text"))
+
+
+def unreadable_result(path: Path, reason: str, seconds: float = 0.0) -> BatchResult:
+    """A file that could not be analysed: a critical pipeline finding naming the file and the reason."""
+    finding = Finding("unreadable", Severity.CRITICAL, AlertKind.PIPELINE, f"{path.name}: {reason}",
+                      values={"file": str(path), "reason": reason})
+    alert = AlertRecord(AlertKind.PIPELINE, Severity.CRITICAL, path.name, finding.message)
+    return BatchResult(file=str(path), rows=0, columns=0, status=Status.CRITICAL, findings=(finding,),
+                       drift=None, alerts=(alert,), seconds=seconds)
+
+
+def analyse_file(path: Path, baseline: Baseline, settings: Settings) -> BatchResult:
+    """Read and analyse one CSV batch. Never raises for bad input: problems become findings."""
+    start = time.perf_counter()
+    path = Path(path)
+    try:
+        loaded = read_csv_batch(path, delimiter=settings.input.delimiter,
+                                max_bytes=int(settings.input.max_file_mb * 1e6),
+                                string_columns=_string_columns(baseline))
+    except BatchReadError as exc:
+        return unreadable_result(path, exc.reason, time.perf_counter() - start)
+    table = loaded.table
+    outcome = validate(baseline, table, loaded.duplicates, settings.validation)
+    drift = detect_drift(baseline, outcome.columns, settings.drift) if outcome.columns else None
+    findings = outcome.findings
+    return BatchResult(file=str(path), rows=table.num_rows, columns=len(loaded.header),
+                       status=batch_status(findings, drift), findings=tuple(findings), drift=drift,
+                       alerts=tuple(batch_alerts(findings, drift)), seconds=time.perf_counter() - start)

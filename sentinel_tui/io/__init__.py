@@ -1,0 +1,1 @@
+"""Batch readers: parse files into typed columns."""

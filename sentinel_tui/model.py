@@ -1,0 +1,197 @@
+"""Result dataclasses and enums shared by every layer (stdlib only).
+
+These are the plain, immutable values that flow out of the checks and into reports, the store and
+the dashboard. Their JSON form (``to_dict``) is the documented report schema, see ``report_schema.json``.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = "1.0"
+
+
+class Severity(enum.IntEnum):
+    """How bad one finding or feature is. INFO findings are reported but never change a status."""
+
+    INFO = 0
+    WARNING = 1
+    CRITICAL = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class Status(enum.IntEnum):
+    """Overall verdict; the integer is the monitoring-plugin exit status (Nagios/Icinga convention)."""
+
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+    UNKNOWN = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def from_severity(cls, severity: Severity | None) -> Status:
+        if severity is None or severity == Severity.INFO:
+            return cls.OK
+        return cls.WARNING if severity == Severity.WARNING else cls.CRITICAL
+
+
+def worst_status(statuses: list[Status]) -> Status:
+    """UNKNOWN only wins when nothing is known; otherwise the worst of OK/WARNING/CRITICAL."""
+    known = [s for s in statuses if s != Status.UNKNOWN]
+    if known:
+        return max(known)
+    return Status.UNKNOWN if statuses else Status.OK
+
+
+class AlertKind(enum.StrEnum):
+    SCHEMA = "schema"
+    DATA_QUALITY = "data_quality"
+    DRIFT = "drift"
+    PERFORMANCE = "performance"
+    EMBEDDING = "embedding"
+    PIPELINE = "pipeline"
+
+
+def _num(x: float | None) -> float | None:
+    """JSON has no NaN/inf: they become null."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One validation problem in one batch."""
+
+    check: str  # e.g. "missing_column", "null_rate", "unseen_categories"
+    severity: Severity
+    kind: AlertKind
+    message: str  # one line, human readable
+    column: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)  # the numbers behind the verdict
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "severity": self.severity.label,
+            "kind": self.kind.value,
+            "column": self.column,
+            "message": self.message,
+            "values": {k: (_num(v) if isinstance(v, float) else v) for k, v in self.values.items()},
+        }
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """The drift verdict for one feature: significance AND materiality."""
+
+    feature: str
+    logical_type: str
+    test: str  # "ks", "chi2", "two_proportion_z"
+    statistic: float
+    p_value: float
+    p_threshold: float  # the per-feature threshold after the multiple-testing correction
+    effect_size_name: str  # "wasserstein_norm", "jensen_shannon", "cohens_h"
+    effect_size: float
+    effect_threshold: float
+    drifted: bool
+    severity: Severity | None  # None when not drifted
+    rows: int  # non-null batch values the test used
+    details: dict[str, float | None] = field(default_factory=dict)  # psi, mean shift, std ratio, unseen share
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.logical_type,
+            "test": self.test,
+            "statistic": _num(self.statistic),
+            "p_value": _num(self.p_value),
+            "p_threshold": _num(self.p_threshold),
+            "effect_size_name": self.effect_size_name,
+            "effect_size": _num(self.effect_size),
+            "effect_threshold": _num(self.effect_threshold),
+            "drifted": self.drifted,
+            "severity": self.severity.label if self.severity is not None else None,
+            "rows": self.rows,
+            "details": {k: _num(v) for k, v in self.details.items()},
+        }
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """Per-feature drift plus the dataset verdict."""
+
+    features: dict[str, FeatureDrift]
+    share: float  # drifted features / tested features
+    drifted_count: int
+    tested_count: int
+    dataset_drift: bool  # share >= the configured drift share
+    share_threshold: float
+    status: Status
+    skipped: dict[str, str] = field(default_factory=dict)  # feature -> why it was not tested
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "share": _num(self.share),
+            "drifted_count": self.drifted_count,
+            "tested_count": self.tested_count,
+            "dataset_drift": self.dataset_drift,
+            "share_threshold": self.share_threshold,
+            "status": self.status.label,
+            "features": {name: f.to_dict() for name, f in self.features.items()},
+            "skipped": dict(self.skipped),
+        }
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """An alert as a check raises it for one batch (the engine adds open/resolve life cycle on top)."""
+
+    kind: AlertKind
+    severity: Severity
+    subject: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "severity": self.severity.label,
+            "subject": self.subject,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Everything Sentinel concluded about one batch."""
+
+    file: str
+    rows: int
+    columns: int
+    status: Status
+    findings: tuple[Finding, ...]
+    drift: DriftResult | None  # None when the batch could not be analysed (unreadable, empty, broken schema)
+    alerts: tuple[AlertRecord, ...]
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "rows": self.rows,
+            "columns": self.columns,
+            "status": self.status.label,
+            "validation": [f.to_dict() for f in self.findings],
+            "drift": self.drift.to_dict() if self.drift is not None else None,
+            "alerts": [a.to_dict() for a in self.alerts],
+            "seconds": round(self.seconds, 4),
+        }

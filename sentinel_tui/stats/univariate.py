@@ -1,0 +1,231 @@
+"""Two-sample statistics for one feature: pure NumPy/SciPy, no files, no pandas.
+
+The numeric tests take the reference as a *sorted* array prepared once per baseline (``SortedReference``),
+so one batch costs a sort of the batch plus O(n log m) searches, never a sort of batch + reference together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+from scipy import stats as sps
+
+# Above this effective sample size SciPy's exact ``kstwo`` gets slow (15 ms at 10,000, 60 ms at 33,000)
+# while Stephens' corrected Kolmogorov limit agrees with it to about 1% relative in the tail we test.
+_KSTWO_MAX_N = 2000
+
+
+@dataclass(frozen=True)
+class SortedReference:
+    """A reference sample prepared for repeated comparisons: sorted, centred, with prefix integrals."""
+
+    values: np.ndarray  # sorted, centred (reference mean subtracted) float64
+    centre: float
+    prefix: np.ndarray  # prefix[j] = sum(values[:j]) / m, length m + 1
+
+    @classmethod
+    def from_values(cls, values: np.ndarray) -> SortedReference:
+        v = np.asarray(values, dtype=np.float64)
+        v = v[np.isfinite(v)]
+        centre = float(v.mean()) if v.size else 0.0
+        # Centring keeps the prefix sums well conditioned for features with a large offset (timestamps, ids).
+        s = np.sort(v - centre)
+        prefix = np.concatenate(([0.0], np.cumsum(s) / max(s.size, 1)))
+        return cls(values=s, centre=centre, prefix=prefix)
+
+    @property
+    def size(self) -> int:
+        return int(self.values.size)
+
+
+@dataclass(frozen=True)
+class NumericComparison:
+    ks_statistic: float
+    p_value: float
+    wasserstein: float  # in the feature's units
+
+
+def ks_pvalue(d: np.ndarray | float, n: int, m: int) -> np.ndarray | float:
+    """Two-sided two-sample KS p-value, SciPy's asymptotic method (``kstwo`` at the effective size).
+
+    Accurate for continuous data at every size we use; conservative (too large) with ties, which only
+    costs power, never false alarms.
+    """
+    en = float(np.round(n * m / (n + m)))
+    if en <= _KSTWO_MAX_N:
+        return np.clip(sps.kstwo.sf(d, en), 0.0, 1.0)
+    root = np.sqrt(en)
+    return np.clip(special.kolmogorov((root + 0.12 + 0.11 / root) * np.asarray(d)), 0.0, 1.0)
+
+
+def _prefix_integral(ref: SortedReference, u: np.ndarray) -> np.ndarray:
+    """S(u) = integral over [0, u] of the reference quantile function (piecewise linear)."""
+    m = ref.size
+    j = np.minimum((u * m).astype(np.int64), m - 1)
+    return ref.prefix[j] + (u - j / m) * ref.values[j]
+
+
+def _prefix_on_grid(ref: SortedReference, n: int) -> np.ndarray:
+    """S(i / n) for i = 0..n, with exact integer bin indices."""
+    m = ref.size
+    i = np.arange(n + 1, dtype=np.int64)
+    j = np.minimum(i * m // n, m - 1)
+    return ref.prefix[j] + (i / n - j / m) * ref.values[j]
+
+
+def compare_numeric(ref: SortedReference, batch_sorted: np.ndarray) -> NumericComparison:
+    """Exact KS statistic and exact Wasserstein-1 distance between a sorted batch and the reference.
+
+    KS: the supremum of |F_ref - F_batch| is reached at a batch point or just before one, so it is enough
+    to evaluate both CDFs (and their left limits) at the batch points.
+    W1: the integral of |Q_batch(u) - Q_ref(u)| du; on each batch step Q_batch is a constant v and the
+    integral splits where Q_ref crosses v, which the reference's prefix integral gives in closed form.
+    """
+    b = np.asarray(batch_sorted, dtype=np.float64) - ref.centre
+    n, m = b.size, ref.size
+    if n == 0 or m == 0:
+        return NumericComparison(float("nan"), float("nan"), float("nan"))
+    r = ref.values
+    below_i = np.searchsorted(r, b, side="left")
+    # Only values that also occur in the reference need a second search (none, for continuous data).
+    tied = below_i < m
+    tied[tied] = r[below_i[tied]] == b[tied]
+    below = below_i / m  # F_ref(v-)
+    upto = below
+    if tied.any():
+        upto_i = below_i.copy()
+        upto_i[tied] = np.searchsorted(r, b[tied], side="right")
+        upto = upto_i / m  # F_ref(v)
+    grid_u = np.arange(n + 1) / n
+    lo, hi = grid_u[:-1], grid_u[1:]
+    if n > 1 and np.any(b[:-1] == b[1:]):
+        # Ties inside the batch: F_batch jumps only at the last copy of a value, and its left limit
+        # is taken at the first copy.
+        last = np.empty(n, dtype=bool)
+        last[:-1] = b[:-1] != b[1:]
+        last[-1] = True
+        first = np.empty(n, dtype=bool)
+        first[0] = True
+        first[1:] = last[:-1]
+        d = max(np.abs(upto[last] - hi[last]).max(), np.abs(below[first] - lo[first]).max())
+    else:
+        d = max(np.abs(upto - hi).max(), np.abs(below - lo).max())
+    d = float(d)
+
+    cross = np.clip(below, lo, hi)  # where Q_ref passes v inside this batch step
+    grid = _prefix_on_grid(ref, n)
+    w = b * (2 * cross - lo - hi) + grid[:-1] + grid[1:] - 2 * _prefix_integral(ref, cross)
+    w1 = float(np.maximum(w, 0.0).sum())
+    return NumericComparison(ks_statistic=d, p_value=float(ks_pvalue(d, n, m)), wasserstein=w1)
+
+
+def psi(ref_proportions: np.ndarray, batch_counts: np.ndarray, floor: float = 1e-4) -> float:
+    """Population stability index; empty bins are floored so one empty bin does not make it infinite."""
+    p = np.maximum(np.asarray(ref_proportions, dtype=np.float64), floor)
+    total = batch_counts.sum()
+    if total == 0:
+        return float("nan")
+    q = np.maximum(batch_counts / total, floor)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def histogram_counts(batch_sorted: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts per bin for reference quantile edges; the outer bins are open so every value counts."""
+    inner = edges[1:-1]
+    cuts = np.searchsorted(batch_sorted, inner, side="right")
+    bounds = np.concatenate(([0], cuts, [batch_sorted.size]))
+    return np.diff(bounds)
+
+
+def jensen_shannon(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen-Shannon *distance* with natural logs (as SciPy and Evidently compute it; 0..0.83)."""
+    p = np.asarray(p, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    if p.sum() == 0 or q.sum() == 0:
+        return float("nan")
+    p = p / p.sum()
+    q = q / q.sum()
+    mid = (p + q) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl_p = np.where(p > 0, p * np.log(p / mid), 0.0).sum()
+        kl_q = np.where(q > 0, q * np.log(q / mid), 0.0).sum()
+    return float(np.sqrt(max((kl_p + kl_q) / 2, 0.0)))
+
+
+@dataclass(frozen=True)
+class CategoricalComparison:
+    statistic: float
+    p_value: float
+    dof: int
+    merged_bins: int  # reference categories pooled because their expected batch count was < 5
+
+
+def chi2_homogeneity(ref_counts: np.ndarray, batch_counts: np.ndarray, min_expected: float = 5.0
+                     ) -> CategoricalComparison:
+    """Chi-square test that two count vectors come from one distribution (2 x K contingency table).
+
+    The chi-square approximation is only trustworthy when every expected count is at least about 5
+    (Cochran's rule); small batches with rare categories would otherwise produce false alarms. Bins whose
+    expected count in the batch is below ``min_expected`` are pooled into one "rare" bin (and that bin into
+    its smallest neighbour while it is still too small) before testing.
+    """
+    ref = np.asarray(ref_counts, dtype=np.float64)
+    cur = np.asarray(batch_counts, dtype=np.float64)
+    used = (ref + cur) > 0
+    ref, cur = ref[used], cur[used]
+    n_ref, n_cur = ref.sum(), cur.sum()
+    if n_ref == 0 or n_cur == 0:
+        return CategoricalComparison(float("nan"), float("nan"), 0, 0)
+    expected_cur = (ref + cur) / (n_ref + n_cur) * n_cur
+    small = expected_cur < min_expected
+    merged = int(small.sum())
+    if merged:
+        keep_ref, keep_cur = list(ref[~small]), list(cur[~small])
+        rare_ref, rare_cur = ref[small].sum(), cur[small].sum()
+        pooled = (rare_ref + rare_cur) / (n_ref + n_cur) * n_cur
+        while pooled < min_expected and keep_ref:
+            k = int(np.argmin(np.add(keep_ref, keep_cur)))
+            rare_ref += keep_ref.pop(k)
+            rare_cur += keep_cur.pop(k)
+            pooled = (rare_ref + rare_cur) / (n_ref + n_cur) * n_cur
+        ref = np.array([*keep_ref, rare_ref])
+        cur = np.array([*keep_cur, rare_cur])
+    if ref.size < 2:
+        return CategoricalComparison(0.0, 1.0, 0, merged)
+    table = np.vstack([ref, cur])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return CategoricalComparison(0.0, 1.0, 0, merged)
+    row = table.sum(axis=1, keepdims=True)
+    col = table.sum(axis=0, keepdims=True)
+    expected = row * col / table.sum()
+    stat = float(((table - expected) ** 2 / expected).sum())
+    dof = table.shape[1] - 1
+    return CategoricalComparison(stat, float(sps.chi2.sf(stat, dof)), dof, merged)
+
+
+@dataclass(frozen=True)
+class ProportionComparison:
+    statistic: float  # z (or the odds ratio when Fisher's exact test was used)
+    p_value: float
+    cohens_h: float
+    exact: bool
+
+
+def two_proportions(ref_true: int, ref_n: int, batch_true: int, batch_n: int) -> ProportionComparison:
+    """Two-proportion z-test (pooled), or Fisher's exact test when an expected cell count is below 5."""
+    if ref_n == 0 or batch_n == 0:
+        return ProportionComparison(float("nan"), float("nan"), float("nan"), False)
+    p1, p2 = ref_true / ref_n, batch_true / batch_n
+    h = abs(2 * np.arcsin(np.sqrt(p2)) - 2 * np.arcsin(np.sqrt(p1)))
+    pooled = (ref_true + batch_true) / (ref_n + batch_n)
+    expected_min = min(pooled, 1 - pooled) * min(ref_n, batch_n)
+    if expected_min < 5:
+        table = [[batch_true, batch_n - batch_true], [ref_true, ref_n - ref_true]]
+        odds, p = sps.fisher_exact(table)
+        return ProportionComparison(float(odds), float(p), float(h), True)
+    se = np.sqrt(pooled * (1 - pooled) * (1 / ref_n + 1 / batch_n))
+    z = (p2 - p1) / se if se > 0 else 0.0
+    return ProportionComparison(float(z), float(2 * sps.norm.sf(abs(z))), float(h), False)
