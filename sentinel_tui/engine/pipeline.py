@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pyarrow as pa
+
 from ..baseline.store import Baseline
 from ..checks.drift import detect_drift
 from ..checks.validation import validate
@@ -37,10 +39,19 @@ def analyse_file(path: Path, baseline: Baseline, settings: Settings) -> BatchRes
                                 string_columns=_string_columns(baseline))
     except BatchReadError as exc:
         return unreadable_result(path, exc.reason, time.perf_counter() - start)
-    table = loaded.table
-    outcome = validate(baseline, table, loaded.duplicates, settings.validation)
+    return analyse_table(loaded.table, baseline, settings, file=str(path), duplicates=loaded.duplicates,
+                         header_columns=len(loaded.header), start=start)
+
+
+def analyse_table(table: pa.Table, baseline: Baseline, settings: Settings, *, file: str = "<table>",
+                  duplicates: dict[str, int] | None = None, header_columns: int | None = None,
+                  start: float | None = None) -> BatchResult:
+    """Validate and drift-test an already parsed batch."""
+    start = time.perf_counter() if start is None else start
+    outcome = validate(baseline, table, duplicates or {}, settings.validation)
     drift = detect_drift(baseline, outcome.columns, settings.drift) if outcome.columns else None
     findings = outcome.findings
-    return BatchResult(file=str(path), rows=table.num_rows, columns=len(loaded.header),
+    return BatchResult(file=file, rows=table.num_rows,
+                       columns=header_columns if header_columns is not None else table.num_columns,
                        status=batch_status(findings, drift), findings=tuple(findings), drift=drift,
                        alerts=tuple(batch_alerts(findings, drift)), seconds=time.perf_counter() - start)

@@ -1,0 +1,32 @@
+# Everything a fresh machine needs: `make test` and `make demo` create .venv themselves.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: test bench demo lint install clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python >= 3.11 is required (set PYTHON=python3.x)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check sentinel_tui tests
+
+bench: $(STAMP)
+	$(PY) -m tests.benchmarks
+
+demo: $(STAMP)
+	$(PY) -m sentinel_tui.demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache build dist *.egg-info

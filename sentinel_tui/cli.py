@@ -1,0 +1,256 @@
+"""The ``sentinel`` command line. Heavy modules are imported inside the commands so ``--help`` is instant.
+
+Exit status (monitoring-plugin convention): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad arguments,
+configuration or baseline). stdout carries only the report; diagnostics go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+EXIT_UNKNOWN = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # argparse would exit 2, which means CRITICAL to a checker
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_UNKNOWN, f"{self.prog}: error: {message}\n")
+
+
+def _fail(message: str) -> int:
+    from .textsafe import clean
+
+    print(f"sentinel: {clean(message)}", file=sys.stderr)
+    return EXIT_UNKNOWN
+
+
+def _settings(args: argparse.Namespace):
+    from .config import apply_overrides, load_settings
+
+    config = getattr(args, "config", None)
+    if config is None and Path("sentinel.toml").is_file():
+        config = Path("sentinel.toml")
+    settings = load_settings(config)
+    overrides: dict[str, dict] = {}
+    if getattr(args, "alpha", None) is not None:
+        overrides.setdefault("drift", {})["alpha"] = args.alpha
+    if getattr(args, "max_file_mb", None) is not None:
+        overrides.setdefault("input", {})["max_file_mb"] = args.max_file_mb
+    if getattr(args, "delimiter", None) is not None:
+        overrides.setdefault("input", {})["delimiter"] = args.delimiter
+    cols: dict = {}
+    for role in ("target", "prediction", "id", "timestamp"):
+        if getattr(args, role, None) is not None:
+            cols[role] = getattr(args, role)
+    for key in ("categorical", "ignore"):
+        values = getattr(args, key, None)
+        if values:
+            cols[key] = [c for v in values for c in v.split(",") if c]
+    if cols:
+        overrides["columns"] = cols
+    return apply_overrides(settings, overrides)
+
+
+def _baselines_dir(args: argparse.Namespace) -> Path:
+    return Path(args.baselines_dir or os.environ.get("SENTINEL_BASELINES", "baselines"))
+
+
+def cmd_baseline_create(args: argparse.Namespace) -> int:
+    from .baseline.build import build_baseline
+    from .baseline.store import save_baseline, validate_name
+
+    settings = _settings(args)
+    directory = _baselines_dir(args) / validate_name(args.name)
+    if (directory / "baseline.json").exists() and not args.force:
+        return _fail(f"baseline {args.name!r} already exists in {directory}; use --force to replace it")
+    baseline = build_baseline(Path(args.reference), args.name, settings)
+    save_baseline(baseline, directory)
+    types: dict[str, int] = {}
+    for c in baseline.columns.values():
+        types[c.type] = types.get(c.type, 0) + 1
+    summary = ", ".join(f"{n} {t}" for t, n in sorted(types.items()))
+    print(f"baseline {args.name!r} written to {directory}: {baseline.meta['source']['rows']} rows, "
+          f"{len(baseline.columns)} columns ({summary}), sample of {baseline.sample.num_rows} rows",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_baseline_show(args: argparse.Namespace) -> int:
+    import json
+
+    from .baseline.store import load_baseline
+    from .textsafe import clean
+
+    b = load_baseline(args.name, _baselines_dir(args))
+    if args.format == "json":
+        print(json.dumps(b.to_json(), indent=2, ensure_ascii=False))
+        return 0
+    from rich.table import Table
+    from rich.text import Text
+
+    from .report.text import fmt_num, make_console
+
+    console = make_console()
+    src = b.meta.get("source", {})
+    console.print(Text(f"baseline {clean(b.name)}  ({clean(b.path)})", style="bold"))
+    console.print(Text(f"source {clean(src.get('file'))}  sha256 {src.get('sha256', '')[:16]}…  "
+                       f"{src.get('rows')} rows  sample {src.get('sample_rows')} rows  "
+                       f"format v{b.meta.get('format_version')}  created {b.meta.get('created_at')}  "
+                       f"by sentinel-tui {b.meta.get('tool_version')}"))
+    t = Table(show_edge=False)
+    for col in ("column", "type", "role", "null rate", "distinct", "min", "mean", "max", "top values"):
+        t.add_column(col, overflow="fold")
+    for c in b.columns.values():
+        top = ", ".join(f"{k}" for k in list(c.categories)[:4]) if c.type != "numeric" else ""
+        t.add_row(Text(clean(c.name)), c.type, c.role, f"{c.null_rate * 100:.1f}%", str(c.distinct),
+                  fmt_num(c.min), fmt_num(c.mean), fmt_num(c.max), Text(clean(top)))
+    console.print(t)
+    return 0
+
+
+def cmd_baseline_list(args: argparse.Namespace) -> int:
+    from .baseline.store import list_baselines
+    from .textsafe import clean
+
+    rows = list_baselines(_baselines_dir(args))
+    if not rows:
+        print(f"no baselines in {_baselines_dir(args)}/", file=sys.stderr)
+        return 0
+    for r in rows:
+        if "error" in r:
+            print(f"{clean(r['name'])}\t{r['error']}")
+        else:
+            print(f"{clean(r['name'])}\t{r['rows']} rows\t{r['columns']} columns\tcreated {r['created_at']}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .baseline.store import load_baseline
+    from .engine.pipeline import analyse_file
+    from .model import Status
+    from .report.json_report import build_report, dumps, overall_status
+
+    settings = _settings(args)
+    baseline = load_baseline(args.baseline, _baselines_dir(args))
+    results = [analyse_file(Path(f), baseline, settings) for f in args.files]
+    overall = overall_status(results)
+    info = {"name": baseline.name, "path": str(baseline.path), "created_at": baseline.meta.get("created_at"),
+            "source": baseline.meta.get("source", {})}
+    if args.format == "json":
+        sys.stdout.write(dumps(build_report(results, info)) + "\n")
+    elif args.format == "markdown":
+        from .report.text import render_markdown
+
+        sys.stdout.write(render_markdown(results, overall, baseline.name))
+    else:
+        from .report.text import make_console, render_text
+
+        render_text(results, overall, baseline.name, make_console())
+    sys.stdout.flush()
+    return 0 if args.exit_zero else int(overall if overall != Status.UNKNOWN else Status.UNKNOWN)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .simulate import SCENARIOS, run_simulation
+
+    if args.scenario not in SCENARIOS:
+        return _fail(f"unknown scenario {args.scenario!r} (choose from {', '.join(SCENARIOS)})")
+    run_simulation(Path(args.directory), scenario=args.scenario, batches=args.batches, rows=args.rows,
+                   rate=args.rate, drift_after=args.drift_after, seed=args.seed,
+                   reference=Path(args.reference) if args.reference else None, features=args.features)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = _Parser(prog="sentinel", description="Model monitoring in the terminal: schema validation, drift "
+                "and alerts for batches of model inputs and outputs.",
+                epilog="Exit status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (usage, config, baseline).")
+    p.add_argument("--version", action="version", version=f"sentinel-tui {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--baselines-dir", metavar="DIR", help="where named baselines live (default: "
+                        "./baselines or $SENTINEL_BASELINES)")
+        sp.add_argument("--config", type=Path, metavar="FILE",
+                        help="sentinel.toml with thresholds and column roles (default: ./sentinel.toml if present)")
+
+    b = sub.add_parser("baseline", help="create, show or list baseline snapshots")
+    bsub = b.add_subparsers(dest="baseline_command", metavar="ACTION", parser_class=_Parser, required=True)
+    bc = bsub.add_parser("create", help="snapshot a reference CSV as a named baseline")
+    bc.add_argument("reference", help="reference CSV (model inputs, predictions, labels)")
+    bc.add_argument("--name", required=True, help="baseline name (letters, digits, . _ -)")
+    bc.add_argument("--target", help="ground-truth label column")
+    bc.add_argument("--prediction", help="model prediction column")
+    bc.add_argument("--id", help="row id column (never drift-tested)")
+    bc.add_argument("--timestamp", help="event time column (never drift-tested)")
+    bc.add_argument("--categorical", action="append", metavar="COLS",
+                    help="treat these columns as categorical (comma-separated, repeatable)")
+    bc.add_argument("--ignore", action="append", metavar="COLS", help="columns to ignore entirely")
+    bc.add_argument("--delimiter", help="field delimiter (default ',')")
+    bc.add_argument("--force", action="store_true", help="replace an existing baseline of that name")
+    common(bc)
+    bc.set_defaults(func=cmd_baseline_create)
+    bs = bsub.add_parser("show", help="print a baseline's schema and statistics")
+    bs.add_argument("name", help="baseline name or directory")
+    bs.add_argument("--format", choices=("text", "json"), default="text")
+    common(bs)
+    bs.set_defaults(func=cmd_baseline_show)
+    bl = bsub.add_parser("list", help="list the baselines")
+    common(bl)
+    bl.set_defaults(func=cmd_baseline_list)
+
+    c = sub.add_parser("check", help="check batch files against a baseline (stateless)")
+    c.add_argument("files", nargs="+", help="CSV batch files; each is reported as its own batch")
+    c.add_argument("--baseline", required=True, help="baseline name or directory")
+    c.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    c.add_argument("--exit-zero", action="store_true", help="exit 0 whatever the verdict (report only)")
+    c.add_argument("--alpha", type=float, help="family-wise false-alarm rate per batch (default 0.005)")
+    c.add_argument("--max-file-mb", type=float, help="refuse larger files with a finding (default 512)")
+    c.add_argument("--delimiter", help="field delimiter (default ',')")
+    common(c)
+    c.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("simulate", help="write a synthetic model-serving stream of CSV batches")
+    s.add_argument("directory", help="directory to write batches into (created if missing)")
+    s.add_argument("--scenario", default="healthy",
+                   help="healthy, covariate, gradual, missing, new_category, schema_break, concept, corrupt")
+    s.add_argument("--batches", type=int, default=20)
+    s.add_argument("--rows", type=int, default=1000, help="rows per batch")
+    s.add_argument("--rate", type=float, default=0.0, help="batches per second (0: as fast as possible)")
+    s.add_argument("--drift-after", type=int, default=0, help="healthy batches before the scenario starts")
+    s.add_argument("--features", type=int, default=0, help="extra numeric features (for wide tables)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--reference", help="also write the matching reference CSV to this path")
+    s.set_defaults(func=cmd_simulate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_UNKNOWN
+    from .baseline.store import BaselineError
+    from .config import ConfigError
+
+    try:
+        return args.func(args)
+    except (BaselineError, ConfigError) as exc:
+        return _fail(str(exc))
+    except BrokenPipeError:
+        # `sentinel check ... | head`: the reader went away; that is not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Reports: JSON (machine), Rich text (terminal) and Markdown."""

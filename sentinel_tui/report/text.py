@@ -1,0 +1,139 @@
+"""Human reports: a Rich table on a terminal (plain ASCII when piped) and Markdown.
+
+Every string that comes from data goes through ``textsafe``: Rich ``Text`` objects never parse markup,
+and ``clean`` neutralises terminal escape sequences.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import IO, Any
+
+from ..model import BatchResult, FeatureDrift, Severity, Status
+from ..textsafe import clean, markdown_escape
+
+STATUS_STYLE = {Status.OK: "bold green", Status.WARNING: "bold yellow", Status.CRITICAL: "bold red",
+                Status.UNKNOWN: "bold magenta"}
+SEVERITY_STYLE = {Severity.INFO: "dim", Severity.WARNING: "yellow", Severity.CRITICAL: "red"}
+MAX_QUIET_FEATURES = 10  # features without drift listed per batch; drifted ones are always listed
+
+
+def fmt_p(p: float) -> str:
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "-"
+    return "<1e-300" if p == 0 else f"{p:.2g}"
+
+
+def fmt_num(x: float | None, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "-"
+    return f"{x:.{digits}g}" if abs(x) >= 1e4 or (x != 0 and abs(x) < 1e-3) else f"{x:.{digits}f}"
+
+
+def feature_state(f: FeatureDrift) -> str:
+    return f.severity.label.upper() if f.drifted and f.severity is not None else "ok"
+
+
+def summary_line(r: BatchResult) -> str:
+    parts = [f"{r.rows} rows"]
+    if r.drift is not None:
+        d = r.drift
+        parts.append(f"drift {d.drifted_count}/{d.tested_count} features ({d.share * 100:.0f}%)")
+    problems = sum(1 for f in r.findings if f.severity >= Severity.WARNING)
+    parts.append(f"{problems} validation finding{'s' if problems != 1 else ''}")
+    return ", ".join(parts)
+
+
+def _split_features(r: BatchResult) -> tuple[list[FeatureDrift], int]:
+    if r.drift is None:
+        return [], 0
+    feats = list(r.drift.features.values())
+    drifted = [f for f in feats if f.drifted]
+    quiet = [f for f in feats if not f.drifted]
+    return drifted + quiet[:MAX_QUIET_FEATURES], max(0, len(quiet) - MAX_QUIET_FEATURES)
+
+
+def make_console(file: IO[str] | None = None) -> Any:
+    from rich.console import Console
+
+    is_tty = (file or __import__("sys").stdout).isatty()
+    return Console(file=file, no_color=bool(os.environ.get("NO_COLOR")) or not is_tty,
+                   highlight=False, emoji=False, soft_wrap=False, width=None if is_tty else 160,
+                   color_system="auto" if is_tty else None)
+
+
+def render_text(results: list[BatchResult], overall: Status, baseline_name: str, console: Any) -> None:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    plain = not console.is_terminal
+    tbox = box.ASCII if plain else box.SIMPLE_HEAD
+    for r in results:
+        head = Text()
+        head.append(f"{r.status.label.upper():<9}", style=STATUS_STYLE[r.status])
+        head.append(clean(r.file), style="bold")
+        head.append(f"  {summary_line(r)}")
+        console.print(head)
+        if r.findings:
+            t = Table(box=tbox, show_edge=False, pad_edge=False, title=None, expand=False)
+            for col in ("severity", "check", "column", "message"):
+                t.add_column(col, overflow="fold")
+            for f in sorted(r.findings, key=lambda f: -f.severity):
+                t.add_row(Text(f.severity.label, style=SEVERITY_STYLE[f.severity]), Text(f.check),
+                          Text(clean(f.column or "-")), Text(clean(f.message)))
+            console.print(t)
+        shown, hidden = _split_features(r)
+        if shown:
+            t = Table(box=tbox, show_edge=False, pad_edge=False, expand=False)
+            for col, just in (("feature", "left"), ("type", "left"), ("test", "left"), ("statistic", "right"),
+                              ("p-value", "right"), ("effect size", "right"), ("threshold", "right"),
+                              ("status", "left")):
+                t.add_column(col, justify=just, overflow="fold")
+            for f in shown:
+                style = SEVERITY_STYLE[f.severity] if f.drifted and f.severity is not None else ""
+                t.add_row(Text(clean(f.feature), style=style), f.logical_type, f.test, fmt_num(f.statistic),
+                          fmt_p(f.p_value), f"{fmt_num(f.effect_size)} {f.effect_size_name}",
+                          fmt_num(f.effect_threshold), Text(feature_state(f), style=style))
+            console.print(t)
+            if hidden:
+                console.print(Text(f"  ... and {hidden} more features without drift"), style="dim")
+        if r.drift is not None and r.drift.skipped:
+            names = ", ".join(clean(n) for n in list(r.drift.skipped)[:8])
+            more = len(r.drift.skipped) - 8
+            console.print(Text(f"  not drift-tested: {names}" + (f" (+{more} more)" if more > 0 else "")),
+                          style="dim")
+        console.print()
+    counts = {s: sum(1 for r in results if r.status == s) for s in (Status.OK, Status.WARNING, Status.CRITICAL)}
+    tail = Text()
+    tail.append(f"{overall.label.upper()}", style=STATUS_STYLE[overall])
+    tail.append(f"  {len(results)} batch{'es' if len(results) != 1 else ''} against baseline ")
+    tail.append(clean(baseline_name), style="bold")
+    tail.append(f": {counts[Status.OK]} ok, {counts[Status.WARNING]} warning, {counts[Status.CRITICAL]} critical")
+    console.print(tail)
+
+
+def render_markdown(results: list[BatchResult], overall: Status, baseline_name: str) -> str:
+    md = markdown_escape
+    lines = [f"# Sentinel report: {overall.label.upper()}", "",
+             f"Baseline `{clean(baseline_name).replace('`', '')}`, {len(results)} batches.", ""]
+    for r in results:
+        lines += [f"## {md(r.file)}: {r.status.label.upper()}", "", md(summary_line(r)), ""]
+        if r.findings:
+            lines += ["| severity | check | column | message |", "|---|---|---|---|"]
+            for f in sorted(r.findings, key=lambda f: -f.severity):
+                lines.append(f"| {f.severity.label} | {f.check} | {md(f.column or '-')} | {md(f.message)} |")
+            lines.append("")
+        shown, hidden = _split_features(r)
+        if shown:
+            lines += ["| feature | type | test | statistic | p-value | effect size | threshold | status |",
+                      "|---|---|---|---:|---:|---:|---:|---|"]
+            for f in shown:
+                lines.append(f"| {md(f.feature)} | {f.logical_type} | {f.test} | {fmt_num(f.statistic)} | "
+                             f"{fmt_p(f.p_value)} | {fmt_num(f.effect_size)} {md(f.effect_size_name)} | "
+                             f"{fmt_num(f.effect_threshold)} | {feature_state(f)} |")
+            if hidden:
+                lines.append(f"\n... and {hidden} more features without drift")
+            lines.append("")
+    return "\n".join(lines) + "\n"
