@@ -108,7 +108,7 @@ def _break_schema(df: pd.DataFrame) -> pd.DataFrame:
 def _write_corrupt(path: Path, step: int) -> None:
     kinds = [lambda: b"\x00\x01\x02PK\x03\x04" + os.urandom(256),  # binary
              lambda: b"age,income,region\n42,51000,EU\n43,5",  # truncated mid-row
-             lambda: "age;income;region\n42;51000;EU\n".encode()]  # wrong delimiter
+             lambda: b"age;income;region\n42;51000;EU\n"]  # wrong delimiter
     path.write_bytes(kinds[step % len(kinds)]())
 
 

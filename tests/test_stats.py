@@ -23,14 +23,23 @@ def test_ks_and_wasserstein_match_scipy(n, m, kind):
     res = uv.compare_numeric(uv.SortedReference.from_values(ref), np.sort(batch))
     expected = stats.ks_2samp(ref, batch, method="asymp")
     assert res.ks_statistic == pytest.approx(expected.statistic, abs=1e-12)
-    assert res.p_value == pytest.approx(expected.pvalue, rel=0.03, abs=1e-12)
+    # SciPy's kstwo below an effective size of 30, Stephens' approximation above (within 7% of it)
+    assert res.p_value == pytest.approx(expected.pvalue, rel=0.07, abs=1e-12)
     assert res.wasserstein == pytest.approx(stats.wasserstein_distance(ref, batch), rel=1e-7, abs=1e-9)
 
 
-def test_ks_pvalue_large_sizes_follow_kstwo():
-    for d in (0.005, 0.01, 0.02):
-        exact = stats.kstwo.sf(d, 33_333)
-        assert uv.ks_pvalue(d, 100_000, 50_000) == pytest.approx(exact, rel=0.02)
+@pytest.mark.parametrize("en", [10, 30, 100, 1000, 33_333])
+def test_ks_pvalue_follows_kstwo_in_the_tail(en):
+    for p in (0.05, 1e-3, 1e-5):
+        d = stats.kstwo.isf(p, en)
+        assert 0.95 <= uv.ks_pvalue(d, 2 * en, 2 * en) / p <= 1.2
+
+
+def test_binomial_tail_matches_scipy():
+    from sentinel_tui.checks.validation import _binomial_tail
+
+    assert _binomial_tail(12, 1000, 0.005) == pytest.approx(stats.binom.sf(11, 1000, 0.005))
+    assert _binomial_tail(0, 10, 0.5) == 1.0
 
 
 def test_psi_known_value():

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy import stats as sps
+from scipy import special
 
 from ..baseline.profile import ColumnProfile
 from ..baseline.store import Baseline
@@ -41,7 +41,9 @@ def _binomial_tail(k: int, n: int, p: float) -> float:
     """P(X >= k) for X ~ Binomial(n, p)."""
     if k <= 0:
         return 1.0
-    return float(sps.binom.sf(k - 1, n, min(max(p, 0.0), 1.0)))
+    if k > n:
+        return 0.0
+    return float(special.bdtrc(k - 1, n, min(max(p, 0.0), 1.0)))
 
 
 def _listed(findings: list[Finding], check: str, severity: Severity, kind: AlertKind, names: list[str],

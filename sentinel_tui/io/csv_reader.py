@@ -37,14 +37,14 @@ class LoadedTable:
     size_bytes: int = 0
 
 
-def _header_names(head: bytes, delimiter: str, path: Path) -> list[str]:
+def _header_names(head: bytes, delimiter: str) -> list[str]:
     try:
         text = head.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         # A multi-byte character cut at the sniff boundary is not an encoding error.
         if exc.start < len(head) - 4:
-            raise BatchReadError("not UTF-8 text (byte 0x%02x at offset %d); re-encode the file as UTF-8"
-                                 % (head[exc.start], exc.start)) from exc
+            raise BatchReadError(f"not UTF-8 text (byte 0x{head[exc.start]:02x} at offset {exc.start}); "
+                                 "re-encode the file as UTF-8") from exc
         text = head[: exc.start].decode("utf-8-sig")
     first = text.splitlines()[0] if text.splitlines() else ""
     if not first.strip():
@@ -72,7 +72,7 @@ def read_csv_batch(path: Path, delimiter: str = ",", max_bytes: int | None = Non
         raise BatchReadError(f"cannot read: {exc.strerror or exc}") from exc
     if b"\x00" in head:
         raise BatchReadError("binary data (NUL bytes), not a CSV text file")
-    names = _header_names(head, delimiter, path)
+    names = _header_names(head, delimiter)
     if len(names) == 1 and names[0]:
         for other in _OTHER_DELIMITERS:
             if other in names[0]:
