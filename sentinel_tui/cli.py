@@ -131,9 +131,11 @@ def cmd_baseline_list(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from .baseline.store import load_baseline
     from .engine.pipeline import analyse_file
+    from .engine.tuning import tune_allocator
     from .model import Status
     from .report.json_report import build_report, dumps, overall_status
 
+    tune_allocator()
     settings = _settings(args)
     baseline = load_baseline(args.baseline, _baselines_dir(args))
     results = [analyse_file(Path(f), baseline, settings) for f in args.files]

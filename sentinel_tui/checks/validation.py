@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from scipy import special
 
 from ..baseline.profile import ColumnProfile
@@ -126,10 +125,11 @@ def _numeric_findings(p: ColumnProfile, c: Coerced, s: ValidationSettings) -> li
         out.append(Finding("infinity", sev, AlertKind.DATA_QUALITY,
                            f"'{p.name}': {inf} infinite values ({_pct(share)}); the reference had none",
                            column=p.name, values={"count": inf, "share": share}))
-    finite = v[np.isfinite(v)]
+    finite = c.finite_sorted
     if finite.size == 0 or p.min is None or p.max is None:
         return out
-    outside = int((finite < p.min).sum() + (finite > p.max).sum())
+    outside = int(np.searchsorted(finite, p.min, side="left") + finite.size
+                  - np.searchsorted(finite, p.max, side="right"))
     if outside:
         share = outside / finite.size
         # Under the reference distribution a new value falls outside the reference's observed range
@@ -141,10 +141,10 @@ def _numeric_findings(p: ColumnProfile, c: Coerced, s: ValidationSettings) -> li
             out.append(Finding(
                 "out_of_range", sev, AlertKind.DATA_QUALITY,
                 f"'{p.name}': {_pct(share)} of values outside the reference range [{_fmt(p.min)}, "
-                f"{_fmt(p.max)}] (batch min {_fmt(float(finite.min()))}, max {_fmt(float(finite.max()))})",
+                f"{_fmt(p.max)}] (batch min {_fmt(float(finite[0]))}, max {_fmt(float(finite[-1]))})",
                 column=p.name, values={"count": outside, "share": share, "reference_min": p.min,
-                                       "reference_max": p.max, "batch_min": float(finite.min()),
-                                       "batch_max": float(finite.max()), "p_value": p_value}))
+                                       "reference_max": p.max, "batch_min": float(finite[0]),
+                                       "batch_max": float(finite[-1]), "p_value": p_value}))
     return out
 
 
@@ -152,16 +152,17 @@ def _constant_finding(p: ColumnProfile, c: Coerced, s: ValidationSettings) -> Fi
     if p.distinct <= 1 or p.top_share is None:
         return None
     if isinstance(c.values, np.ndarray):
-        vals = c.values[~np.isnan(c.values)]
+        vals = c.finite_sorted
         n = int(vals.size)
-        if n < 2 or vals.min() != vals.max():
+        if n < 2 or vals[0] != vals[-1]:
             return None
         shown = _fmt(float(vals[0]))
     else:
-        n = len(c.values) - c.values.null_count
-        if n < 2 or pc.count_distinct(c.values.drop_null()).as_py() != 1:
+        counts = c.category_counts
+        n = sum(counts.values())
+        if n < 2 or len(counts) != 1:
             return None
-        shown = repr(c.values.drop_null()[0].as_py())
+        shown = repr(next(iter(counts)))
     # Probability that n independent reference draws are all equal, at most top_share ** n.
     chance = p.top_share ** n
     if chance >= s.significance:
@@ -174,12 +175,7 @@ def _constant_finding(p: ColumnProfile, c: Coerced, s: ValidationSettings) -> Fi
 def _unseen_finding(p: ColumnProfile, c: Coerced, s: ValidationSettings) -> Finding | None:
     if p.other_count or not p.categories:
         return None  # the reference list is incomplete (capped), "unseen" cannot be told apart
-    vc = pc.value_counts(c.values.drop_null())
-    if len(vc) == 0:
-        return None
-    keys = vc.field("values").to_pylist()
-    counts = vc.field("counts").to_pylist()
-    unseen = sorted(((k, n) for k, n in zip(keys, counts, strict=True) if k not in p.categories),
+    unseen = sorted(((k, n) for k, n in c.category_counts.items() if k not in p.categories),
                     key=lambda kv: -kv[1])
     if not unseen:
         return None

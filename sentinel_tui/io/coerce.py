@@ -9,6 +9,7 @@ categorical / text -> pyarrow string array (nulls kept)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +28,20 @@ class Coerced:
     nulls: int  # missing in the file (empty cells)
     unparseable: int  # present but not of the expected type (become missing in ``values``)
     bad_examples: list[str] = field(default_factory=list)
+
+    # Derived once and shared by validation and drift (both need them; they are the costly parts).
+    @cached_property
+    def finite_sorted(self) -> np.ndarray:
+        """Finite numeric values, sorted."""
+        v = self.values
+        finite = np.isfinite(v)
+        return np.sort(v if finite.all() else v[finite])
+
+    @cached_property
+    def category_counts(self) -> dict[str, int]:
+        """Non-null category -> rows, for categorical and text columns."""
+        vc = pc.value_counts(self.values.drop_null())
+        return dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True))
 
 
 def _combine(col: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -69,10 +84,8 @@ def coerce(col: pa.ChunkedArray | pa.Array, logical_type: str) -> Coerced:
     if logical_type in ("categorical", "text"):
         if pa.types.is_dictionary(t):
             arr = arr.dictionary_decode()
+        # The reader already made empty cells null (strings_can_be_null), as it did for the reference.
         values = arr if pa.types.is_string(arr.type) else pc.cast(arr, pa.string())
-        # Empty strings and whitespace-only cells are missing values, as in the reference.
-        empty = pc.equal(pc.utf8_trim_whitespace(values), "")
-        values = pc.if_else(empty, pa.scalar(None, pa.string()), values)
         return Coerced(logical_type, values, rows, values.null_count, 0)
     if logical_type == "numeric":
         if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_boolean(t):

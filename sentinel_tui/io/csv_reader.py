@@ -89,7 +89,8 @@ def read_csv_batch(path: Path, delimiter: str = ",", max_bytes: int | None = Non
     try:
         table = pacsv.read_csv(
             path,
-            read_options=pacsv.ReadOptions(column_names=unique_names, skip_rows=1),
+            read_options=pacsv.ReadOptions(column_names=unique_names, skip_rows=1,
+                                           block_size=_block_size(size)),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False),
             convert_options=pacsv.ConvertOptions(
                 column_types=column_types,
@@ -105,6 +106,12 @@ def read_csv_batch(path: Path, delimiter: str = ",", max_bytes: int | None = Non
     if len(keep) != len(unique_names):
         table = table.select(keep)
     return LoadedTable(path=path, table=table, header=names, duplicates=duplicates, size_bytes=size)
+
+
+def _block_size(size: int) -> int:
+    """pyarrow's 1 MB default splits a 90 MB file into 90 chunks per column, which costs more to combine
+    than it gains in parallel parsing on a few cores; about six blocks per file parse fastest (measured)."""
+    return int(min(max(size // 6, 1 << 20), 16 << 20))
 
 
 _ROW_MISMATCH = re.compile(r"Expected (\d+) columns, got (\d+)")
