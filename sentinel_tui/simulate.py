@@ -101,7 +101,7 @@ def _shift_for(scenario: str, step: int) -> Shift:
 
 def _break_schema(df: pd.DataFrame) -> pd.DataFrame:
     df = df.drop(columns=["credit_score"]).rename(columns={"age": "customer_age"})
-    df["debt_ratio"] = df["debt_ratio"].astype(str).where(df.index % 4 != 0, "n/a")
+    df["debt_ratio"] = df["debt_ratio"].astype(str).where(df.index % 4 != 0, "unknown")
     return df
 
 

@@ -32,6 +32,7 @@ def test_healthy_batches_rarely_report_drift(synth_baseline, rows, reps):
         assert res.drift is not None and res.drift.tested_count == 30
         drift_alarms += res.drift.drifted_count > 0
         quality_alarms += any(f.severity >= Severity.WARNING for f in res.findings)
+    print(f"\n{rows} rows: drift in {drift_alarms}/{reps} healthy batches, validation alarms in {quality_alarms}")
     assert drift_alarms / reps <= 0.01, f"{drift_alarms}/{reps} healthy {rows}-row batches reported drift"
     assert quality_alarms / reps <= 0.01, f"{quality_alarms}/{reps} healthy batches had validation alarms"
 
@@ -49,6 +50,7 @@ def test_mean_shift_in_one_of_30_features_is_flagged(synth_baseline, rows, shift
         res = analyse_table(synth_table(rows, rng, shift={name: shift}), synth_baseline, settings)
         hits += res.drift.features[name].drifted
         other_drift += sum(f.drifted for f in res.drift.features.values() if f.feature != name)
+    print(f"\n{shift} std shift, {rows} rows: flagged in {hits}/{reps}, other features drifted {other_drift} times")
     assert hits / reps >= 0.95, f"{shift} std shift flagged in {hits}/{reps} {rows}-row batches"
     assert other_drift <= 0.01 * reps  # the other 29 features stay quiet
 
