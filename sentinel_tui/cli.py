@@ -156,6 +156,94 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if args.exit_zero else int(overall if overall != Status.UNKNOWN else Status.UNKNOWN)
 
 
+def _baseline_info(baseline) -> dict:
+    return {"name": baseline.name, "path": str(baseline.path), "created_at": baseline.meta.get("created_at"),
+            "source": baseline.meta.get("source", {})}
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from .baseline.store import load_baseline
+    from .engine.engine import Engine
+    from .engine.store import Store, StoreError
+    from .engine.tuning import tune_allocator
+
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        return _fail(f"watch directory {directory} does not exist or is not a directory")
+    if not args.once and not args.headless and not sys.stdout.isatty():
+        return _fail("stdout is not a terminal, so the dashboard cannot be drawn; "
+                     "use --headless (follow) or --once (cron)")
+    settings = _settings(args)
+    if args.quiet_period is not None:
+        settings.watch.quiet_period = args.quiet_period
+    baseline = load_baseline(args.baseline, _baselines_dir(args))
+    tune_allocator()
+    try:
+        store = Store(Path(args.state_dir) if args.state_dir else directory / ".sentinel")
+    except (StoreError, OSError) as exc:
+        return _fail(f"cannot open the state directory: {exc}")
+    engine = Engine(directory, baseline, settings, store, poll=args.poll)
+    try:
+        if args.once:
+            return _watch_once(engine, baseline, args)
+        if not args.headless:
+            print("sentinel: the terminal dashboard is not available in this version; following in headless "
+                  "mode (Ctrl-C stops)", file=sys.stderr)
+        from .report.headless import HeadlessPrinter
+
+        engine.subscribe(HeadlessPrinter("jsonl" if args.format == "jsonl" else "text"))
+
+        async def follow() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await engine.run(stop)
+
+        asyncio.run(follow())
+        return 0
+    finally:
+        store.close()
+
+
+def _watch_once(engine, baseline, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .model import status_of_alerts
+    from .report.json_report import build_report, dumps
+
+    events = asyncio.run(engine.run_once())
+    results = [e.result for e in events]
+    alerts = engine.open_alerts()
+    status = status_of_alerts(alerts)
+    if args.format == "json":
+        report = build_report(results, _baseline_info(baseline), mode="watch")
+        report["status"], report["exit_code"] = status.label, int(status)
+        report["open_alerts"] = [a.to_dict() for a in alerts]
+        stats = engine.stats()
+        report["stats"] = {"batches_total": stats.batches, "latency_p50": stats.latency_p50,
+                           "latency_p95": stats.latency_p95, "drift_share": stats.drift_share}
+        sys.stdout.write(dumps(report) + "\n")
+    elif args.format == "markdown":
+        from .report.text import render_alerts_markdown, render_markdown
+
+        sys.stdout.write(render_markdown(results, status, baseline.name) + render_alerts_markdown(alerts))
+    else:
+        from .report.text import make_console, render_alerts, render_text
+
+        console = make_console()
+        if results:
+            render_text(results, status, baseline.name, console)
+        else:
+            print(f"no new batches in {args.directory}", file=sys.stderr)
+        render_alerts(alerts, status, console)
+    sys.stdout.flush()
+    return 0 if args.exit_zero else int(status)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .simulate import SCENARIOS, run_simulation
 
@@ -217,6 +305,26 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--delimiter", help="field delimiter (default ',')")
     common(c)
     c.set_defaults(func=cmd_check)
+
+    w = sub.add_parser("watch", help="watch a directory for new batches (dashboard, --headless or --once)")
+    w.add_argument("directory", help="directory the model-serving system writes batches into")
+    w.add_argument("--baseline", required=True, help="baseline name or directory")
+    mode = w.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true",
+                      help="process what is new since the last run, print a report, exit 0/1/2/3 (cron)")
+    mode.add_argument("--headless", action="store_true",
+                      help="follow without a UI: one line per batch and per alert change")
+    w.add_argument("--format", choices=("text", "json", "markdown", "jsonl"), default="text",
+                   help="--once: text, json or markdown; --headless: text or jsonl")
+    w.add_argument("--state-dir", metavar="DIR", help="history store location (default: DIR/.sentinel)")
+    w.add_argument("--poll", action="store_true", help="poll the directory (network file systems)")
+    w.add_argument("--quiet-period", type=float, metavar="S",
+                   help="seconds a file must be unchanged to count as complete (default 1)")
+    w.add_argument("--exit-zero", action="store_true", help="--once: exit 0 whatever the status")
+    w.add_argument("--max-file-mb", type=float, help="refuse larger files with a finding (default 512)")
+    w.add_argument("--delimiter", help="field delimiter (default ',')")
+    common(w)
+    w.set_defaults(func=cmd_watch)
 
     s = sub.add_parser("simulate", help="write a synthetic model-serving stream of CSV batches")
     s.add_argument("directory", help="directory to write batches into (created if missing)")

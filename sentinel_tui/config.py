@@ -75,6 +75,22 @@ class InputSettings:
 
 
 @dataclass
+class AlertSettings:
+    # An alert opens after this many consecutive failing batches. Critical problems (a missing column, an
+    # unreadable file, large drift) open at once; a warning must repeat so one borderline batch is not a page.
+    open_after_warning: int = 2
+    open_after_critical: int = 1
+    resolve_after: int = 2  # consecutive clean batches before an open alert resolves
+
+
+@dataclass
+class WatchSettings:
+    quiet_period: float = 1.0  # seconds a file's size and mtime must be stable (atomic renames skip it)
+    queue_size: int = 8  # batches loaded ahead of analysis at most: bounds memory when thousands arrive
+    history: int = 500  # recent batches kept in memory for trends (the store keeps everything)
+
+
+@dataclass
 class ColumnRoles:
     target: str | None = None
     prediction: str | None = None
@@ -90,6 +106,8 @@ class Settings:
     validation: ValidationSettings = field(default_factory=ValidationSettings)
     inference: InferenceSettings = field(default_factory=InferenceSettings)
     input: InputSettings = field(default_factory=InputSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
     columns: ColumnRoles = field(default_factory=ColumnRoles)
 
     def to_dict(self) -> dict[str, Any]:

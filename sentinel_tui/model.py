@@ -195,3 +195,62 @@ class BatchResult:
             "alerts": [a.to_dict() for a in self.alerts],
             "seconds": round(self.seconds, 4),
         }
+
+
+@dataclass
+class Alert:
+    """An alert's life cycle as the engine keeps it: opened, updated, acknowledged, resolved."""
+
+    id: int
+    kind: str
+    subject: str
+    severity: str
+    message: str
+    status: str  # open | acknowledged | resolved
+    opened_at: float
+    updated_at: float
+    resolved_at: float | None
+    acknowledged_at: float | None
+    count: int  # failing batches seen while open
+    first_batch_id: int | None
+    last_batch_id: int | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ("open", "acknowledged")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    change: str  # opened | updated | resolved | acknowledged
+    alert: Alert
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    """Rolling figures over the recent window of batches (bounded memory)."""
+
+    batches: int  # processed since the store was created
+    rows_per_second: float | None
+    latency_p50: float | None
+    latency_p95: float | None
+    drift_share: float | None  # of the latest analysed batch
+    status: Status  # worst open alert: the traffic light
+    open_alerts: int
+
+
+@dataclass(frozen=True)
+class BatchEvent:
+    result: BatchResult
+    batch_id: int | None
+    latency: float | None  # seconds from the file being ready to this event
+    processed_at: float
+    stats: EngineStats
+
+
+def status_of_alerts(alerts: list[Alert]) -> Status:
+    open_severities = [Severity[a.severity.upper()] for a in alerts if a.is_open]
+    return Status.from_severity(max(open_severities)) if open_severities else Status.OK

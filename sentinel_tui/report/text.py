@@ -137,3 +137,39 @@ def render_markdown(results: list[BatchResult], overall: Status, baseline_name: 
                 lines.append(f"\n... and {hidden} more features without drift")
             lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def render_alerts(alerts: list, overall: Status, console: Any) -> None:
+    """Open alerts (``model.Alert``) as a table, then the overall status line."""
+    from datetime import UTC, datetime
+
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    if alerts:
+        t = Table(box=box.ASCII if not console.is_terminal else box.SIMPLE_HEAD, show_edge=False,
+                  title="open alerts", title_justify="left")
+        for col in ("id", "severity", "kind", "subject", "since", "count", "message"):
+            t.add_column(col, overflow="fold")
+        for a in alerts:
+            sev = Severity[a.severity.upper()]
+            since = datetime.fromtimestamp(a.opened_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+            status = " (ack)" if a.status == "acknowledged" else ""
+            t.add_row(str(a.id), Text(a.severity + status, style=SEVERITY_STYLE[sev]), a.kind, Text(clean(a.subject)),
+                      since, str(a.count), Text(clean(a.message)))
+        console.print(t)
+    tail = Text()
+    tail.append(overall.label.upper(), style=STATUS_STYLE[overall])
+    tail.append(f"  {len(alerts)} open alert{'s' if len(alerts) != 1 else ''}")
+    console.print(tail)
+
+
+def render_alerts_markdown(alerts: list) -> str:
+    if not alerts:
+        return "No open alerts.\n"
+    lines = ["## Open alerts", "", "| id | severity | kind | subject | count | message |", "|---|---|---|---|---:|---|"]
+    for a in alerts:
+        lines.append(f"| {a.id} | {a.severity} | {a.kind} | {markdown_escape(a.subject)} | {a.count} | "
+                     f"{markdown_escape(a.message)} |")
+    return "\n".join(lines) + "\n"

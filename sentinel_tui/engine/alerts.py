@@ -1,0 +1,80 @@
+"""Alert rules: turn each batch's alert records into opened / updated / resolved alerts.
+
+An alert is keyed by (kind, subject), e.g. (drift, income). It opens after K consecutive failing batches
+(K per severity), is updated (count, last seen, current severity and message) while it keeps failing,
+and resolves after ``resolve_after`` consecutive batches without it. The streak counters live in the
+store, so a restart continues them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from ..config import AlertSettings
+from ..model import Alert, AlertEvent, AlertRecord, Severity
+
+Key = tuple[str, str]
+
+
+def _threshold(severity: Severity, s: AlertSettings) -> int:
+    return max(1, s.open_after_critical if severity == Severity.CRITICAL else s.open_after_warning)
+
+
+def apply_alert_rules(db: sqlite3.Connection, batch_id: int, records: list[AlertRecord],
+                      settings: AlertSettings, now: float | None = None) -> list[AlertEvent]:
+    """Within the caller's transaction; returns the changes to publish."""
+    now = time.time() if now is None else now
+    failing: dict[Key, AlertRecord] = {}
+    for r in records:
+        key = (r.kind.value, r.subject)
+        if key not in failing or r.severity > failing[key].severity:
+            failing[key] = r
+    streaks = {(row["kind"], row["subject"]): (row["failing"], row["clean"])
+               for row in db.execute("SELECT * FROM alert_streaks").fetchall()}
+    open_alerts = {(row["kind"], row["subject"]): Alert(**dict(row)) for row in db.execute(
+        "SELECT * FROM alerts WHERE status IN ('open', 'acknowledged')").fetchall()}
+    events: list[AlertEvent] = []
+
+    def save(key: Key, f: int, c: int) -> None:
+        db.execute("INSERT INTO alert_streaks (kind, subject, failing, clean) VALUES (?, ?, ?, ?) "
+                   "ON CONFLICT (kind, subject) DO UPDATE SET failing = excluded.failing, clean = excluded.clean",
+                   (key[0], key[1], f, c))
+
+    for key, rec in failing.items():
+        f, _ = streaks.get(key, (0, 0))
+        f += 1
+        save(key, f, 0)
+        alert = open_alerts.get(key)
+        if alert is not None:
+            db.execute("UPDATE alerts SET count = count + 1, updated_at = ?, last_batch_id = ?, severity = ?, "
+                       "message = ? WHERE id = ?", (now, batch_id, rec.severity.label, rec.message, alert.id))
+            alert.count += 1
+            alert.updated_at, alert.last_batch_id = now, batch_id
+            alert.severity, alert.message = rec.severity.label, rec.message
+            events.append(AlertEvent("updated", alert))
+        elif f >= _threshold(rec.severity, settings):
+            cur = db.execute(
+                "INSERT INTO alerts (kind, subject, severity, message, status, opened_at, updated_at, count,"
+                " first_batch_id, last_batch_id) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)",
+                (key[0], key[1], rec.severity.label, rec.message, now, now, f, batch_id, batch_id))
+            events.append(AlertEvent("opened", Alert(
+                id=int(cur.lastrowid), kind=key[0], subject=key[1], severity=rec.severity.label,
+                message=rec.message, status="open", opened_at=now, updated_at=now, resolved_at=None,
+                acknowledged_at=None, count=f, first_batch_id=batch_id, last_batch_id=batch_id)))
+
+    for key in (set(streaks) | set(open_alerts)) - set(failing):
+        alert = open_alerts.get(key)
+        _, c = streaks.get(key, (0, 0))
+        c += 1
+        if alert is None:
+            db.execute("DELETE FROM alert_streaks WHERE kind = ? AND subject = ?", key)
+        elif c >= settings.resolve_after:
+            db.execute("UPDATE alerts SET status = 'resolved', resolved_at = ?, updated_at = ? WHERE id = ?",
+                       (now, now, alert.id))
+            db.execute("DELETE FROM alert_streaks WHERE kind = ? AND subject = ?", key)
+            alert.status, alert.resolved_at, alert.updated_at = "resolved", now, now
+            events.append(AlertEvent("resolved", alert))
+        else:
+            save(key, 0, c)
+    return events

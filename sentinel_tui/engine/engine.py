@@ -1,0 +1,249 @@
+"""The async analysis engine: source -> load -> analyse -> alert -> store -> publish.
+
+Runs on one asyncio loop (the dashboard's, or its own when headless). File hashing and analysis run in
+worker threads so the loop stays responsive; SQLite is used from the loop thread only. Batches are
+processed one at a time in arrival order. Subscribers are plain callables that receive ``BatchEvent`` and
+``AlertEvent`` objects on the loop thread; one failing subscriber never stops the others or the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..baseline.store import Baseline
+from ..config import Settings
+from ..model import AlertEvent, BatchEvent, BatchResult, EngineStats, status_of_alerts
+from .alerts import apply_alert_rules
+from .pipeline import analyse_file, unreadable_result
+from .readiness import ReadinessTracker, is_batch_candidate
+from .store import FileIdentity, Store
+
+Event = BatchEvent | AlertEvent
+Subscriber = Callable[[Event], None]
+FEATURE_TREND = 60  # effect sizes kept per feature for trend columns
+_SLOW_HOOK = "SENTINEL_DEBUG_SLOW_ANALYSIS"  # test hook: seconds to sleep before analysing (crash tests)
+
+
+def file_identity(path: str) -> FileIdentity | None:
+    try:
+        st = os.stat(path)
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while block := fh.read(1 << 20):
+                h.update(block)
+    except OSError:
+        return None
+    return FileIdentity(path=path, size=st.st_size, mtime=st.st_mtime, sha256=h.hexdigest())
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What the rolling window keeps of one batch."""
+
+    batch_id: int | None
+    file: str
+    rows: int
+    status: str
+    drift_share: float | None
+    seconds: float
+    latency: float | None
+    processed_at: float
+
+
+class Engine:
+    def __init__(self, directory: Path, baseline: Baseline, settings: Settings, store: Store, *,
+                 poll: bool = False):
+        self.directory = Path(directory).resolve()
+        self.baseline = baseline
+        self.settings = settings
+        self.store = store
+        self.poll = poll
+        self._subscribers: list[Subscriber] = []
+        self.recent: deque[BatchSummary] = deque(maxlen=settings.watch.history)
+        self.feature_trends: dict[str, deque[float]] = {}
+        self._resume = asyncio.Event()
+        self._resume.set()
+        self._busy = False  # a batch is between hashing and publishing
+        self._load_history()
+
+    # subscribers -------------------------------------------------------------------------------------
+    def subscribe(self, fn: Subscriber) -> None:
+        self._subscribers.append(fn)
+
+    def _publish(self, event: Event) -> None:
+        for fn in list(self._subscribers):
+            try:
+                fn(event)
+            except Exception as exc:  # a broken subscriber must not stop monitoring
+                print(f"sentinel: subscriber {getattr(fn, '__qualname__', fn)} failed: {exc!r}", file=sys.stderr)
+
+    # state ---------------------------------------------------------------------------------------------
+    def _load_history(self) -> None:
+        for row in self.store.recent_batches(self.settings.watch.history):
+            self.recent.append(BatchSummary(row["id"], row["path"], row["rows"], row["status"], row["drift_share"],
+                                            row["seconds"], row["latency"], row["created_at"]))
+        for row in self.store.feature_history(FEATURE_TREND):
+            if row["effect_size"] is not None:
+                self._trend(row["feature"]).append(row["effect_size"])
+
+    def _trend(self, feature: str) -> deque[float]:
+        trend = self.feature_trends.get(feature)
+        if trend is None:
+            trend = self.feature_trends[feature] = deque(maxlen=FEATURE_TREND)
+        return trend
+
+    def open_alerts(self):
+        return self.store.open_alerts()
+
+    def stats(self) -> EngineStats:
+        recent = list(self.recent)
+        latencies = [b.latency for b in recent if b.latency is not None]
+        window = [b for b in recent if b.processed_at >= (recent[-1].processed_at - 60)] if recent else []
+        rows_per_s = None
+        if len(window) >= 2:
+            span = window[-1].processed_at - window[0].processed_at
+            rows_per_s = sum(b.rows for b in window[1:]) / span if span > 0 else None
+        alerts = self.open_alerts()
+        share = next((b.drift_share for b in reversed(recent) if b.drift_share is not None), None)
+        return EngineStats(
+            batches=self.store.batch_count(), rows_per_second=rows_per_s,
+            latency_p50=float(np.percentile(latencies, 50)) if latencies else None,
+            latency_p95=float(np.percentile(latencies, 95)) if latencies else None,
+            drift_share=share, status=status_of_alerts(alerts), open_alerts=len(alerts))
+
+    @property
+    def paused(self) -> bool:
+        return not self._resume.is_set()
+
+    def pause(self) -> None:
+        self._resume.clear()
+
+    def resume(self) -> None:
+        self._resume.set()
+
+    def acknowledge(self, alert_id: int) -> None:
+        alert = self.store.acknowledge(alert_id)
+        if alert is not None and alert.status == "acknowledged":
+            self._publish(AlertEvent("acknowledged", alert))
+
+    # sources -------------------------------------------------------------------------------------------
+    def is_candidate(self, path: str) -> bool:
+        return is_batch_candidate(Path(path), self.directory, self.store.state_dir.resolve())
+
+    def scan(self) -> list[str]:
+        """Batches already in the directory that are not known to the store, oldest first."""
+        found = []
+        for entry in os.scandir(self.directory):
+            if not entry.is_file() or not self.is_candidate(entry.path):
+                continue
+            st = entry.stat()
+            if self.store.known_stat(entry.path) == (st.st_size, st.st_mtime):
+                continue  # processed before, unchanged: no need to hash it again
+            found.append((st.st_mtime, entry.name, entry.path))
+        return [p for _, _, p in sorted(found)]
+
+    # processing ----------------------------------------------------------------------------------------
+    def _analyse(self, path: str) -> BatchResult:
+        delay = os.environ.get(_SLOW_HOOK)
+        if delay:
+            time.sleep(float(delay))
+        try:
+            return analyse_file(Path(path), self.baseline, self.settings)
+        except Exception as exc:  # a bug on one odd file must not stop the monitor: report it as that file's
+            return unreadable_result(Path(path), f"internal error while analysing: {exc!r}")
+
+    async def process(self, path: str, ready_at: float | None = None) -> BatchEvent | None:
+        ident = await asyncio.to_thread(file_identity, path)
+        if ident is None or self.store.file_status(ident) == "done":
+            return None  # gone, or this exact content was processed already
+        file_id = self.store.begin_file(ident)
+        result = await asyncio.to_thread(self._analyse, path)
+        latency = time.monotonic() - ready_at if ready_at is not None else None
+        with self.store.transaction() as db:
+            batch_id = self.store.insert_batch(db, file_id, result, latency)
+            alert_events = apply_alert_rules(db, batch_id, list(result.alerts), self.settings.alerts)
+        now = time.time()
+        self.recent.append(BatchSummary(batch_id, result.file, result.rows, result.status.label,
+                                        result.drift.share if result.drift else None, result.seconds, latency, now))
+        if result.drift is not None:
+            for f in result.drift.features.values():
+                if np.isfinite(f.effect_size):
+                    self._trend(f.feature).append(f.effect_size)
+        event = BatchEvent(result=result, batch_id=batch_id, latency=latency, processed_at=now, stats=self.stats())
+        self._publish(event)
+        for e in alert_events:
+            self._publish(e)
+        return event
+
+    async def run_once(self) -> list[BatchEvent]:
+        """Process every batch in the directory not yet in the history, oldest first."""
+        events = []
+        for path in self.scan():
+            event = await self.process(path, time.monotonic())
+            if event is not None:
+                events.append(event)
+        return events
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow the directory until ``stop`` is set: what arrived while down first, then new files."""
+        from .watcher import DirectoryWatcher
+
+        loop = asyncio.get_running_loop()
+        tracker = ReadinessTracker(self.settings.watch.quiet_period)
+        queue: asyncio.Queue[tuple[str, float]] = asyncio.Queue(maxsize=max(1, self.settings.watch.queue_size))
+        backlog: deque[tuple[str, float]] = deque((p, time.monotonic()) for p in self.scan())
+
+        def on_event(kind: str, path: str) -> None:
+            if self.is_candidate(path):
+                tracker.observe(path, kind, time.monotonic())
+
+        def stat(path: str) -> tuple[int, float] | None:
+            try:
+                st = os.stat(path)
+            except OSError:
+                return None
+            return st.st_size, st.st_mtime
+
+        watcher = DirectoryWatcher(self.directory, loop, on_event, poll=self.poll)
+        watcher.start()
+
+        async def feed() -> None:
+            while True:
+                now = time.monotonic()
+                backlog.extend((p, now) for p in tracker.poll(now, stat))
+                while backlog:
+                    await queue.put(backlog.popleft())  # waits while the queue is full: backpressure
+                await asyncio.sleep(0.05)
+
+        async def work() -> None:
+            while True:
+                path, ready_at = await queue.get()
+                await self._resume.wait()
+                self._busy = True
+                try:
+                    await self.process(path, ready_at)
+                finally:
+                    self._busy = False
+
+        feeder = asyncio.create_task(feed())
+        worker = asyncio.create_task(work())
+        try:
+            await stop.wait()
+        finally:
+            feeder.cancel()
+            # Let the batch in progress finish so its result is stored and published, then stop.
+            while self._busy and not worker.done():
+                await asyncio.sleep(0.05)
+            worker.cancel()
+            await asyncio.gather(feeder, worker, return_exceptions=True)
+            watcher.stop()

@@ -1,0 +1,238 @@
+"""The history store: SQLite (WAL) in the state directory, the one durable place.
+
+It records each file's identity and processing status, each batch's summary and per-feature statistics,
+and alerts. A batch's rows and its file's status change in one transaction, so a crash leaves either the
+whole batch or none of it: a file left 'processing' is processed again on restart and appears once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..model import Alert, BatchResult
+
+DB_NAME = "history.sqlite3"
+
+# Each entry migrates from version i to i + 1. Never edit a released entry; append a new one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE files (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime REAL NOT NULL,
+        sha256 TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('processing', 'done')),
+        first_seen REAL NOT NULL,
+        processed_at REAL
+    );
+    CREATE UNIQUE INDEX files_identity ON files (sha256, path);
+    CREATE TABLE batches (
+        id INTEGER PRIMARY KEY,
+        file_id INTEGER NOT NULL REFERENCES files (id),
+        path TEXT NOT NULL,
+        rows INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        drift_share REAL,
+        drifted_count INTEGER,
+        tested_count INTEGER,
+        seconds REAL NOT NULL,
+        latency REAL,
+        created_at REAL NOT NULL,
+        result_json TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX batches_file ON batches (file_id);
+    CREATE TABLE feature_stats (
+        batch_id INTEGER NOT NULL REFERENCES batches (id),
+        feature TEXT NOT NULL,
+        test TEXT NOT NULL,
+        statistic REAL,
+        p_value REAL,
+        effect_size REAL,
+        drifted INTEGER NOT NULL,
+        severity TEXT,
+        PRIMARY KEY (batch_id, feature)
+    );
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        message TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('open', 'acknowledged', 'resolved')),
+        opened_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        resolved_at REAL,
+        acknowledged_at REAL,
+        count INTEGER NOT NULL,
+        first_batch_id INTEGER,
+        last_batch_id INTEGER
+    );
+    CREATE INDEX alerts_status ON alerts (status);
+    CREATE TABLE alert_streaks (
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        failing INTEGER NOT NULL,
+        clean INTEGER NOT NULL,
+        PRIMARY KEY (kind, subject)
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    path: str
+    size: int
+    mtime: float
+    sha256: str
+
+
+class Store:
+    def __init__(self, state_dir: Path):
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.state_dir / DB_NAME
+        # The engine owns the connection on the event loop thread; analysis threads never touch it.
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} was written by a newer Sentinel (store schema {version} > "
+                             f"{SCHEMA_VERSION}); upgrade sentinel-tui or use another --state-dir")
+        for target in range(version, SCHEMA_VERSION):
+            with self.transaction():
+                for statement in _split_sql(MIGRATIONS[target]):
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version={target + 1}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # files -------------------------------------------------------------------------------------------
+    def file_status(self, ident: FileIdentity) -> str | None:
+        row = self.db.execute("SELECT status FROM files WHERE sha256 = ? AND path = ?",
+                              (ident.sha256, ident.path)).fetchone()
+        return row["status"] if row else None
+
+    def known_stat(self, path: str) -> tuple[int, float] | None:
+        """(size, mtime) of the latest processed version of ``path``: lets a scan skip hashing it again."""
+        row = self.db.execute("SELECT size, mtime FROM files WHERE path = ? AND status = 'done' "
+                              "ORDER BY id DESC LIMIT 1", (path,)).fetchone()
+        return (row["size"], row["mtime"]) if row else None
+
+    def begin_file(self, ident: FileIdentity) -> int:
+        """Mark a file as being processed (committed before analysis starts) and return its id."""
+        with self.transaction() as db:
+            row = db.execute("SELECT id FROM files WHERE sha256 = ? AND path = ?",
+                             (ident.sha256, ident.path)).fetchone()
+            if row:
+                db.execute("UPDATE files SET size = ?, mtime = ? WHERE id = ?", (ident.size, ident.mtime, row["id"]))
+                return int(row["id"])
+            cur = db.execute("INSERT INTO files (path, size, mtime, sha256, status, first_seen) "
+                             "VALUES (?, ?, ?, ?, 'processing', ?)",
+                             (ident.path, ident.size, ident.mtime, ident.sha256, time.time()))
+            return int(cur.lastrowid)
+
+    def pending_files(self) -> list[str]:
+        """Files a crash interrupted: 'processing' with no batch."""
+        rows = self.db.execute("SELECT path FROM files WHERE status = 'processing' ORDER BY id").fetchall()
+        return [r["path"] for r in rows]
+
+    # batches -----------------------------------------------------------------------------------------
+    def insert_batch(self, db: sqlite3.Connection, file_id: int, result: BatchResult, latency: float | None
+                     ) -> int:
+        """Within the caller's transaction: the batch, its feature statistics, and the file marked done."""
+        d = result.drift
+        cur = db.execute(
+            "INSERT INTO batches (file_id, path, rows, status, drift_share, drifted_count, tested_count, seconds,"
+            " latency, created_at, result_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (file_id, result.file, result.rows, result.status.label, d.share if d else None,
+             d.drifted_count if d else None, d.tested_count if d else None, result.seconds, latency,
+             time.time(), json.dumps(result.to_dict(), allow_nan=False)))
+        batch_id = int(cur.lastrowid)
+        if d is not None:
+            db.executemany(
+                "INSERT INTO feature_stats (batch_id, feature, test, statistic, p_value, effect_size, drifted,"
+                " severity) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(batch_id, f.feature, f.test, _finite(f.statistic), _finite(f.p_value), _finite(f.effect_size),
+                  int(f.drifted), f.severity.label if f.severity is not None else None)
+                 for f in d.features.values()])
+        db.execute("UPDATE files SET status = 'done', processed_at = ? WHERE id = ?", (time.time(), file_id))
+        return batch_id
+
+    def batch_count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM batches").fetchone()[0])
+
+    def recent_batches(self, limit: int) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM (SELECT id, path, rows, status, drift_share, drifted_count,"
+                               " tested_count, seconds, latency, created_at FROM batches ORDER BY id DESC LIMIT ?)"
+                               " ORDER BY id", (limit,)).fetchall()
+
+    def batch_results(self, batch_ids: list[int]) -> list[dict[str, Any]]:
+        out = []
+        for bid in batch_ids:
+            row = self.db.execute("SELECT result_json FROM batches WHERE id = ?", (bid,)).fetchone()
+            if row:
+                out.append(json.loads(row["result_json"]))
+        return out
+
+    def feature_history(self, limit_batches: int) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT fs.* FROM feature_stats fs JOIN (SELECT id FROM batches ORDER BY id DESC LIMIT ?) b"
+            " ON fs.batch_id = b.id ORDER BY fs.batch_id", (limit_batches,)).fetchall()
+
+    # alerts ------------------------------------------------------------------------------------------
+    def open_alerts(self) -> list[Alert]:
+        rows = self.db.execute("SELECT * FROM alerts WHERE status IN ('open', 'acknowledged') ORDER BY id")
+        return [Alert(**dict(r)) for r in rows.fetchall()]
+
+    def alert(self, alert_id: int) -> Alert | None:
+        row = self.db.execute("SELECT * FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        return Alert(**dict(row)) if row else None
+
+    def streaks(self) -> dict[tuple[str, str], tuple[int, int]]:
+        rows = self.db.execute("SELECT * FROM alert_streaks").fetchall()
+        return {(r["kind"], r["subject"]): (r["failing"], r["clean"]) for r in rows}
+
+    def acknowledge(self, alert_id: int) -> Alert | None:
+        with self.transaction() as db:
+            db.execute("UPDATE alerts SET status = 'acknowledged', acknowledged_at = ? WHERE id = ? AND "
+                       "status = 'open'", (time.time(), alert_id))
+        return self.alert(alert_id)
+
+
+def _finite(x: float) -> float | None:
+    return x if x == x and x not in (float("inf"), float("-inf")) else None
+
+
+def _split_sql(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]

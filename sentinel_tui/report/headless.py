@@ -1,0 +1,60 @@
+"""Headless output: one line per batch and per alert change (plain text or JSON lines)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from typing import IO
+
+from ..model import AlertEvent, BatchEvent
+from ..textsafe import clean
+
+
+def _ts(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
+
+
+class HeadlessPrinter:
+    def __init__(self, fmt: str = "text", stream: IO[str] | None = None):
+        self.fmt = fmt
+        self.stream = stream or sys.stdout
+
+    def __call__(self, event: BatchEvent | AlertEvent) -> None:
+        line = self.jsonl(event) if self.fmt == "jsonl" else self.text(event)
+        try:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+        except BrokenPipeError:
+            pass
+
+    @staticmethod
+    def text(event: BatchEvent | AlertEvent) -> str:
+        if isinstance(event, BatchEvent):
+            r, s = event.result, event.stats
+            drift = f"drift={r.drift.drifted_count}/{r.drift.tested_count}" if r.drift else "drift=-"
+            problems = sum(1 for f in r.findings if f.severity >= 1)
+            latency = f"{event.latency * 1000:.0f}ms" if event.latency is not None else "-"
+            return (f"{_ts(event.processed_at)} batch {clean(r.file)} status={r.status.label} rows={r.rows} "
+                    f"{drift} findings={problems} latency={latency} overall={s.status.label} "
+                    f"open_alerts={s.open_alerts}")
+        a = event.alert
+        return (f"{_ts(a.updated_at)} alert {event.change} #{a.id} {a.severity} {a.kind} "
+                f"{clean(a.subject)}: {clean(a.message)} (count={a.count})")
+
+    @staticmethod
+    def jsonl(event: BatchEvent | AlertEvent) -> str:
+        if isinstance(event, BatchEvent):
+            r, s = event.result, event.stats
+            payload = {
+                "event": "batch", "time": _ts(event.processed_at), "batch_id": event.batch_id, "file": r.file,
+                "rows": r.rows, "status": r.status.label, "latency": event.latency, "seconds": r.seconds,
+                "drift_share": r.drift.share if r.drift else None,
+                "drifted": [f.feature for f in r.drift.features.values() if f.drifted] if r.drift else [],
+                "alerts": [a.to_dict() for a in r.alerts],
+                "overall": s.status.label, "open_alerts": s.open_alerts,
+            }
+        else:
+            payload = {"event": "alert", "change": event.change, "time": _ts(event.alert.updated_at),
+                       **event.alert.to_dict()}
+        return json.dumps(payload, ensure_ascii=False, allow_nan=False)
