@@ -88,6 +88,7 @@ class WatchSettings:
     quiet_period: float = 1.0  # seconds a file's size and mtime must be stable (atomic renames skip it)
     queue_size: int = 8  # batches loaded ahead of analysis at most: bounds memory when thousands arrive
     history: int = 500  # recent batches kept in memory for trends (the store keeps everything)
+    rescan_interval: float = 30.0  # seconds between directory rescans that catch events the OS dropped
 
 
 @dataclass

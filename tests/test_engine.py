@@ -207,3 +207,34 @@ async def test_follow_mode_with_the_real_watcher(tmp_path, credit_baseline):
     assert [b.result.file.rsplit("/", 1)[-1] for b in batches] == ["before.csv", "renamed.csv", "slow.csv"]
     assert got[2] == "slow.csv" and batches[2].result.rows == 400  # read whole, once
     assert all(b.latency is not None for b in batches)
+
+
+async def test_rescan_catches_files_whose_events_were_lost(tmp_path, credit_baseline, monkeypatch):
+    import sentinel_tui.engine.watcher as watcher_module
+
+    class DeafWatcher:  # an observer that lost every event (inotify overflow, NFS)
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def start(self):
+            pass
+
+        def stop(self):
+            pass
+
+    monkeypatch.setattr(watcher_module, "DirectoryWatcher", DeafWatcher)
+    settings = credit_settings()
+    settings.watch.quiet_period, settings.watch.rescan_interval = 0.2, 0.2
+    engine, events = make_engine(tmp_path, credit_baseline, settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+    await asyncio.sleep(0.3)
+    write(credit_batch(200, 1), tmp_path / "unseen.csv")
+    for _ in range(100):
+        if any(isinstance(e, BatchEvent) for e in events):
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)  # more rescans: it must not be processed twice
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert [e.result.file for e in events if isinstance(e, BatchEvent)] == [str(tmp_path / "unseen.csv")]

@@ -202,6 +202,7 @@ class Engine:
         tracker = ReadinessTracker(self.settings.watch.quiet_period)
         queue: asyncio.Queue[tuple[str, float]] = asyncio.Queue(maxsize=max(1, self.settings.watch.queue_size))
         backlog: deque[tuple[str, float]] = deque((p, time.monotonic()) for p in self.scan())
+        queued: set[str] = {p for p, _ in backlog}  # waiting or in progress: a rescan must not add them again
 
         def on_event(kind: str, path: str) -> None:
             if self.is_candidate(path):
@@ -218,9 +219,19 @@ class Engine:
         watcher.start()
 
         async def feed() -> None:
+            last_scan = time.monotonic()
             while True:
                 now = time.monotonic()
-                backlog.extend((p, now) for p in tracker.poll(now, stat))
+                if now - last_scan >= self.settings.watch.rescan_interval:
+                    # A safety net for lost events (inotify queue overflow, network file systems): files the
+                    # store does not know must still be stable for the quiet period before they are read.
+                    last_scan = now
+                    for path in await asyncio.to_thread(self.scan):
+                        if path not in queued and path not in tracker:
+                            tracker.observe(path, "modified", now)
+                ready = tracker.poll(now, stat)
+                backlog.extend((p, now) for p in ready)
+                queued.update(ready)
                 while backlog:
                     await queue.put(backlog.popleft())  # waits while the queue is full: backpressure
                 await asyncio.sleep(0.05)
@@ -233,6 +244,7 @@ class Engine:
                 try:
                     await self.process(path, ready_at)
                 finally:
+                    queued.discard(path)
                     self._busy = False
 
         feeder = asyncio.create_task(feed())

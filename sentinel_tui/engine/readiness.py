@@ -58,6 +58,9 @@ class ReadinessTracker:
     def __len__(self) -> int:
         return len(self._pending)
 
+    def __contains__(self, path: str) -> bool:
+        return path in self._pending
+
     def observe(self, path: str, kind: str, now: float) -> None:
         """Record one file-system event: created, modified, closed, moved (to ``path``) or deleted."""
         if kind == "deleted":
