@@ -227,6 +227,7 @@ class Alert:
 class AlertEvent:
     change: str  # opened | updated | resolved | acknowledged
     alert: Alert
+    previous_severity: str | None = None  # for "updated": the severity before this batch
 
 
 @dataclass(frozen=True)

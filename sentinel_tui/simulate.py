@@ -7,6 +7,7 @@ the same directory, then ``os.replace`` it to its final name), so a watcher neve
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -112,16 +113,22 @@ def _write_corrupt(path: Path, step: int) -> None:
     path.write_bytes(kinds[step % len(kinds)]())
 
 
+def write_reference(path: Path, rows: int = 20_000, seed: int = 0, features: int = 0) -> Path:
+    """The healthy reference the simulated stream is compared with (seeded apart from the batches)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    generate(rows, np.random.default_rng(seed + 10_000), extra_features=features).to_csv(path, index=False)
+    return path
+
+
 def run_simulation(directory: Path, scenario: str = "healthy", batches: int = 20, rows: int = 1000,
                    rate: float = 0.0, drift_after: int = 0, seed: int = 0, reference: Path | None = None,
                    features: int = 0, reference_rows: int = 20_000,
-                   on_batch: Callable[[Path], None] | None = None) -> list[Path]:
+                   on_batch: Callable[[Path], None] | None = None,
+                   stop: threading.Event | None = None) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     if reference is not None:
-        reference.parent.mkdir(parents=True, exist_ok=True)
-        generate(reference_rows, np.random.default_rng(seed + 10_000), extra_features=features).to_csv(
-            reference, index=False)
+        write_reference(reference, reference_rows, seed, features)
     existing = sorted(directory.glob("batch_*.csv"))
     first = int(existing[-1].stem.split("_")[-1]) + 1 if existing else 0
     written = []
@@ -142,6 +149,12 @@ def run_simulation(directory: Path, scenario: str = "healthy", batches: int = 20
         written.append(path)
         if on_batch is not None:
             on_batch(path)
+        if stop is not None and stop.is_set():
+            break
         if rate > 0 and i < batches - 1:
-            time.sleep(1.0 / rate)
+            if stop is not None:
+                if stop.wait(1.0 / rate):
+                    break
+            else:
+                time.sleep(1.0 / rate)
     return written

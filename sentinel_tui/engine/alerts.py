@@ -49,10 +49,11 @@ def apply_alert_rules(db: sqlite3.Connection, batch_id: int, records: list[Alert
         if alert is not None:
             db.execute("UPDATE alerts SET count = count + 1, updated_at = ?, last_batch_id = ?, severity = ?, "
                        "message = ? WHERE id = ?", (now, batch_id, rec.severity.label, rec.message, alert.id))
+            previous = alert.severity
             alert.count += 1
             alert.updated_at, alert.last_batch_id = now, batch_id
             alert.severity, alert.message = rec.severity.label, rec.message
-            events.append(AlertEvent("updated", alert))
+            events.append(AlertEvent("updated", alert, previous_severity=previous))
         elif f >= _threshold(rec.severity, settings):
             cur = db.execute(
                 "INSERT INTO alerts (kind, subject, severity, message, status, opened_at, updated_at, count,"

@@ -201,8 +201,6 @@ class Engine:
         loop = asyncio.get_running_loop()
         tracker = ReadinessTracker(self.settings.watch.quiet_period)
         queue: asyncio.Queue[tuple[str, float]] = asyncio.Queue(maxsize=max(1, self.settings.watch.queue_size))
-        backlog: deque[tuple[str, float]] = deque((p, time.monotonic()) for p in self.scan())
-        queued: set[str] = {p for p, _ in backlog}  # waiting or in progress: a rescan must not add them again
 
         def on_event(kind: str, path: str) -> None:
             if self.is_candidate(path):
@@ -215,8 +213,12 @@ class Engine:
                 return None
             return st.st_size, st.st_mtime
 
+        # The observer starts before the first scan, so a file arriving in between is seen by one or the other
+        # (or both: the queued set and the file identity make that harmless).
         watcher = DirectoryWatcher(self.directory, loop, on_event, poll=self.poll)
         watcher.start()
+        backlog: deque[tuple[str, float]] = deque((p, time.monotonic()) for p in self.scan())
+        queued: set[str] = {p for p, _ in backlog}  # waiting or in progress: a rescan must not add them again
 
         async def feed() -> None:
             last_scan = time.monotonic()
@@ -229,7 +231,7 @@ class Engine:
                     for path in await asyncio.to_thread(self.scan):
                         if path not in queued and path not in tracker:
                             tracker.observe(path, "modified", now)
-                ready = tracker.poll(now, stat)
+                ready = [p for p in tracker.poll(now, stat) if p not in queued]
                 backlog.extend((p, now) for p in ready)
                 queued.update(ready)
                 while backlog:

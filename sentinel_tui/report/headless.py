@@ -21,6 +21,9 @@ class HeadlessPrinter:
         self.stream = stream or sys.stdout
 
     def __call__(self, event: BatchEvent | AlertEvent) -> None:
+        if isinstance(event, AlertEvent) and event.change == "updated" \
+                and event.previous_severity == event.alert.severity:
+            return  # the same alert failing again: the batch line already says so
         line = self.jsonl(event) if self.fmt == "jsonl" else self.text(event)
         try:
             self.stream.write(line + "\n")

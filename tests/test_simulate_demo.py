@@ -1,0 +1,91 @@
+"""The simulator's scenarios and the demo, as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sentinel_tui.engine.pipeline import analyse_file
+from sentinel_tui.model import Status
+from sentinel_tui.simulate import SCENARIOS, generate
+
+from .conftest import credit_settings
+
+
+def simulate(directory, *args):
+    return subprocess.run([sys.executable, "-m", "sentinel_tui", "simulate", str(directory), *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_each_scenario_shows_what_it_promises(tmp_path, credit_baseline, scenario):
+    proc = simulate(tmp_path, "--scenario", scenario, "--batches", "4", "--drift-after", "1", "--rows", "1500")
+    assert proc.returncode == 0, proc.stderr
+    files = sorted(tmp_path.glob("batch_*.csv"))
+    assert [f.name for f in files] == [f"batch_{i:05d}.csv" for i in range(4)]
+    assert not list(tmp_path.glob(".*"))  # atomic renames leave no temporary files
+    results = [analyse_file(f, credit_baseline, credit_settings()) for f in files]
+    assert results[0].status == Status.OK  # the healthy batch before the scenario starts
+    last = results[-1]
+    kinds = {(a.kind.value, a.subject) for a in last.alerts}
+    if scenario == "healthy":
+        assert all(r.status == Status.OK for r in results)
+    elif scenario in ("covariate", "gradual"):
+        assert ("drift", "income") in kinds and ("drift", "credit_score") in kinds
+    elif scenario == "missing":
+        assert ("data_quality", "income") in kinds and ("data_quality", "region") in kinds
+    elif scenario == "new_category":
+        assert ("data_quality", "region") in kinds
+    elif scenario == "schema_break":
+        assert {("schema", "age"), ("schema", "credit_score"), ("schema", "debt_ratio")} <= kinds
+    elif scenario == "corrupt":
+        assert results[1].findings[0].check == "unreadable"
+    elif scenario == "concept":
+        # inputs stay put while the label relation changes: no input alarm, a different default rate
+        assert last.status == Status.OK
+        before = pd.read_csv(files[0])
+        after = pd.concat(pd.read_csv(f) for f in files[1:])
+        eu = after["region"] == "EU"
+        assert after.loc[eu, "default"].mean() > before.loc[before["region"] == "EU", "default"].mean() + 0.2
+
+
+def test_simulator_is_seeded_and_writes_the_reference(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        assert simulate(d, "--batches", "2", "--seed", "5", "--reference", str(d / "ref.csv")).returncode == 0
+    assert (a / "batch_00001.csv").read_bytes() == (b / "batch_00001.csv").read_bytes()
+    ref = pd.read_csv(a / "ref.csv")
+    assert len(ref) == 20_000 and {"default", "pred", "score", "id", "ts"} <= set(ref.columns)
+    df = generate(5000, np.random.default_rng(1))
+    assert 0.05 < df["default"].mean() < 0.35 and (df["pred"] == (df["score"] >= 0.5)).all()
+
+
+def test_demo_streams_into_the_monitor_and_stops_cleanly(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "sentinel_tui.demo", "--rate", "8", "--headless", "--root",
+                             str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(list((tmp_path / "watch_dir").glob("batch_*.csv"))) < 24:
+            time.sleep(0.2)
+        time.sleep(1.0)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert (tmp_path / "baselines" / "demo" / "baseline.json").exists()
+    lines = out.splitlines()
+    assert sum(1 for x in lines if " batch " in x) >= 20
+    assert any("status=ok" in x for x in lines[:5])  # green first ...
+    assert any("alert opened" in x and "drift" in x for x in lines)  # ... then red
+    assert "Traceback" not in err
+    count = len(list((tmp_path / "watch_dir").glob("batch_*.csv")))
+    time.sleep(1.0)
+    assert len(list((tmp_path / "watch_dir").glob("batch_*.csv"))) == count  # the simulator stopped too
+    assert os.path.isdir(tmp_path / "watch_dir" / ".sentinel")
