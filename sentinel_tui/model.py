@@ -109,6 +109,9 @@ class FeatureDrift:
     severity: Severity | None  # None when not drifted
     rows: int  # non-null batch values the test used
     details: dict[str, float | None] = field(default_factory=dict)  # psi, mean shift, std ratio, unseen share
+    # Reference and batch shares on the same bins (numeric: reference deciles; categorical: top categories,
+    # then "(other)" and "(unseen)"), so a report or screen can show the two distributions side by side.
+    distribution: dict[str, list] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -124,6 +127,7 @@ class FeatureDrift:
             "severity": self.severity.label if self.severity is not None else None,
             "rows": self.rows,
             "details": {k: _num(v) for k, v in self.details.items()},
+            "distribution": self.distribution,
         }
 
 

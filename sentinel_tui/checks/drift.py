@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -33,6 +33,11 @@ OTHER = "\x00other"  # the bin for reference categories beyond the stored top li
 # Run numeric tests on a thread pool above this many values in total: NumPy's sort and search release
 # the GIL, so two cores nearly halve the time of a wide or long batch; below it, threads cost more.
 _PARALLEL_VALUES = 200_000
+_SHOWN_CATEGORIES = 12  # categories listed in a feature's distribution; the rest are summed
+
+
+def _short(x: float) -> str:
+    return f"{x:.3g}"
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class _Raw:
     effect: float
     rows: int
     details: dict[str, float | None]
+    distribution: dict[str, list] = field(default_factory=dict)
 
 
 def _numeric(baseline: Baseline, p: ColumnProfile, c: Coerced, s: DriftSettings) -> _Raw | str:
@@ -67,11 +73,16 @@ def _numeric(baseline: Baseline, p: ColumnProfile, c: Coerced, s: DriftSettings)
         "std_ratio": float(x.std(ddof=1)) / std if std > 0 and x.size > 1 else None,
         "ks_statistic": cmp.ks_statistic,
     }
+    distribution: dict[str, list] = {}
     if p.psi_edges:
         counts = uv.histogram_counts(x, np.asarray(p.psi_edges))
         details["psi"] = uv.psi(np.asarray(p.psi_proportions), counts)
+        edges = p.psi_edges
+        distribution = {"labels": [f"{_short(edges[i])}..{_short(edges[i + 1])}" for i in range(len(edges) - 1)],
+                        "reference": [round(v, 5) for v in p.psi_proportions],
+                        "batch": [round(float(v), 5) for v in counts / x.size]}
     return _Raw(p, "ks", cmp.ks_statistic, cmp.p_value, "wasserstein_norm", cmp.wasserstein / scale,
-                int(x.size), details)
+                int(x.size), details, distribution)
 
 
 def _category_counts(p: ColumnProfile, c: Coerced) -> tuple[np.ndarray, np.ndarray, int, int] | str:
@@ -116,14 +127,23 @@ def _categorical(p: ColumnProfile, c: Coerced, s: DriftSettings) -> _Raw | str:
         return f"{total} values, fewer than drift.min_rows={s.min_rows}"
     res = uv.chi2_homogeneity(ref, cur)
     ref_p = ref / ref.sum()
+    cur_p = cur / cur.sum()
     details = {
         "unseen_share": unseen / total,
         "psi": uv.psi(ref_p, cur),
         "pooled_bins": float(res.merged_bins),
         "dof": float(res.dof),
     }
+    labels = [*p.categories, "(other)", "(unseen)"]
+    order = [i for i in np.argsort(-(ref_p + cur_p), kind="stable") if ref_p[i] + cur_p[i] > 0]
+    top, rest = order[:_SHOWN_CATEGORIES], order[_SHOWN_CATEGORIES:]
+    distribution = {"labels": [labels[i] for i in top] + (["(rest)"] if rest else []),
+                    "reference": [round(float(ref_p[i]), 5) for i in top] + ([round(float(ref_p[rest].sum()), 5)]
+                                                                           if rest else []),
+                    "batch": [round(float(cur_p[i]), 5) for i in top] + ([round(float(cur_p[rest].sum()), 5)]
+                                                                       if rest else [])}
     return _Raw(p, "chi2", res.statistic, res.p_value, "jensen_shannon", uv.jensen_shannon(ref, cur),
-                total, details)
+                total, details, distribution)
 
 
 def _boolean(p: ColumnProfile, c: Coerced, s: DriftSettings) -> _Raw | str:
@@ -135,8 +155,11 @@ def _boolean(p: ColumnProfile, c: Coerced, s: DriftSettings) -> _Raw | str:
     res = uv.two_proportions(ref_true, ref_n, int(v.sum()), int(v.size))
     details = {"reference_share_true": ref_true / ref_n if ref_n else None,
                "batch_share_true": float(v.mean()), "fisher_exact": float(res.exact)}
+    ref_share = ref_true / ref_n if ref_n else 0.0
+    distribution = {"labels": ["true", "false"], "reference": [round(ref_share, 5), round(1 - ref_share, 5)],
+                    "batch": [round(float(v.mean()), 5), round(1 - float(v.mean()), 5)]}
     return _Raw(p, "fisher_exact" if res.exact else "two_proportion_z", res.statistic, res.p_value,
-                "cohens_h", res.cohens_h, int(v.size), details)
+                "cohens_h", res.cohens_h, int(v.size), details, distribution)
 
 
 def _test_one(baseline: Baseline, p: ColumnProfile, c: Coerced, s: DriftSettings) -> _Raw | str:
@@ -193,7 +216,8 @@ def detect_drift(baseline: Baseline, columns: dict[str, Coerced], s: DriftSettin
             feature=raw.profile.name, logical_type=raw.profile.type, test=raw.test,
             statistic=raw.statistic, p_value=raw.p_value, p_threshold=p_threshold,
             effect_size_name=raw.effect_name, effect_size=raw.effect, effect_threshold=warn,
-            drifted=drifted, severity=severity, rows=raw.rows, details=raw.details)
+            drifted=drifted, severity=severity, rows=raw.rows, details=raw.details,
+            distribution=raw.distribution)
     drifted = [f for f in results.values() if f.drifted]
     share = len(drifted) / len(results) if results else 0.0
     dataset_drift = bool(results) and share >= s.drift_share
