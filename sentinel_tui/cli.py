@@ -190,8 +190,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
         if args.once:
             return _watch_once(engine, baseline, args)
         if not args.headless:
-            print("sentinel: the terminal dashboard is not available in this version; following in headless "
-                  "mode (Ctrl-C stops)", file=sys.stderr)
+            from .tui.app import SentinelApp
+
+            SentinelApp(engine, directory=str(directory), baseline=baseline.name,
+                        theme="textual-light" if args.theme == "light" else "textual-dark").run()
+            return 0
         from .report.headless import HeadlessPrinter
 
         engine.subscribe(HeadlessPrinter("jsonl" if args.format == "jsonl" else "text"))
@@ -321,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--quiet-period", type=float, metavar="S",
                    help="seconds a file must be unchanged to count as complete (default 1)")
     w.add_argument("--exit-zero", action="store_true", help="--once: exit 0 whatever the status")
+    w.add_argument("--theme", choices=("dark", "light"), default="dark", help="dashboard theme (default dark)")
     w.add_argument("--max-file-mb", type=float, help="refuse larger files with a finding (default 512)")
     w.add_argument("--delimiter", help="field delimiter (default ',')")
     common(w)

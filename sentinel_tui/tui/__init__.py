@@ -1,0 +1,1 @@
+"""The terminal dashboard (Textual). Only this package and cli.py import textual."""

@@ -1,0 +1,339 @@
+"""The Textual dashboard: a subscriber of the engine, drawn from ``DashboardState`` on a timer.
+
+Engine events arrive on the app's own loop (the engine runs as an async worker of the app) and only touch
+plain state; a 4 Hz timer redraws what changed inside ``batch_update``. So a burst of results is one
+repaint, and hidden panels (other tabs) are not redrawn until shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+from functools import partial
+
+from rich.text import Text
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.command import Hit, Hits, Provider
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, RichLog, Static, TabbedContent, TabPane
+
+from ..model import AlertEvent, BatchEvent
+from ..textsafe import clean
+from .screens import FeatureDetailScreen, HelpScreen
+from .state import BatchRow, DashboardState
+from .widgets import SEVERITY_STYLE, FeatureTable, StatusBar, TrendPanel, feature_cells, feature_sort_key, status_text
+
+SORT_MODES = ("severity", "effect", "p-value", "name")
+REFRESH_SECONDS = 0.25
+KEYS = [("q", "quit (stops the watcher; the history stays in the store)"), ("p", "pause / resume ingestion"),
+        ("a", "acknowledge the selected alert (Alerts tab)"), ("/", "filter features by name (Escape closes)"),
+        ("s", "cycle the feature sort: severity, effect size, p-value, name"),
+        ("Enter", "feature detail: baseline vs latest distribution, statistics, history, findings"),
+        ("Escape", "back from a detail or help screen"), ("?", "this help"),
+        ("Tab / Shift+Tab", "move between panels"), ("Ctrl+P", "command palette: every action, plus themes"),
+        ("mouse", "click rows and tabs, scroll panels")]
+
+
+class SentinelCommands(Provider):
+    """The same actions as the keys, in the command palette."""
+
+    def _commands(self) -> list[tuple[str, str, str]]:
+        return [("Pause or resume ingestion", "toggle_pause", "p"), ("Acknowledge the selected alert",
+                "acknowledge", "a"), ("Filter features by name", "filter", "/"),
+                ("Cycle the feature sort order", "cycle_sort", "s"), ("Show keys and help", "help", "?"),
+                ("Light theme", "light_theme", ""), ("Dark theme", "dark_theme", ""), ("Quit", "quit", "q")]
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, action, key in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), partial(self.app.run_action, action),
+                          help=f"key: {key}" if key else None)
+
+
+class MainScreen(Screen):
+    DEFAULT_CSS = """
+    #body { height: 1fr; }
+    #left { width: 2fr; }
+    #right { width: 1fr; min-width: 28; }
+    #filter { display: none; height: 3; }
+    #filter.shown { display: block; }
+    FeatureTable { height: 1fr; }
+    #trends { height: auto; border: round $panel-lighten-2; border-title-color: $text-muted; }
+    #features-title { height: 1; color: $text-muted; }
+    #bottom { height: 35%; min-height: 8; }
+    #bottom DataTable, #bottom RichLog { height: 1fr; }
+    """
+
+
+class SentinelApp(App):
+    TITLE = "Sentinel"
+    COMMANDS = App.COMMANDS | {SentinelCommands}
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("p", "toggle_pause", "Pause"),
+        Binding("a", "acknowledge", "Ack alert"),
+        Binding("slash", "filter", "Filter"),
+        Binding("s", "cycle_sort", "Sort"),
+        Binding("question_mark", "help", "Help"),
+    ]
+
+    def __init__(self, engine=None, *, directory: str = "", baseline: str = "", follow: bool = True,
+                 theme: str = "textual-dark", clock_format: str = "%H:%M:%S"):
+        super().__init__()
+        self.engine = engine
+        self.follow = follow and engine is not None
+        self.state = DashboardState(directory=directory, baseline=baseline)
+        self.sort_mode = SORT_MODES[0]
+        self.filter_text = ""
+        self.clock_format = clock_format
+        self._initial_theme = theme
+        self._stop = asyncio.Event()
+        self._paused = False
+        self._log_drawn = 0  # alert-log events already written to the RichLog
+
+    # composition ---------------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield Input(placeholder="filter features by name (Escape closes)", id="filter")
+                yield Static("", id="features-title")
+                yield FeatureTable(id="features")
+            with Vertical(id="right"), Vertical(id="trends"):
+                yield TrendPanel("drift share", "%", id="trend-drift")
+                yield TrendPanel("rows/s", "", id="trend-rows")
+                yield TrendPanel("latency", " ms", id="trend-latency")
+        with TabbedContent(id="bottom", initial="tab-alerts"):
+            with TabPane("Alerts", id="tab-alerts"):
+                yield DataTable(id="alerts", cursor_type="row")
+            with TabPane("Alert log", id="tab-log"):
+                yield RichLog(id="log", max_lines=500, markup=False, wrap=False, auto_scroll=True)
+            with TabPane("Batches", id="tab-batches"):
+                yield DataTable(id="batches", cursor_type="row")
+        yield Footer()
+
+    def get_default_screen(self) -> Screen:
+        return MainScreen()
+
+    def on_mount(self) -> None:
+        self.theme = self._initial_theme
+        self.query_one("#trends").border_title = "trends"
+        alerts = self.query_one("#alerts", DataTable)
+        for label, width in (("id", 4), ("severity", 8), ("kind", 12), ("subject", 16), ("count", 5),
+                             ("message", 60)):
+            alerts.add_column(label, key=label, width=width)
+        batches = self.query_one("#batches", DataTable)
+        for label, width in (("file", 28), ("rows", 8), ("status", 8), ("latency", 9)):
+            batches.add_column(label, key=label, width=width)
+        if self.engine is not None:
+            self._load_history()
+            self.engine.subscribe(self.on_engine_event)
+        self.refresh_widgets()
+        self.set_interval(REFRESH_SECONDS, self.refresh_widgets)
+        if self.follow:
+            self.run_worker(self.engine.run(self._stop), name="engine", exit_on_error=False)
+        self.query_one(FeatureTable).focus()
+
+    def _load_history(self) -> None:
+        """Trends, the latest batch and open alerts from the store, before any new batch arrives."""
+        engine, st = self.engine, self.state
+        for b in engine.recent:
+            st.batches.append(BatchRow(b.batch_id, b.file, b.rows, b.status, b.latency))
+            if b.drift_share is not None:
+                st.drift_share.append(b.drift_share)
+            if b.latency is not None:
+                st.latency_ms.append(b.latency * 1000)
+            st.last_batch_at = b.processed_at
+        for name, values in engine.feature_trends.items():
+            st.trend(name).extend(values)
+        latest = next((b.batch_id for b in reversed(engine.recent) if b.drift_share is not None), None)
+        if latest is not None:
+            for result in engine.store.batch_results([latest]):
+                shares = list(st.drift_share)
+                st.apply_result(result)
+                st.drift_share.clear()
+                st.drift_share.extend(shares)  # apply_result appended the latest share a second time
+                st.feature_trends.clear()
+                for name, values in engine.feature_trends.items():
+                    st.trend(name).extend(values)
+        for a in engine.open_alerts():
+            st.alerts[a.id] = a
+        st.stats = engine.stats()
+
+    # events --------------------------------------------------------------------------------------------
+    def on_engine_event(self, event: BatchEvent | AlertEvent) -> None:
+        self.state.on_event(event)  # plain state only; widgets are redrawn by the timer
+
+    # drawing -------------------------------------------------------------------------------------------
+    def refresh_widgets(self) -> None:
+        st = self.state
+        if not st.dirty:
+            return
+        dirty, st.dirty = st.dirty, set()
+        with self.batch_update():
+            if dirty & {"status", "alerts", "batches"}:
+                self.query_one(StatusBar).update(status_text(st, self._paused, self.clock_format))
+            if "features" in dirty or "trends" in dirty or "filter" in dirty:
+                self._draw_features()
+            if "trends" in dirty:
+                self.query_one("#trend-drift", TrendPanel).show(list(st.drift_share))
+                self.query_one("#trend-rows", TrendPanel).show(list(st.rows_per_second))
+                self.query_one("#trend-latency", TrendPanel).show(list(st.latency_ms))
+            if "alerts" in dirty:
+                self._draw_alerts()
+            if "log" in dirty or "alerts" in dirty:
+                self._draw_log()
+            if "batches" in dirty:
+                self._draw_batches()
+
+    def _visible_features(self) -> list[str]:
+        needle = self.filter_text.lower()
+        names = [n for n in self.state.features if needle in n.lower()] if needle else list(self.state.features)
+        return sorted(names, key=lambda n: feature_sort_key(self.sort_mode, self.state.features[n], n))
+
+    def _draw_features(self) -> None:
+        table = self.query_one(FeatureTable)
+        order = self._visible_features()
+        rows = {n: feature_cells(n, self.state.features[n], list(self.state.feature_trends.get(n, [])))
+                for n in order}
+        table.sync(rows, order)
+        drifted = sum(1 for f in self.state.features.values() if f.get("drifted"))
+        title = f"features: {drifted} of {len(self.state.features)} drifted · sort: {self.sort_mode}"
+        if self.filter_text:
+            title += f" · filter: {clean(self.filter_text)}"
+        self.query_one("#features-title", Static).update(Text(" " + title, no_wrap=True, overflow="ellipsis"))
+
+    def _draw_alerts(self) -> None:
+        table = self.query_one("#alerts", DataTable)
+        wanted = self.state.alerts
+        for key in [k for k in table.rows if int(k.value) not in wanted]:
+            table.remove_row(key)
+        for alert_id, a in sorted(wanted.items()):
+            sev = Text(a.severity + (" ack" if a.status == "acknowledged" else ""),
+                       style=SEVERITY_STYLE.get(a.severity, ""))
+            cells = (str(a.id), sev, a.kind, Text(clean(a.subject)), str(a.count), Text(clean(a.message)))
+            key = str(alert_id)
+            if key in table.rows:
+                for (label, value) in zip(("id", "severity", "kind", "subject", "count", "message"), cells,
+                                          strict=True):
+                    table.update_cell(key, label, value)
+            else:
+                table.add_row(*cells, key=key)
+        tab = self.query_one(TabbedContent).get_tab("tab-alerts")
+        tab.label = f"Alerts ({len(wanted)})"
+
+    def _draw_log(self) -> None:
+        log = self.query_one("#log", RichLog)
+        new = min(self.state.alert_log_total - self._log_drawn, len(self.state.alert_log))
+        self._log_drawn = self.state.alert_log_total
+        for event in list(self.state.alert_log)[len(self.state.alert_log) - new:]:
+            a = event.alert
+            line = Text(no_wrap=True, overflow="ellipsis")
+            line.append(datetime.fromtimestamp(a.updated_at).strftime(self.clock_format) + " ")
+            line.append(f"{a.severity:<8} ", style=SEVERITY_STYLE.get(a.severity, ""))
+            line.append(f"{event.change:<12} {a.kind:<12} ")
+            line.append(clean(a.subject) + ": ", style="bold")
+            line.append(clean(a.message))
+            log.write(line)
+
+    def _draw_batches(self) -> None:
+        table = self.query_one("#batches", DataTable)
+        wanted = {str(b.batch_id): b for b in self.state.batches}
+        for key in [k for k in table.rows if k.value not in wanted]:
+            table.remove_row(key)
+        for key, b in wanted.items():
+            if key in table.rows:
+                continue
+            latency = f"{b.latency * 1000:.0f} ms" if b.latency is not None else "-"
+            name = b.file.rsplit("/", 1)[-1]
+            table.add_row(Text(clean(name), no_wrap=True, overflow="ellipsis"), str(b.rows),
+                          Text(b.status, style=SEVERITY_STYLE.get(b.status, "green")), latency, key=key)
+        if table.row_count:
+            table.move_cursor(row=table.row_count - 1)
+
+    # actions -------------------------------------------------------------------------------------------
+    def action_toggle_pause(self) -> None:
+        self._paused = not self._paused
+        if self.engine is not None:
+            (self.engine.pause if self._paused else self.engine.resume)()
+        self.notify("ingestion paused: new batches wait in the directory" if self._paused else "ingestion resumed")
+        self.state.dirty.add("status")
+        self.refresh_widgets()
+
+    def action_acknowledge(self) -> None:
+        table = self.query_one("#alerts", DataTable)
+        if not table.row_count:
+            self.notify("no open alert to acknowledge", severity="warning")
+            return
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        alert = self.state.alerts.get(int(key))
+        if alert is None or alert.status == "acknowledged":
+            return
+        if self.engine is not None:
+            self.engine.acknowledge(alert.id)  # publishes an AlertEvent back to us
+        else:
+            alert.status = "acknowledged"
+            self.state.on_alert(AlertEvent("acknowledged", alert))
+        self.refresh_widgets()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("shown")
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+        self.state.dirty.add("filter")
+        self.refresh_widgets()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self._close_filter()
+
+    def _close_filter(self) -> None:
+        self.query_one("#filter", Input).remove_class("shown")
+        self.query_one(FeatureTable).focus()
+
+    def key_escape(self) -> None:
+        if self.query_one("#filter", Input).has_class("shown"):
+            self._close_filter()
+
+    def action_cycle_sort(self) -> None:
+        self.sort_mode = SORT_MODES[(SORT_MODES.index(self.sort_mode) + 1) % len(SORT_MODES)]
+        self.state.dirty.add("features")
+        self.refresh_widgets()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(KEYS))
+
+    def action_light_theme(self) -> None:
+        self.theme = "textual-light"
+
+    def action_dark_theme(self) -> None:
+        self.theme = "textual-dark"
+
+    @on(DataTable.RowSelected, "#features")
+    def _open_feature(self, event: DataTable.RowSelected) -> None:
+        name = event.row_key.value
+        feature = self.state.features.get(name)
+        if feature is None:
+            return
+        findings = [f for f in self.state.findings if f.get("column") == name]
+        self.push_screen(FeatureDetailScreen(name, feature, list(self.state.feature_trends.get(name, [])),
+                                             findings))
+
+    async def action_quit(self) -> None:
+        self._stop.set()
+        for worker in self.workers:
+            if worker.name == "engine":
+                with contextlib.suppress(Exception):  # quitting must not fail
+                    await asyncio.wait_for(worker.wait(), timeout=10)
+        self.exit()
+

@@ -1,0 +1,123 @@
+"""The feature detail screen and the help screen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Static
+
+from ..report.text import fmt_num, fmt_p
+from ..textsafe import clean
+from .state import trend_blocks
+from .widgets import SEVERITY_STYLE
+
+BAR_WIDTH = 24
+
+
+def _bar(share: float, top: float) -> str:
+    cells = share / top * BAR_WIDTH if top > 0 else 0.0
+    full = int(cells)
+    rest = "▏▎▍▌▋▊▉"[int((cells - full) * 7) - 1] if cells - full >= 1 / 7 else ""
+    return "█" * full + rest
+
+
+def distribution_table(dist: dict[str, list]) -> Table:
+    """Baseline and latest batch shares side by side, one row per bin or category."""
+    t = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+    t.add_column("bin", overflow="ellipsis", max_width=22, no_wrap=True)
+    t.add_column("baseline", no_wrap=True)
+    t.add_column("latest batch", no_wrap=True)
+    labels, ref, cur = dist.get("labels", []), dist.get("reference", []), dist.get("batch", [])
+    top = max([*ref, *cur, 1e-12])
+    for label, r, c in zip(labels, ref, cur, strict=False):
+        t.add_row(Text(clean(label)), Text(f"{_bar(r, top):<{BAR_WIDTH}} {r * 100:5.1f}%", style="cyan"),
+                  Text(f"{_bar(c, top):<{BAR_WIDTH}} {c * 100:5.1f}%", style="magenta"))
+    return t
+
+
+def stats_table(name: str, f: dict[str, Any]) -> Table:
+    t = Table(box=None, show_header=False, pad_edge=False)
+    t.add_column(style="bold")
+    t.add_column()
+    state = (f.get("severity") or "").upper() if f.get("drifted") else "no drift"
+    rows = [("feature", clean(name)), ("type", f.get("type", "")), ("test", f.get("test", "")),
+            ("statistic", fmt_num(f.get("statistic"))),
+            ("p-value", f"{fmt_p(f.get('p_value'))} (threshold {fmt_p(f.get('p_threshold'))})"),
+            ("effect size", f"{fmt_num(f.get('effect_size'))} {f.get('effect_size_name', '')} "
+                            f"(threshold {fmt_num(f.get('effect_threshold'))})"),
+            ("rows tested", str(f.get("rows", ""))), ("verdict", state)]
+    rows += [(k.replace("_", " "), fmt_num(v)) for k, v in (f.get("details") or {}).items()]
+    for k, v in rows:
+        t.add_row(k, Text(str(v), style=SEVERITY_STYLE.get(f.get("severity") or "", "") if k == "verdict" else ""))
+    return t
+
+
+class FeatureDetailScreen(Screen):
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("q", "app.pop_screen", "Back", show=False)]
+    DEFAULT_CSS = """
+    FeatureDetailScreen { layout: vertical; }
+    FeatureDetailScreen .title { background: $panel; text-style: bold; height: 1; }
+    FeatureDetailScreen Static { margin: 0 1; }
+    """
+
+    def __init__(self, name: str, feature: dict[str, Any], history: list[float], findings: list[dict[str, Any]]):
+        super().__init__()
+        self.feature_name, self.feature, self.history, self.findings = name, feature, history, findings
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(f" {clean(self.feature_name)}: baseline vs latest batch", no_wrap=True,
+                          overflow="ellipsis"), classes="title")
+        with VerticalScroll():
+            dist = self.feature.get("distribution") or {}
+            if dist.get("labels"):
+                yield Static(distribution_table(dist), id="distribution")
+            else:
+                yield Static("no distribution for this feature type", id="distribution")
+            yield Static(stats_table(self.feature_name, self.feature), id="stats")
+            threshold = self.feature.get("effect_threshold") or 0.0
+            last = self.history[-1] if self.history else None
+            yield Static(Text(f"drift history ({len(self.history)} batches, effect size; threshold "
+                              f"{fmt_num(threshold)}, latest {fmt_num(last)})", style="bold"))
+            # Blocks on a fixed scale (0 to 3x the threshold) so a quiet feature looks quiet.
+            yield Static(Text(trend_blocks(self.history, threshold, width=len(self.history)) or "no history",
+                              style="cyan"), id="history")
+            lines = Text()
+            if self.findings:
+                for f in self.findings:
+                    lines.append(f"{f['severity']:<9}", style=SEVERITY_STYLE.get(f["severity"], ""))
+                    lines.append(clean(f["message"]) + "\n")
+            else:
+                lines.append("no validation findings for this feature in the latest batch", style="dim")
+            yield Static(Text("validation findings", style="bold"))
+            yield Static(lines, id="findings")
+        yield Footer()
+
+
+class HelpScreen(ModalScreen):
+    BINDINGS = [Binding("escape", "app.pop_screen", "Close"), Binding("question_mark", "app.pop_screen", "Close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 70; max-width: 100%; height: auto; max-height: 90%;
+                                  border: round $primary; background: $surface; padding: 0 1; }
+    """
+
+    def __init__(self, keys: list[tuple[str, str]]):
+        super().__init__()
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        t = Table(box=None, show_header=False)
+        t.add_column(style="bold cyan", no_wrap=True)
+        t.add_column()
+        for key, what in self.keys:
+            t.add_row(key, what)
+        with VerticalScroll():
+            yield Static(Text("Keys", style="bold"))
+            yield Static(t)
+            yield Static(Text("Escape or ? closes this help.", style="dim"))

@@ -1,0 +1,108 @@
+"""What the dashboard shows, kept as plain data (no Textual): filled from the store on start and from
+engine events afterwards. Widgets are redrawn from it on a timer, so a burst of events is one repaint."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..model import Alert, AlertEvent, BatchEvent, EngineStats, Status, status_of_alerts
+
+TREND_POINTS = 120  # points kept per trend panel
+FEATURE_TREND_POINTS = 12  # block characters in the feature table's trend column
+BLOCKS = "▁▂▃▄▅▆▇█"
+SEVERITY_RANK = {"critical": 2, "warning": 1}
+
+
+def trend_blocks(values: list[float], threshold: float, width: int = FEATURE_TREND_POINTS) -> str:
+    """Unicode blocks on a fixed scale (0 to 3x the threshold, or the maximum if higher): unlike a
+    self-scaling sparkline, a flat line near zero stays low and comparable across features."""
+    vals = [v for v in values[-width:] if v is not None and math.isfinite(v)]
+    if not vals:
+        return ""
+    top = max(threshold * 3 if threshold else 0.0, max(vals), 1e-12)
+    return "".join(BLOCKS[min(len(BLOCKS) - 1, int(v / top * (len(BLOCKS) - 1) + 0.5))] for v in vals)
+
+
+@dataclass
+class BatchRow:
+    batch_id: int | None
+    file: str
+    rows: int
+    status: str
+    latency: float | None
+
+
+@dataclass
+class DashboardState:
+    directory: str = ""
+    baseline: str = ""
+    features: dict[str, dict[str, Any]] = field(default_factory=dict)  # latest drift result per feature
+    findings: list[dict[str, Any]] = field(default_factory=list)  # of the latest batch
+    feature_trends: dict[str, deque] = field(default_factory=dict)
+    alerts: dict[int, Alert] = field(default_factory=dict)  # open or acknowledged
+    alert_log: deque = field(default_factory=lambda: deque(maxlen=500))  # AlertEvent, newest last
+    alert_log_total: int = 0  # events ever appended to alert_log
+    batches: deque = field(default_factory=lambda: deque(maxlen=200))  # BatchRow, newest last
+    drift_share: deque = field(default_factory=lambda: deque(maxlen=TREND_POINTS))
+    rows_per_second: deque = field(default_factory=lambda: deque(maxlen=TREND_POINTS))
+    latency_ms: deque = field(default_factory=lambda: deque(maxlen=TREND_POINTS))
+    stats: EngineStats | None = None
+    last_batch_at: float | None = None
+    latest_file: str | None = None
+    dirty: set[str] = field(default_factory=lambda: {"status", "features", "alerts", "batches", "trends"})
+
+    @property
+    def status(self) -> Status:
+        return status_of_alerts(list(self.alerts.values()))
+
+    def apply_result(self, result: dict[str, Any]) -> None:
+        """A batch result in its JSON form (from an event or from the store)."""
+        self.findings = result.get("validation", [])
+        self.latest_file = result.get("file")
+        drift = result.get("drift")
+        if drift:
+            self.features = drift["features"]
+            self.drift_share.append(drift["share"] or 0.0)
+            for name, f in drift["features"].items():
+                if f.get("effect_size") is not None:
+                    self.trend(name).append(f["effect_size"])
+            self.dirty.update({"features", "trends"})
+
+    def trend(self, feature: str) -> deque:
+        t = self.feature_trends.get(feature)
+        if t is None:
+            t = self.feature_trends[feature] = deque(maxlen=FEATURE_TREND_POINTS)
+        return t
+
+    def on_batch(self, event: BatchEvent) -> None:
+        r = event.result
+        self.apply_result(r.to_dict())
+        self.batches.append(BatchRow(event.batch_id, r.file, r.rows, r.status.label, event.latency))
+        self.stats = event.stats
+        self.last_batch_at = event.processed_at
+        if event.stats.rows_per_second is not None:
+            self.rows_per_second.append(event.stats.rows_per_second)
+        if event.latency is not None:
+            self.latency_ms.append(event.latency * 1000)
+        self.dirty.update({"batches", "status", "trends"})
+
+    def on_alert(self, event: AlertEvent) -> None:
+        a = event.alert
+        if a.is_open:
+            self.alerts[a.id] = a
+        else:
+            self.alerts.pop(a.id, None)
+        if event.change != "updated" or event.previous_severity != a.severity:
+            self.alert_log.append(event)
+            self.alert_log_total += 1
+            self.dirty.add("log")
+        self.dirty.update({"alerts", "status"})
+
+    def on_event(self, event: BatchEvent | AlertEvent) -> None:
+        if isinstance(event, BatchEvent):
+            self.on_batch(event)
+        else:
+            self.on_alert(event)
