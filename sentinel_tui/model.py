@@ -131,6 +131,24 @@ class FeatureDrift:
         }
 
 
+    @classmethod
+    def from_dict(cls, name: str, d: dict[str, Any]) -> FeatureDrift:
+        """The inverse of ``to_dict`` (for results reloaded from the store)."""
+        nan = float("nan")
+        sev = d.get("severity")
+        return cls(feature=name, logical_type=d.get("type", ""), test=d.get("test", ""),
+                   statistic=_or_nan(d.get("statistic")), p_value=_or_nan(d.get("p_value")),
+                   p_threshold=_or_nan(d.get("p_threshold")), effect_size_name=d.get("effect_size_name", ""),
+                   effect_size=_or_nan(d.get("effect_size")), effect_threshold=d.get("effect_threshold") or nan,
+                   drifted=bool(d.get("drifted")), severity=Severity[sev.upper()] if sev else None,
+                   rows=int(d.get("rows") or 0), details=dict(d.get("details") or {}),
+                   distribution=dict(d.get("distribution") or {}))
+
+
+def _or_nan(x: float | None) -> float:
+    return float("nan") if x is None else float(x)
+
+
 @dataclass(frozen=True)
 class DriftResult:
     """Per-feature drift plus the dataset verdict."""

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,11 @@ from sentinel_tui.config import Settings
 from sentinel_tui.simulate import ROLES, generate
 
 from .synth import synth_table
+
+
+# Times on screen are local times: fix the zone so snapshots render the same on every machine.
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 
 def credit_settings() -> Settings:

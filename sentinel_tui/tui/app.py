@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from datetime import datetime
 from functools import partial
 
@@ -19,15 +20,25 @@ from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, RichLog, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Input, RichLog, TabbedContent, TabPane
 
 from ..model import AlertEvent, BatchEvent
 from ..textsafe import clean
 from .screens import FeatureDetailScreen, HelpScreen
 from .state import BatchRow, DashboardState
-from .widgets import SEVERITY_STYLE, FeatureTable, StatusBar, TrendPanel, feature_cells, feature_sort_key, status_text
+from .widgets import (
+    SEVERITY_STYLE,
+    FeatureTable,
+    Line,
+    StatusBar,
+    TrendPanel,
+    feature_cells,
+    feature_sort_key,
+    status_text,
+)
 
 SORT_MODES = ("severity", "effect", "p-value", "name")
+OFFSCREEN_ROWS_PER_REDRAW = 150
 REFRESH_SECONDS = 0.25
 KEYS = [("q", "quit (stops the watcher; the history stays in the store)"), ("p", "pause / resume ingestion"),
         ("a", "acknowledge the selected alert (Alerts tab)"), ("/", "filter features by name (Escape closes)"),
@@ -96,6 +107,8 @@ class SentinelApp(App):
         self._stop = asyncio.Event()
         self._paused = False
         self._log_drawn = 0  # alert-log events already written to the RichLog
+        self._next_redraw = 0.0
+        self._cells: dict[str, tuple[dict, tuple]] = {}  # feature -> (the result it was drawn from, cells)
 
     # composition ---------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -103,7 +116,7 @@ class SentinelApp(App):
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 yield Input(placeholder="filter features by name (Escape closes)", id="filter")
-                yield Static("", id="features-title")
+                yield Line("", id="features-title")
                 yield FeatureTable(id="features")
             with Vertical(id="right"), Vertical(id="trends"):
                 yield TrendPanel("drift share", "%", id="trend-drift")
@@ -135,7 +148,7 @@ class SentinelApp(App):
             self._load_history()
             self.engine.subscribe(self.on_engine_event)
         self.refresh_widgets()
-        self.set_interval(REFRESH_SECONDS, self.refresh_widgets)
+        self.set_interval(REFRESH_SECONDS, self._tick)
         if self.follow:
             self.run_worker(self.engine.run(self._stop), name="engine", exit_on_error=False)
         self.query_one(FeatureTable).focus()
@@ -171,14 +184,23 @@ class SentinelApp(App):
         self.state.on_event(event)  # plain state only; widgets are redrawn by the timer
 
     # drawing -------------------------------------------------------------------------------------------
+    def _tick(self) -> None:
+        # Adaptive: after a redraw that took d seconds, wait at least 3d before the next one, so the loop
+        # stays mostly free for keys however large the table is.
+        if time.monotonic() >= self._next_redraw:
+            started = time.monotonic()
+            self.refresh_widgets()
+            self._next_redraw = started + 3 * (time.monotonic() - started)
+
     def refresh_widgets(self) -> None:
         st = self.state
+        st.settle()
         if not st.dirty:
             return
         dirty, st.dirty = st.dirty, set()
         with self.batch_update():
             if dirty & {"status", "alerts", "batches"}:
-                self.query_one(StatusBar).update(status_text(st, self._paused, self.clock_format))
+                self.query_one(StatusBar).set(status_text(st, self._paused, self.clock_format))
             if "features" in dirty or "trends" in dirty or "filter" in dirty:
                 self._draw_features()
             if "trends" in dirty:
@@ -200,14 +222,27 @@ class SentinelApp(App):
     def _draw_features(self) -> None:
         table = self.query_one(FeatureTable)
         order = self._visible_features()
-        rows = {n: feature_cells(n, self.state.features[n], list(self.state.feature_trends.get(n, [])))
-                for n in order}
+        # Rows on screen are redrawn from the newest result at once; rows off screen catch up a slice per
+        # redraw, so a 1,000-feature table costs about one screenful of cells per redraw, not 1,000 rows.
+        top = max(0, int(table.scroll_y))
+        on_screen = order[top:top + table.size.height + 2]
+        stale = [n for n in order if self._cells.get(n, (None,))[0] is not self.state.features[n]]
+        wanted = set(on_screen) | set(stale[:OFFSCREEN_ROWS_PER_REDRAW])
+        rows = {}
+        for n in order:
+            f = self.state.features[n]
+            cached = self._cells.get(n)
+            if cached is None or (cached[0] is not f and n in wanted):
+                cached = self._cells[n] = (f, feature_cells(n, f, list(self.state.feature_trends.get(n, []))))
+            rows[n] = cached[1]
         table.sync(rows, order)
-        drifted = sum(1 for f in self.state.features.values() if f.get("drifted"))
+        if len(stale) > len(wanted):
+            self.state.dirty.add("features")  # more rows to catch up on the next redraw
+        drifted = sum(1 for f in self.state.features.values() if f.drifted)
         title = f"features: {drifted} of {len(self.state.features)} drifted · sort: {self.sort_mode}"
         if self.filter_text:
             title += f" · filter: {clean(self.filter_text)}"
-        self.query_one("#features-title", Static).update(Text(" " + title, no_wrap=True, overflow="ellipsis"))
+        self.query_one("#features-title", Line).set(Text(" " + title, no_wrap=True, overflow="ellipsis"))
 
     def _draw_alerts(self) -> None:
         table = self.query_one("#alerts", DataTable)
@@ -326,7 +361,7 @@ class SentinelApp(App):
         if feature is None:
             return
         findings = [f for f in self.state.findings if f.get("column") == name]
-        self.push_screen(FeatureDetailScreen(name, feature, list(self.state.feature_trends.get(name, [])),
+        self.push_screen(FeatureDetailScreen(name, feature.to_dict(), list(self.state.feature_trends.get(name, [])),
                                              findings))
 
     async def action_quit(self) -> None:

@@ -8,12 +8,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import Alert, AlertEvent, BatchEvent, EngineStats, Status, status_of_alerts
+from ..model import Alert, AlertEvent, BatchEvent, EngineStats, FeatureDrift, Status, status_of_alerts
 
 TREND_POINTS = 120  # points kept per trend panel
 FEATURE_TREND_POINTS = 12  # block characters in the feature table's trend column
 BLOCKS = "▁▂▃▄▅▆▇█"
-SEVERITY_RANK = {"critical": 2, "warning": 1}
 
 
 def trend_blocks(values: list[float], threshold: float, width: int = FEATURE_TREND_POINTS) -> str:
@@ -22,8 +21,9 @@ def trend_blocks(values: list[float], threshold: float, width: int = FEATURE_TRE
     vals = [v for v in values[-width:] if v is not None and math.isfinite(v)]
     if not vals:
         return ""
-    top = max(threshold * 3 if threshold else 0.0, max(vals), 1e-12)
-    return "".join(BLOCKS[min(len(BLOCKS) - 1, int(v / top * (len(BLOCKS) - 1) + 0.5))] for v in vals)
+    top = max(threshold * 3 if threshold and math.isfinite(threshold) else 0.0, max(vals), 1e-12)
+    scale = (len(BLOCKS) - 1) / top
+    return "".join([BLOCKS[int(v * scale + 0.5)] for v in vals])
 
 
 @dataclass
@@ -39,7 +39,7 @@ class BatchRow:
 class DashboardState:
     directory: str = ""
     baseline: str = ""
-    features: dict[str, dict[str, Any]] = field(default_factory=dict)  # latest drift result per feature
+    features: dict[str, FeatureDrift] = field(default_factory=dict)  # latest drift result per feature
     findings: list[dict[str, Any]] = field(default_factory=list)  # of the latest batch
     feature_trends: dict[str, deque] = field(default_factory=dict)
     alerts: dict[int, Alert] = field(default_factory=dict)  # open or acknowledged
@@ -53,6 +53,7 @@ class DashboardState:
     last_batch_at: float | None = None
     latest_file: str | None = None
     dirty: set[str] = field(default_factory=lambda: {"status", "features", "alerts", "batches", "trends"})
+    _pending: Any = None  # the newest BatchResult with drift, not yet converted for drawing
 
     @property
     def status(self) -> Status:
@@ -64,7 +65,7 @@ class DashboardState:
         self.latest_file = result.get("file")
         drift = result.get("drift")
         if drift:
-            self.features = drift["features"]
+            self.features = {n: FeatureDrift.from_dict(n, f) for n, f in drift["features"].items()}
             self.drift_share.append(drift["share"] or 0.0)
             for name, f in drift["features"].items():
                 if f.get("effect_size") is not None:
@@ -77,9 +78,26 @@ class DashboardState:
             t = self.feature_trends[feature] = deque(maxlen=FEATURE_TREND_POINTS)
         return t
 
+    def settle(self) -> None:
+        """Convert the newest batch result for drawing: once per redraw, not once per event."""
+        if self._pending is not None:
+            result, self._pending = self._pending, None
+            self.findings = [f.to_dict() for f in result.findings]
+            self.latest_file = result.file
+            if result.drift is not None:
+                self.features = dict(result.drift.features)
+                self.dirty.add("features")
+
     def on_batch(self, event: BatchEvent) -> None:
         r = event.result
-        self.apply_result(r.to_dict())
+        if r.drift is not None:
+            self._pending = r
+            self.drift_share.append(r.drift.share)
+            for name, f in r.drift.features.items():
+                if math.isfinite(f.effect_size):
+                    self.trend(name).append(f.effect_size)
+        elif self._pending is None:
+            self.findings = [f.to_dict() for f in r.findings]
         self.batches.append(BatchRow(event.batch_id, r.file, r.rows, r.status.label, event.latency))
         self.stats = event.stats
         self.last_batch_at = event.processed_at
