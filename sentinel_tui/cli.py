@@ -273,6 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--config", type=Path, metavar="FILE",
                         help="sentinel.toml with thresholds and column roles (default: ./sentinel.toml if present)")
 
+    def analysis(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--alpha", type=float, help="family-wise false-alarm rate per batch (default 0.005)")
+        sp.add_argument("--max-file-mb", type=float, help="refuse larger files with a finding (default 512)")
+        sp.add_argument("--delimiter", help="field delimiter (default ',')")
+
     b = sub.add_parser("baseline", help="create, show or list baseline snapshots")
     bsub = b.add_subparsers(dest="baseline_command", metavar="ACTION", parser_class=_Parser, required=True)
     bc = bsub.add_parser("create", help="snapshot a reference CSV as a named baseline")
@@ -303,9 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--baseline", required=True, help="baseline name or directory")
     c.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     c.add_argument("--exit-zero", action="store_true", help="exit 0 whatever the verdict (report only)")
-    c.add_argument("--alpha", type=float, help="family-wise false-alarm rate per batch (default 0.005)")
-    c.add_argument("--max-file-mb", type=float, help="refuse larger files with a finding (default 512)")
-    c.add_argument("--delimiter", help="field delimiter (default ',')")
+    analysis(c)
     common(c)
     c.set_defaults(func=cmd_check)
 
@@ -325,8 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds a file must be unchanged to count as complete (default 1)")
     w.add_argument("--exit-zero", action="store_true", help="--once: exit 0 whatever the status")
     w.add_argument("--theme", choices=("dark", "light"), default="dark", help="dashboard theme (default dark)")
-    w.add_argument("--max-file-mb", type=float, help="refuse larger files with a finding (default 512)")
-    w.add_argument("--delimiter", help="field delimiter (default ',')")
+    analysis(w)
     common(w)
     w.set_defaults(func=cmd_watch)
 

@@ -15,7 +15,6 @@ from sentinel_tui.simulate import ROLES, generate
 
 from .synth import synth_table
 
-
 # Times on screen are local times: fix the zone so snapshots render the same on every machine.
 os.environ["TZ"] = "UTC"
 time.tzset()
