@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import sys
 import time
@@ -153,24 +154,27 @@ class Engine:
         return [p for _, _, p in sorted(found)]
 
     # processing ----------------------------------------------------------------------------------------
-    def _analyse(self, path: str) -> BatchResult:
+    def _analyse(self, path: str) -> tuple[BatchResult, str]:
+        """In a worker thread: the result and its JSON for the store (serialising 1,000 features takes
+        tens of milliseconds, which the event loop, and so the dashboard, should not wait for)."""
         delay = os.environ.get(_SLOW_HOOK)
         if delay:
             time.sleep(float(delay))
         try:
-            return analyse_file(Path(path), self.baseline, self.settings)
+            result = analyse_file(Path(path), self.baseline, self.settings)
         except Exception as exc:  # a bug on one odd file must not stop the monitor: report it as that file's
-            return unreadable_result(Path(path), f"internal error while analysing: {exc!r}")
+            result = unreadable_result(Path(path), f"internal error while analysing: {exc!r}")
+        return result, json.dumps(result.to_dict(), allow_nan=False)
 
     async def process(self, path: str, ready_at: float | None = None) -> BatchEvent | None:
         ident = await asyncio.to_thread(file_identity, path)
         if ident is None or self.store.file_status(ident) == "done":
             return None  # gone, or this exact content was processed already
         file_id = self.store.begin_file(ident)
-        result = await asyncio.to_thread(self._analyse, path)
+        result, result_json = await asyncio.to_thread(self._analyse, path)
         latency = time.monotonic() - ready_at if ready_at is not None else None
         with self.store.transaction() as db:
-            batch_id = self.store.insert_batch(db, file_id, result, latency)
+            batch_id = self.store.insert_batch(db, file_id, result, latency, result_json)
             alert_events = apply_alert_rules(db, batch_id, list(result.alerts), self.settings.alerts)
         now = time.time()
         self.recent.append(BatchSummary(batch_id, result.file, result.rows, result.status.label,

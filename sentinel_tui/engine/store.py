@@ -168,8 +168,8 @@ class Store:
         return [r["path"] for r in rows]
 
     # batches -----------------------------------------------------------------------------------------
-    def insert_batch(self, db: sqlite3.Connection, file_id: int, result: BatchResult, latency: float | None
-                     ) -> int:
+    def insert_batch(self, db: sqlite3.Connection, file_id: int, result: BatchResult, latency: float | None,
+                     result_json: str | None = None) -> int:
         """Within the caller's transaction: the batch, its feature statistics, and the file marked done."""
         d = result.drift
         cur = db.execute(
@@ -177,7 +177,7 @@ class Store:
             " latency, created_at, result_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (file_id, result.file, result.rows, result.status.label, d.share if d else None,
              d.drifted_count if d else None, d.tested_count if d else None, result.seconds, latency,
-             time.time(), json.dumps(result.to_dict(), allow_nan=False)))
+             time.time(), result_json or json.dumps(result.to_dict(), allow_nan=False)))
         batch_id = int(cur.lastrowid)
         if d is not None:
             db.executemany(

@@ -168,13 +168,7 @@ class SentinelApp(App):
         latest = next((b.batch_id for b in reversed(engine.recent) if b.drift_share is not None), None)
         if latest is not None:
             for result in engine.store.batch_results([latest]):
-                shares = list(st.drift_share)
-                st.apply_result(result)
-                st.drift_share.clear()
-                st.drift_share.extend(shares)  # apply_result appended the latest share a second time
-                st.feature_trends.clear()
-                for name, values in engine.feature_trends.items():
-                    st.trend(name).extend(values)
+                st.load_result(result)
         for a in engine.open_alerts():
             st.alerts[a.id] = a
         st.stats = engine.stats()

@@ -59,17 +59,13 @@ class DashboardState:
     def status(self) -> Status:
         return status_of_alerts(list(self.alerts.values()))
 
-    def apply_result(self, result: dict[str, Any]) -> None:
-        """A batch result in its JSON form (from an event or from the store)."""
+    def load_result(self, result: dict[str, Any]) -> None:
+        """The latest batch result in its stored JSON form (history on start; trends are loaded apart)."""
         self.findings = result.get("validation", [])
         self.latest_file = result.get("file")
         drift = result.get("drift")
         if drift:
             self.features = {n: FeatureDrift.from_dict(n, f) for n, f in drift["features"].items()}
-            self.drift_share.append(drift["share"] or 0.0)
-            for name, f in drift["features"].items():
-                if f.get("effect_size") is not None:
-                    self.trend(name).append(f["effect_size"])
             self.dirty.update({"features", "trends"})
 
     def trend(self, feature: str) -> deque:
