@@ -122,7 +122,13 @@ async def test_pause_acknowledge_and_palette_with_a_real_engine(tmp_path, credit
         assert "ack" in first_row[1].plain
         await pilot.press("ctrl+p")
         await pilot.press(*"pause or resume")
-        await pilot.pause(0.3)
+        from textual.widgets import OptionList
+
+        for _ in range(100):  # the palette searches asynchronously: wait for its result list
+            options = app.screen.query(OptionList)
+            if options and options.first().option_count:
+                break
+            await pilot.pause(0.05)
         await pilot.press("enter")
         await pilot.pause()
         assert engine.paused

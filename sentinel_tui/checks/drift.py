@@ -40,6 +40,17 @@ def _short(x: float) -> str:
     return f"{x:.3g}"
 
 
+def _bin_labels(p: ColumnProfile) -> tuple[list[str], list[float]]:
+    """Bin labels and reference shares of a numeric profile, built once (the same for every batch)."""
+    cached = getattr(p, "_bin_labels", None)  # derived, not a field: never written to the baseline
+    if cached is None:
+        edges = p.psi_edges
+        labels = [f"{_short(edges[i])}..{_short(edges[i + 1])}" for i in range(len(edges) - 1)]
+        cached = (labels, [round(v, 5) for v in p.psi_proportions])
+        p._bin_labels = cached
+    return cached
+
+
 @dataclass(frozen=True)
 class _Raw:
     """A test's outcome before the multiple-testing correction is known."""
@@ -77,10 +88,9 @@ def _numeric(baseline: Baseline, p: ColumnProfile, c: Coerced, s: DriftSettings)
     if p.psi_edges:
         counts = uv.histogram_counts(x, np.asarray(p.psi_edges))
         details["psi"] = uv.psi(np.asarray(p.psi_proportions), counts)
-        edges = p.psi_edges
-        distribution = {"labels": [f"{_short(edges[i])}..{_short(edges[i + 1])}" for i in range(len(edges) - 1)],
-                        "reference": [round(v, 5) for v in p.psi_proportions],
-                        "batch": [round(float(v), 5) for v in counts / x.size]}
+        labels, reference = _bin_labels(p)
+        distribution = {"labels": labels, "reference": reference,
+                        "batch": np.round(counts / x.size, 5).tolist()}
     return _Raw(p, "ks", cmp.ks_statistic, cmp.p_value, "wasserstein_norm", cmp.wasserstein / scale,
                 int(x.size), details, distribution)
 

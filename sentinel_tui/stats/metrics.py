@@ -1,0 +1,189 @@
+"""Model performance metrics with NumPy (no scikit-learn): classification, regression, intervals and a
+streaming change detector. Pure functions on arrays."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ClassificationMetrics:
+    rows: int
+    labels: list[str]  # class order of the confusion matrix
+    accuracy: float
+    precision: float | None  # binary: of the positive class
+    recall: float | None
+    f1: float | None
+    macro_precision: float
+    macro_recall: float
+    macro_f1: float
+    per_class_recall: dict[str, float | None]
+    confusion: list[list[int]]  # rows: true class, columns: predicted class
+    roc_auc: float | None = None  # when a positive-class score is given (binary)
+    log_loss: float | None = None
+    positive: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: _clean(v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class RegressionMetrics:
+    rows: int
+    mae: float
+    rmse: float
+    mape: float | None  # over rows whose true value is not 0
+    r2: float | None
+    mape_rows_excluded: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: _clean(v) for k, v in asdict(self).items()}
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    return v
+
+
+def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b > 0, a / np.where(b > 0, b, 1), np.nan)
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> np.ndarray:
+    """Counts with one bincount: index = true * k + predicted. Values not in ``labels`` are left out."""
+    k = len(labels)
+    index = {lab: i for i, lab in enumerate(labels)}
+    t = np.fromiter((index.get(v, -1) for v in y_true), dtype=np.int64, count=len(y_true))
+    p = np.fromiter((index.get(v, -1) for v in y_pred), dtype=np.int64, count=len(y_pred))
+    ok = (t >= 0) & (p >= 0)
+    return np.bincount(t[ok] * k + p[ok], minlength=k * k).reshape(k, k)
+
+
+def roc_auc(y_true: np.ndarray, score: np.ndarray) -> float | None:
+    """Area under the ROC curve from ranks (Mann-Whitney U), ties given average ranks."""
+    y = np.asarray(y_true, dtype=bool)
+    s = np.asarray(score, dtype=np.float64)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(s.size, dtype=np.float64)
+    sorted_s = s[order]
+    # average rank of each group of equal scores
+    starts = np.flatnonzero(np.concatenate(([True], sorted_s[1:] != sorted_s[:-1])))
+    ends = np.concatenate((starts[1:], [s.size]))
+    avg = (starts + ends + 1) / 2.0  # 1-based average of positions start+1 .. end
+    ranks[order] = np.repeat(avg, ends - starts)
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def log_loss(y_true: np.ndarray, score: np.ndarray, eps: float = 1e-15) -> float | None:
+    y = np.asarray(y_true, dtype=np.float64)
+    if y.size == 0:
+        return None
+    p = np.clip(np.asarray(score, dtype=np.float64), eps, 1 - eps)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str] | None = None,
+                           positive: str | None = None, score: np.ndarray | None = None) -> ClassificationMetrics:
+    """``y_true`` and ``y_pred`` as strings (class labels); ``score`` the positive-class probability."""
+    y_true = np.asarray(y_true, dtype=object)
+    y_pred = np.asarray(y_pred, dtype=object)
+    labels = labels or sorted(set(y_true.tolist()) | set(y_pred.tolist()))
+    cm = confusion_matrix(y_true, y_pred, labels)
+    n = int(cm.sum())
+    tp = np.diag(cm).astype(np.float64)
+    precision = _safe_div(tp, cm.sum(axis=0).astype(np.float64))
+    recall = _safe_div(tp, cm.sum(axis=1).astype(np.float64))
+    f1 = _safe_div(2 * precision * recall, precision + recall)
+    f1 = np.where(np.isnan(f1) & ~np.isnan(precision) & ~np.isnan(recall), 0.0, f1)
+    present = cm.sum(axis=1) > 0  # macro averages over classes that occur in the truth
+    macro = [float(np.nanmean(np.where(present, x, np.nan))) if present.any() else float("nan")
+             for x in (precision, recall, np.nan_to_num(f1, nan=0.0))]
+    pos_p = pos_r = pos_f = None
+    auc = ll = None
+    if len(labels) == 2:
+        positive = positive if positive in labels else labels[1]
+        i = labels.index(positive)
+        pos_p, pos_r, pos_f = (float(x[i]) for x in (precision, recall, f1))
+        if score is not None:
+            is_pos = y_true == positive
+            auc = roc_auc(is_pos, score)
+            ll = log_loss(is_pos, score)
+    return ClassificationMetrics(
+        rows=n, labels=[str(x) for x in labels], accuracy=float(tp.sum() / n) if n else float("nan"),
+        precision=pos_p, recall=pos_r, f1=pos_f, macro_precision=macro[0], macro_recall=macro[1],
+        macro_f1=macro[2], per_class_recall={str(lab): float(r) for lab, r in zip(labels, recall, strict=True)},
+        confusion=cm.tolist(), roc_auc=auc, log_loss=ll, positive=positive if len(labels) == 2 else None)
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> RegressionMetrics:
+    t = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(y_pred, dtype=np.float64)
+    ok = np.isfinite(t) & np.isfinite(p)
+    t, p = t[ok], p[ok]
+    err = p - t
+    nonzero = t != 0
+    var = float(np.sum((t - t.mean()) ** 2)) if t.size else 0.0
+    return RegressionMetrics(
+        rows=int(t.size), mae=float(np.mean(np.abs(err))) if t.size else float("nan"),
+        rmse=float(np.sqrt(np.mean(err ** 2))) if t.size else float("nan"),
+        mape=float(np.mean(np.abs(err[nonzero] / t[nonzero]))) if nonzero.any() else None,
+        r2=1 - float(np.sum(err ** 2)) / var if var > 0 else None,
+        mape_rows_excluded=int((~nonzero).sum()))
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval for a proportion (well behaved near 0 and 1 and at small n)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+@dataclass(frozen=True)
+class ChangePoint:
+    detected: bool
+    alarm_index: int | None  # row (in the stream given) where the detector fired
+    start_index: int | None  # row where the increase most likely began
+    statistic: float = 0.0
+    details: dict[str, float] = field(default_factory=dict)
+
+
+def page_hinkley(x: np.ndarray, delta: float = 0.005, threshold: float = 50.0, min_instances: int = 30
+                 ) -> ChangePoint:
+    """Page-Hinkley test for an increase of the mean of ``x`` (e.g. per-row errors), vectorised.
+
+    m_t = sum_{i<=t} (x_i - mean_i - delta), M_t = min_{i<=t} m_i; alarm when m_t - M_t > threshold.
+    Defaults are river's (delta 0.005, threshold 50, 30 instances before any alarm).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.size <= min_instances:
+        return ChangePoint(False, None, None)
+    running_mean = np.cumsum(x) / np.arange(1, x.size + 1)
+    m = np.cumsum(x - running_mean - delta)
+    low = np.minimum.accumulate(m)
+    stat = m - low
+    stat[:min_instances] = 0.0
+    over = np.flatnonzero(stat > threshold)
+    if over.size == 0:
+        return ChangePoint(False, None, None, float(stat.max()))
+    alarm = int(over[0])
+    # Where it began: the CUSUM change-point estimate on the data up to the alarm (the argmin of the
+    # cumulative deviation from the mean of that prefix: the split that best separates a lower mean before
+    # from a higher one after).
+    prefix = x[: alarm + 1]
+    start = int(np.argmin(np.cumsum(prefix - prefix.mean()))) + 1
+    return ChangePoint(True, alarm, start, float(stat[alarm]), {"delta": delta, "threshold": threshold})

@@ -1,0 +1,59 @@
+"""Performance metrics against values worked out by hand (and textbook examples)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sentinel_tui.stats import metrics as m
+
+
+def test_multiclass_confusion_and_averages():
+    res = m.classification_metrics(["a", "a", "b", "b", "b", "c"], ["a", "b", "b", "b", "c", "c"])
+    assert res.labels == ["a", "b", "c"]
+    assert res.confusion == [[1, 1, 0], [0, 2, 1], [0, 0, 1]]
+    assert res.accuracy == pytest.approx(4 / 6)
+    assert res.per_class_recall == pytest.approx({"a": 0.5, "b": 2 / 3, "c": 1.0})
+    assert res.macro_precision == pytest.approx((1 + 2 / 3 + 1 / 2) / 3)
+    assert res.macro_recall == pytest.approx((1 / 2 + 2 / 3 + 1) / 3)
+    assert res.macro_f1 == pytest.approx(2 / 3)
+    assert res.precision is None and res.roc_auc is None  # not binary
+
+
+def test_binary_metrics_auc_and_log_loss():
+    res = m.classification_metrics(["0", "0", "1", "1", "1", "0"], ["0", "1", "1", "0", "1", "0"], positive="1",
+                                   score=np.array([0.1, 0.6, 0.7, 0.4, 0.9, 0.2]))
+    assert (res.precision, res.recall, res.f1) == pytest.approx((2 / 3, 2 / 3, 2 / 3))
+    assert res.roc_auc == pytest.approx(8 / 9)  # 8 of the 9 positive-negative pairs are ordered right
+    assert m.roc_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])) == pytest.approx(0.75)
+    assert m.roc_auc(np.array([0, 1, 0, 1]), np.full(4, 0.5)) == pytest.approx(0.5)
+    assert m.log_loss(np.array([1, 0]), np.array([0.9, 0.2])) == pytest.approx(-(np.log(0.9) + np.log(0.8)) / 2)
+
+
+def test_regression_metrics():
+    res = m.regression_metrics(np.array([3, -0.5, 2, 7]), np.array([2.5, 0.0, 2, 8]))
+    assert res.mae == pytest.approx(0.5)
+    assert res.rmse == pytest.approx(np.sqrt(0.375))
+    assert res.r2 == pytest.approx(0.9486081)
+    assert res.mape == pytest.approx((0.5 / 3 + 1 + 0 + 1 / 7) / 4)
+    zero = m.regression_metrics(np.array([0.0, 2.0]), np.array([1.0, 2.0]))
+    assert zero.mape == 0.0 and zero.mape_rows_excluded == 1
+
+
+def test_wilson_interval():
+    lo, hi = m.wilson_interval(8, 10)
+    assert (lo, hi) == pytest.approx((0.4902, 0.9433), abs=1e-4)
+    assert m.wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_page_hinkley_finds_the_start_and_stays_quiet_on_healthy_streams():
+    rng = np.random.default_rng(0)
+    hits = []
+    for rep in range(20):
+        healthy = (rng.random(3000) < 0.1).astype(float)
+        assert not m.page_hinkley(healthy).detected, rep
+        stream = np.concatenate([(rng.random(2000) < 0.1), (rng.random(1500) < 0.4)]).astype(float)
+        cp = m.page_hinkley(stream)
+        assert cp.detected and cp.alarm_index > 2000
+        hits.append(cp.start_index)
+    assert abs(np.median(hits) - 2000) < 100
