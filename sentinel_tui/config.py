@@ -84,6 +84,18 @@ class AlertSettings:
 
 
 @dataclass
+class PerformanceSettings:
+    # A metric is degraded when it is worse than the reference by more than the tolerance AND the 99.9%
+    # interval of the batch/window excludes the reference value: a tolerance alone fires on noise in small
+    # windows, an interval alone on negligible drops in large ones.
+    min_labels: int = 100  # fewer labelled rows: "insufficient labels", no verdict
+    accuracy_tolerance: float = 0.05  # absolute drop of accuracy (and of F1 / macro F1)
+    error_tolerance: float = 0.10  # relative rise of MAE for regression
+    window_rows: int = 1000  # rolling window of labelled rows (watch mode)
+    bootstrap: int = 2000  # resamples for F1 intervals (enough for stable 99.9% percentiles)
+
+
+@dataclass
 class WatchSettings:
     quiet_period: float = 1.0  # seconds a file's size and mtime must be stable (atomic renames skip it)
     queue_size: int = 8  # batches loaded ahead of analysis at most: bounds memory when thousands arrive
@@ -95,8 +107,10 @@ class WatchSettings:
 class ColumnRoles:
     target: str | None = None
     prediction: str | None = None
+    score: str | None = None  # positive-class probability (binary classification)
     id: str | None = None
     timestamp: str | None = None
+    task: str | None = None  # binary | multiclass | regression; inferred from the target when not set
     categorical: list[str] = field(default_factory=list)
     ignore: list[str] = field(default_factory=list)
 
@@ -108,6 +122,7 @@ class Settings:
     inference: InferenceSettings = field(default_factory=InferenceSettings)
     input: InputSettings = field(default_factory=InputSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    performance: PerformanceSettings = field(default_factory=PerformanceSettings)
     watch: WatchSettings = field(default_factory=WatchSettings)
     columns: ColumnRoles = field(default_factory=ColumnRoles)
 

@@ -33,7 +33,7 @@ def prepare(root: Path) -> tuple[Path, Path]:
     if not (baselines / "demo" / "baseline.json").exists() or not reference.exists():
         write_reference(reference)
         code = cli_main(["baseline", "create", str(reference), "--name", "demo", "--target", "default",
-                         "--prediction", "pred", "--id", "id", "--timestamp", "ts", "--force",
+                         "--prediction", "pred", "--score", "score", "--id", "id", "--timestamp", "ts", "--force",
                          "--baselines-dir", str(baselines)])
         if code:
             raise SystemExit(code)

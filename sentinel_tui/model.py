@@ -60,6 +60,7 @@ class AlertKind(enum.StrEnum):
     PERFORMANCE = "performance"
     EMBEDDING = "embedding"
     PIPELINE = "pipeline"
+    PREDICTION_DRIFT = "prediction_drift"
 
 
 def _num(x: float | None) -> float | None:
@@ -194,6 +195,31 @@ class AlertRecord:
 
 
 @dataclass(frozen=True)
+class PerformanceResult:
+    """Model quality on the labelled rows of a batch (check) or of the rolling window (watch)."""
+
+    task: str  # binary | multiclass | regression
+    status: str  # ok | degraded | insufficient_labels | no_labels
+    labelled_rows: int
+    metrics: dict[str, Any] | None  # ClassificationMetrics / RegressionMetrics as a dict
+    reference: dict[str, Any] | None  # the same metrics on the reference
+    degraded: dict[str, bool] = field(default_factory=dict)  # metric -> degraded
+    intervals: dict[str, list[float]] = field(default_factory=dict)  # metric -> [low, high] (95%)
+    severity: Severity | None = None
+    message: str = ""
+    scope: str = "batch"  # batch | window
+    change_point: dict[str, Any] | None = None
+    segments: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": self.task, "status": self.status, "scope": self.scope, "labelled_rows": self.labelled_rows,
+                "metrics": self.metrics, "reference": self.reference, "degraded": dict(self.degraded),
+                "intervals": {k: [_num(v[0]), _num(v[1])] for k, v in self.intervals.items()},
+                "severity": self.severity.label if self.severity is not None else None, "message": self.message,
+                "change_point": self.change_point, "segments": list(self.segments)}
+
+
+@dataclass(frozen=True)
 class BatchResult:
     """Everything Sentinel concluded about one batch."""
 
@@ -205,6 +231,8 @@ class BatchResult:
     drift: DriftResult | None  # None when the batch could not be analysed (unreadable, empty, broken schema)
     alerts: tuple[AlertRecord, ...]
     seconds: float = 0.0
+    performance: PerformanceResult | None = None
+    prediction_drift: DriftResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -216,6 +244,8 @@ class BatchResult:
             "drift": self.drift.to_dict() if self.drift is not None else None,
             "alerts": [a.to_dict() for a in self.alerts],
             "seconds": round(self.seconds, 4),
+            "performance": self.performance.to_dict() if self.performance is not None else None,
+            "prediction_drift": self.prediction_drift.to_dict() if self.prediction_drift is not None else None,
         }
 
 

@@ -23,7 +23,7 @@ CHANNELS = ["web", "app", "branch", "partner"]
 CHANNEL_P = [0.45, 0.35, 0.15, 0.05]
 EMPLOYMENT = ["salaried", "self_employed", "student", "retired", "unemployed"]
 EMPLOYMENT_P = [0.55, 0.2, 0.1, 0.1, 0.05]
-ROLES = {"target": "default", "prediction": "pred", "id": "id", "timestamp": "ts"}
+ROLES = {"target": "default", "prediction": "pred", "score": "score", "id": "id", "timestamp": "ts"}
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ time.tzset()
 
 def credit_settings() -> Settings:
     s = Settings()
-    s.columns.target, s.columns.prediction = ROLES["target"], ROLES["prediction"]
-    s.columns.id, s.columns.timestamp = ROLES["id"], ROLES["timestamp"]
+    for role, column in ROLES.items():
+        setattr(s.columns, role, column)
     return s
 
 

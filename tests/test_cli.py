@@ -185,5 +185,6 @@ def test_config_file_and_flags(tmp_path, credit_dir, batches):
     (tmp_path / "sentinel.toml").write_text("[drift]\nalpha = 0.2\n")
     proc = sentinel("check", str(batches["ok"]), "--baseline", str(credit_dir / "baselines" / "credit"),
                     "--format", "json", "--alpha", "0.001", cwd=tmp_path)
-    feats = json.loads(proc.stdout)["batches"][0]["drift"]["features"]
-    assert next(iter(feats.values()))["p_threshold"] == pytest.approx(0.001 / 10)
+    drift = json.loads(proc.stdout)["batches"][0]["drift"]
+    assert drift["tested_count"] == 9
+    assert next(iter(drift["features"].values()))["p_threshold"] == pytest.approx(0.001 / 9)

@@ -40,7 +40,7 @@ async def test_events_turn_the_light_red_and_sort_the_worst_first(tmp_path, cred
         feed(app, scenario_events(tmp_path, credit_baseline, drifting=False))
         await pilot.pause()
         assert "OK" in status_line(app) and "6 batches" in status_line(app)
-        assert app.query_one(FeatureTable).row_count == 10
+        assert app.query_one(FeatureTable).row_count == 9
         feed(app, scenario_events(tmp_path, credit_baseline, drifting=True)[6:])
         await pilot.pause()
         assert "CRITICAL" in status_line(app) and "2 alerts" in status_line(app)
@@ -76,7 +76,7 @@ async def test_keys_filter_sort_help_detail(tmp_path, credit_baseline):
         assert app.focused is app.query_one(FeatureTable)
         assert feature_order(app) == ["income"]  # the filter stays until cleared
         await pilot.press("slash", "backspace", "backspace", "backspace", "enter")
-        assert len(feature_order(app)) == 10
+        assert len(feature_order(app)) == 9
         orders = []
         for _ in range(4):
             await pilot.press("s")

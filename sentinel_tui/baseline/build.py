@@ -13,6 +13,7 @@ from .. import __version__
 from ..config import Settings
 from ..io.coerce import coerce
 from ..io.csv_reader import BatchReadError, read_csv_batch
+from .performance import infer_task, reference_performance
 from .profile import build_profile, infer_type
 from .store import FORMAT_VERSION, Baseline, BaselineError, validate_name
 
@@ -29,7 +30,7 @@ def _role_of(name: str, settings: Settings) -> str:
     cols = settings.columns
     if name in cols.ignore:
         return "ignored"
-    for role in ("target", "prediction", "id", "timestamp"):
+    for role in ("target", "prediction", "score", "id", "timestamp"):
         if getattr(cols, role) == name:
             return role
     return "feature"
@@ -47,7 +48,9 @@ def build_baseline(reference: Path, name: str, settings: Settings) -> Baseline:
     table = loaded.table
     if table.num_rows == 0:
         raise BaselineError(f"reference {reference} has no rows")
-    for role in ("target", "prediction", "id", "timestamp"):
+    if cols.task not in (None, "binary", "multiclass", "regression"):
+        raise BaselineError(f"--task must be binary, multiclass or regression, not {cols.task!r}")
+    for role in ("target", "prediction", "score", "id", "timestamp"):
         col = getattr(cols, role)
         if col is not None and col not in table.column_names:
             raise BaselineError(f"--{role} column {col!r} is not in {reference} "
@@ -69,6 +72,7 @@ def build_baseline(reference: Path, name: str, settings: Settings) -> Baseline:
         table = read_csv_batch(reference, delimiter=settings.input.delimiter, string_columns=string_cols).table
 
     profiles = {}
+    coerced = {}
     sample_columns: dict[str, pa.Array] = {}
     rng = np.random.default_rng(inf.seed)
     per_row_cells = max(1, sum(1 for t in types.values() if t in ("numeric", "datetime", "boolean")))
@@ -77,6 +81,8 @@ def build_baseline(reference: Path, name: str, settings: Settings) -> Baseline:
     for n in table.column_names:
         role = _role_of(n, settings)
         c = coerce(table.column(n), types[n])
+        if role in ("target", "prediction", "score"):
+            coerced[n] = c
         profiles[n] = build_profile(n, types[n], role, c, psi_bins=settings.drift.psi_bins,
                                     low_cardinality=settings.drift.low_cardinality,
                                     max_categories=inf.max_categories)
@@ -85,15 +91,20 @@ def build_baseline(reference: Path, name: str, settings: Settings) -> Baseline:
             sample_columns[n] = pa.array(values, type=pa.float64())
     sample = pa.table(sample_columns) if sample_columns else pa.table({"_empty": pa.array([], pa.float64())})
 
+    performance = None
+    if cols.target and cols.prediction:
+        task = infer_task(profiles[cols.target], settings)
+        performance = reference_performance(task, cols.target, cols.prediction, cols.score, coerced)
     meta = {
         "format_version": FORMAT_VERSION,
         "tool_version": __version__,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "source": {"file": str(Path(reference).name), "sha256": sha256_file(reference),
                    "rows": table.num_rows, "columns": table.num_columns, "sample_rows": sample.num_rows},
-        "roles": {"target": cols.target, "prediction": cols.prediction, "id": cols.id,
+        "roles": {"target": cols.target, "prediction": cols.prediction, "score": cols.score, "id": cols.id,
                   "timestamp": cols.timestamp, "categorical": list(cols.categorical),
                   "ignore": list(cols.ignore)},
+        "performance": performance,
         "settings": {"inference": settings.to_dict()["inference"], "delimiter": settings.input.delimiter,
                      "psi_bins": settings.drift.psi_bins, "low_cardinality": settings.drift.low_cardinality},
     }

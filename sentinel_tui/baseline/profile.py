@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from ..io.coerce import FALSE_STRINGS, TRUE_STRINGS, Coerced
 
-ROLES = ("feature", "target", "prediction", "id", "timestamp", "ignored")
+ROLES = ("feature", "target", "prediction", "score", "id", "timestamp", "ignored")
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 

@@ -207,8 +207,10 @@ def _map(fn: Callable[[str], _Raw | str], names: list[str], parallel: bool) -> l
     return [out[n] for n in names]
 
 
-def detect_drift(baseline: Baseline, columns: dict[str, Coerced], s: DriftSettings) -> DriftResult:
-    features = [p for p in baseline.features if p.name in columns]
+def detect_drift(baseline: Baseline, columns: dict[str, Coerced], s: DriftSettings,
+                 profiles: list[ColumnProfile] | None = None) -> DriftResult:
+    """Drift of ``profiles`` (default: the baseline's features); Bonferroni across those tested."""
+    features = [p for p in (baseline.features if profiles is None else profiles) if p.name in columns]
     names = [p.name for p in features]
     total_values = sum(columns[n].rows for n in names)
     raws = _map(lambda n: _test_one(baseline, baseline.columns[n], columns[n], s), names,

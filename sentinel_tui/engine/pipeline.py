@@ -9,11 +9,12 @@ import pyarrow as pa
 
 from ..baseline.store import Baseline
 from ..checks.drift import detect_drift
+from ..checks.performance import batch_performance, performance_alerts, prediction_drift
 from ..checks.validation import validate
 from ..checks.verdict import batch_alerts, batch_status
 from ..config import Settings
 from ..io.csv_reader import BatchReadError, read_csv_batch
-from ..model import AlertKind, AlertRecord, BatchResult, Finding, Severity, Status
+from ..model import AlertKind, AlertRecord, BatchResult, Finding, Severity, Status, worst_status
 
 
 def _string_columns(baseline: Baseline) -> frozenset[str]:
@@ -50,8 +51,12 @@ def analyse_table(table: pa.Table, baseline: Baseline, settings: Settings, *, fi
     start = time.perf_counter() if start is None else start
     outcome = validate(baseline, table, duplicates or {}, settings.validation)
     drift = detect_drift(baseline, outcome.columns, settings.drift) if outcome.columns else None
+    perf = batch_performance(baseline, outcome.columns, settings) if outcome.columns else None
+    pred = prediction_drift(baseline, outcome.columns, settings) if outcome.columns else None
     findings = outcome.findings
+    alerts = [*batch_alerts(findings, drift), *performance_alerts(perf, pred)]
+    status = worst_status([batch_status(findings, drift), *(Status.from_severity(a.severity) for a in alerts)])
     return BatchResult(file=file, rows=table.num_rows,
                        columns=header_columns if header_columns is not None else table.num_columns,
-                       status=batch_status(findings, drift), findings=tuple(findings), drift=drift,
-                       alerts=tuple(batch_alerts(findings, drift)), seconds=time.perf_counter() - start)
+                       status=status, findings=tuple(findings), drift=drift, alerts=tuple(alerts),
+                       seconds=time.perf_counter() - start, performance=perf, prediction_drift=pred)

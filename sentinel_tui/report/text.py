@@ -42,7 +42,20 @@ def summary_line(r: BatchResult) -> str:
         parts.append(f"drift {d.drifted_count}/{d.tested_count} features ({d.share * 100:.0f}%)")
     problems = sum(1 for f in r.findings if f.severity >= Severity.WARNING)
     parts.append(f"{problems} validation finding{'s' if problems != 1 else ''}")
+    if r.prediction_drift is not None and r.prediction_drift.drifted_count:
+        parts.append("prediction drift in " + ", ".join(f.feature for f in r.prediction_drift.features.values()
+                                                         if f.drifted))
     return ", ".join(parts)
+
+
+def performance_line(r: BatchResult) -> str | None:
+    """One line on model quality: the verdict and the numbers behind it."""
+    p = r.performance
+    if p is None:
+        return None
+    label = {"ok": "performance ok", "degraded": "PERFORMANCE DEGRADED", "insufficient_labels": "performance: "
+             "insufficient labels", "no_labels": "performance: no labels in this batch"}[p.status]
+    return f"  {label}: {p.message}" if p.message and p.status != "no_labels" else f"  {label}"
 
 
 def _split_features(r: BatchResult) -> tuple[list[FeatureDrift], int]:
@@ -76,6 +89,10 @@ def render_text(results: list[BatchResult], overall: Status, baseline_name: str,
         head.append(clean(r.file), style="bold")
         head.append(f"  {summary_line(r)}")
         console.print(head)
+        perf = performance_line(r)
+        if perf:
+            style = "bold red" if r.performance.status == "degraded" else "dim"
+            console.print(Text(clean(perf), style=style))
         if r.findings:
             t = Table(box=tbox, show_edge=False, pad_edge=False, title=None, expand=False)
             for col in ("severity", "check", "column", "message"):
@@ -120,6 +137,9 @@ def render_markdown(results: list[BatchResult], overall: Status, baseline_name: 
              f"Baseline `{clean(baseline_name).replace('`', '')}`, {len(results)} batches.", ""]
     for r in results:
         lines += [f"## {md(r.file)}: {r.status.label.upper()}", "", md(summary_line(r)), ""]
+        perf = performance_line(r)
+        if perf:
+            lines += [md(perf.strip()), ""]
         if r.findings:
             lines += ["| severity | check | column | message |", "|---|---|---|---|"]
             for f in sorted(r.findings, key=lambda f: -f.severity):

@@ -24,8 +24,8 @@ Row = tuple[str, float, str, bool]
 
 def _settings() -> Settings:
     s = Settings()
-    s.columns.target, s.columns.prediction, s.columns.id, s.columns.timestamp = (
-        ROLES["target"], ROLES["prediction"], ROLES["id"], ROLES["timestamp"])
+    for role, column in ROLES.items():
+        setattr(s.columns, role, column)
     return s
 
 

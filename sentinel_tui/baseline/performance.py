@@ -1,0 +1,78 @@
+"""The model's task, classes and reference performance: computed at ``baseline create`` and used to read
+labels and predictions the same way in every batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..config import Settings
+from ..io.coerce import Coerced
+from ..stats import metrics as mx
+from .profile import ColumnProfile, numeric_key
+
+CLASSIFICATION_MAX_CLASSES = 50
+
+
+def class_labels(c: Coerced) -> np.ndarray:
+    """Class labels as strings (None where missing), the same way for the reference and every batch."""
+    if c.logical_type in ("categorical", "text"):
+        return np.asarray(c.values.to_pylist(), dtype=object)
+    v = c.values
+    out = np.empty(v.size, dtype=object)
+    ok = np.isfinite(v)
+    out[~ok] = None
+    out[ok] = [numeric_key(x) for x in v[ok]]
+    return out
+
+
+def infer_task(target: ColumnProfile, settings: Settings) -> str:
+    if settings.columns.task:
+        return settings.columns.task
+    if target.type in ("categorical", "boolean") or (target.type == "numeric" and target.categories):
+        return "binary" if max(target.distinct, len(target.categories)) <= 2 else "multiclass"
+    return "regression"
+
+
+def labelled(perf: dict[str, Any], columns: dict[str, Coerced]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(truth, prediction, score) of the rows that have both a label and a prediction."""
+    target, prediction, score = perf["target"], perf["prediction"], perf.get("score")
+    if perf["task"] == "regression":
+        t = np.asarray(columns[target].values, dtype=np.float64)
+        p = np.asarray(columns[prediction].values, dtype=np.float64)
+        ok = np.isfinite(t) & np.isfinite(p)
+    else:
+        t, p = class_labels(columns[target]), class_labels(columns[prediction])
+        ok = np.array([a is not None and b is not None for a, b in zip(t, p, strict=True)], dtype=bool)
+    s = None
+    if score and score in columns:
+        s_all = np.asarray(columns[score].values, dtype=np.float64)
+        ok &= np.isfinite(s_all)
+        s = s_all[ok]
+    return t[ok], p[ok], s
+
+
+def compute_metrics(perf: dict[str, Any], t: np.ndarray, p: np.ndarray, s: np.ndarray | None) -> dict[str, Any]:
+    if perf["task"] == "regression":
+        return mx.regression_metrics(t, p).to_dict()
+    return mx.classification_metrics(t, p, labels=perf.get("labels"), positive=perf.get("positive"),
+                                     score=s).to_dict()
+
+
+def reference_performance(task: str, target: str, prediction: str, score: str | None,
+                          columns: dict[str, Coerced]) -> dict[str, Any]:
+    """What ``baseline create`` stores: the task, the columns, the classes and the reference metrics."""
+    perf: dict[str, Any] = {"task": task, "target": target, "prediction": prediction, "score": score}
+    if task != "regression":
+        t_all, p_all = class_labels(columns[target]), class_labels(columns[prediction])
+        labels = sorted({x for x in (*t_all, *p_all) if x is not None})[:CLASSIFICATION_MAX_CLASSES]
+        perf["labels"] = labels
+        if task == "binary":
+            counts = {lab: int(np.sum(t_all == lab)) for lab in labels}
+            perf["positive"] = next((c for c in ("1", "true", "yes") if c in labels),
+                                    min(labels, key=lambda lab: counts[lab]) if labels else None)
+    t, p, s = labelled(perf, columns)
+    perf["metrics"] = compute_metrics(perf, t, p, s)
+    perf["rows"] = int(len(t))
+    return perf
