@@ -302,6 +302,20 @@ class BatchEvent:
     latency: float | None  # seconds from the file being ready to this event
     processed_at: float
     stats: EngineStats
+    performance: PerformanceResult | None = None  # the rolling window of labelled rows after this batch
+
+
+@dataclass(frozen=True)
+class LabelsEvent:
+    """A file of late labels was joined to the stored predictions."""
+
+    file: str
+    rows: int
+    matched: int
+    unmatched: int  # labels whose id has no stored prediction (unknown, or pruned past the horizon)
+    performance: PerformanceResult | None
+    processed_at: float
+    reason: str | None = None  # set when the file could not be read
 
 
 def status_of_alerts(alerts: list[Alert]) -> Status:

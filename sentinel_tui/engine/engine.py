@@ -22,14 +22,26 @@ from pathlib import Path
 import numpy as np
 
 from ..baseline.store import Baseline
+from ..checks.performance import performance_alerts
 from ..config import Settings
-from ..model import AlertEvent, BatchEvent, BatchResult, EngineStats, status_of_alerts
+from ..io.csv_reader import BatchReadError
+from ..model import (
+    AlertEvent,
+    AlertKind,
+    BatchEvent,
+    BatchResult,
+    EngineStats,
+    LabelsEvent,
+    PerformanceResult,
+    status_of_alerts,
+)
+from . import labels as lab
 from .alerts import apply_alert_rules
 from .pipeline import analyse_file, unreadable_result
 from .readiness import ReadinessTracker, is_batch_candidate
 from .store import FileIdentity, Store
 
-Event = BatchEvent | AlertEvent
+Event = BatchEvent | AlertEvent | LabelsEvent
 Subscriber = Callable[[Event], None]
 FEATURE_TREND = 60  # effect sizes kept per feature for trend columns
 _SLOW_HOOK = "SENTINEL_DEBUG_SLOW_ANALYSIS"  # test hook: seconds to sleep before analysing (crash tests)
@@ -75,6 +87,7 @@ class Engine:
         self._resume = asyncio.Event()
         self._resume.set()
         self._busy = False  # a batch is between hashing and publishing
+        self.window: PerformanceResult | None = None  # the rolling window of labelled rows
         self._load_history()
 
     # subscribers -------------------------------------------------------------------------------------
@@ -96,6 +109,7 @@ class Engine:
         for row in self.store.feature_history(FEATURE_TREND):
             if row["effect_size"] is not None:
                 self._trend(row["feature"]).append(row["effect_size"])
+        self.window = lab.window_performance(self.store.db, self.baseline, self.settings)
 
     def _trend(self, feature: str) -> deque[float]:
         trend = self.feature_trends.get(feature)
@@ -154,28 +168,43 @@ class Engine:
         return [p for _, _, p in sorted(found)]
 
     # processing ----------------------------------------------------------------------------------------
-    def _analyse(self, path: str) -> tuple[BatchResult, str]:
-        """In a worker thread: the result and its JSON for the store (serialising 1,000 features takes
-        tens of milliseconds, which the event loop, and so the dashboard, should not wait for)."""
+    def _analyse(self, path: str, now: float) -> tuple[BatchResult, str, list[tuple]]:
+        """In a worker thread: the result, its JSON for the store (serialising 1,000 features takes tens of
+        milliseconds, which the event loop, and so the dashboard, should not wait for) and the prediction
+        rows kept for labels (batch id filled in later)."""
         delay = os.environ.get(_SLOW_HOOK)
         if delay:
             time.sleep(float(delay))
+        sink: dict = {}
         try:
-            result = analyse_file(Path(path), self.baseline, self.settings)
+            result = analyse_file(Path(path), self.baseline, self.settings, sink=sink)
+            rows = lab.prediction_rows(self.baseline, sink.get("columns") or {}, 0, now)
         except Exception as exc:  # a bug on one odd file must not stop the monitor: report it as that file's
             result = unreadable_result(Path(path), f"internal error while analysing: {exc!r}")
-        return result, json.dumps(result.to_dict(), allow_nan=False)
+            rows = []
+        return result, json.dumps(result.to_dict(), allow_nan=False), rows
 
     async def process(self, path: str, ready_at: float | None = None) -> BatchEvent | None:
         ident = await asyncio.to_thread(file_identity, path)
         if ident is None or self.store.file_status(ident) == "done":
             return None  # gone, or this exact content was processed already
         file_id = self.store.begin_file(ident)
-        result, result_json = await asyncio.to_thread(self._analyse, path)
+        if lab.is_label_file(path, self.settings.performance.label_pattern):
+            return await self._process_labels(path, file_id)
+        started = time.time()
+        result, result_json, rows = await asyncio.to_thread(self._analyse, path, started)
         latency = time.monotonic() - ready_at if ready_at is not None else None
         with self.store.transaction() as db:
             batch_id = self.store.insert_batch(db, file_id, result, latency, result_json)
-            alert_events = apply_alert_rules(db, batch_id, list(result.alerts), self.settings.alerts)
+            if rows:
+                lab.store_predictions(db, [(r[0], batch_id, *r[2:]) for r in rows])
+            lab.prune(db, self.settings.performance.label_horizon_hours, started)
+            window = lab.window_performance(db, self.baseline, self.settings) if rows else self.window
+            # In watch mode model quality is judged on the rolling window, not on one batch's labels.
+            records = [a for a in result.alerts if a.kind != AlertKind.PERFORMANCE]
+            records += performance_alerts(window, None)
+            alert_events = apply_alert_rules(db, batch_id, records, self.settings.alerts)
+        self.window = window
         now = time.time()
         self.recent.append(BatchSummary(batch_id, result.file, result.rows, result.status.label,
                                         result.drift.share if result.drift else None, result.seconds, latency, now))
@@ -183,11 +212,39 @@ class Engine:
             for f in result.drift.features.values():
                 if np.isfinite(f.effect_size):
                     self._trend(f.feature).append(f.effect_size)
-        event = BatchEvent(result=result, batch_id=batch_id, latency=latency, processed_at=now, stats=self.stats())
+        event = BatchEvent(result=result, batch_id=batch_id, latency=latency, processed_at=now, stats=self.stats(),
+                           performance=window)
         self._publish(event)
         for e in alert_events:
             self._publish(e)
         return event
+
+    async def _process_labels(self, path: str, file_id: int) -> None:
+        now = time.time()
+        try:
+            labels = await asyncio.to_thread(lab.read_label_file, Path(path), self.baseline, self.settings)
+        except BatchReadError as exc:
+            with self.store.transaction() as db:
+                db.execute("UPDATE files SET status = 'done', processed_at = ? WHERE id = ?", (now, file_id))
+            self._publish(LabelsEvent(path, 0, 0, 0, self.window, now, reason=exc.reason))
+            return None
+        with self.store.transaction() as db:
+            matched, unmatched = lab.apply_labels(db, labels.labels, now)
+            db.execute("INSERT OR REPLACE INTO label_files (file_id, path, rows, matched, unmatched, created_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?)", (file_id, path, labels.rows, matched, unmatched, now))
+            db.execute("UPDATE files SET status = 'done', processed_at = ? WHERE id = ?", (now, file_id))
+            self.window = lab.window_performance(db, self.baseline, self.settings)
+            last = db.execute("SELECT MAX(id) FROM batches").fetchone()[0]
+            alert_events = []
+            if last is not None:
+                # Late labels can open or resolve a performance alert; other kinds are left as they are.
+                records = performance_alerts(self.window, None)
+                alert_events = [e for e in apply_alert_rules(db, last, records, self.settings.alerts,
+                                                             only_kinds={AlertKind.PERFORMANCE.value})]
+        self._publish(LabelsEvent(path, labels.rows, matched, unmatched, self.window, now))
+        for e in alert_events:
+            self._publish(e)
+        return None
 
     async def run_once(self) -> list[BatchEvent]:
         """Process every batch in the directory not yet in the history, oldest first."""

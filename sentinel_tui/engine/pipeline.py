@@ -30,8 +30,9 @@ def unreadable_result(path: Path, reason: str, seconds: float = 0.0) -> BatchRes
                        drift=None, alerts=(alert,), seconds=seconds)
 
 
-def analyse_file(path: Path, baseline: Baseline, settings: Settings) -> BatchResult:
-    """Read and analyse one CSV batch. Never raises for bad input: problems become findings."""
+def analyse_file(path: Path, baseline: Baseline, settings: Settings, sink: dict | None = None) -> BatchResult:
+    """Read and analyse one CSV batch. Never raises for bad input: problems become findings.
+    ``sink``, when given, receives the coerced columns (the engine keeps predictions for late labels)."""
     start = time.perf_counter()
     path = Path(path)
     try:
@@ -41,15 +42,17 @@ def analyse_file(path: Path, baseline: Baseline, settings: Settings) -> BatchRes
     except BatchReadError as exc:
         return unreadable_result(path, exc.reason, time.perf_counter() - start)
     return analyse_table(loaded.table, baseline, settings, file=str(path), duplicates=loaded.duplicates,
-                         header_columns=len(loaded.header), start=start)
+                         header_columns=len(loaded.header), start=start, sink=sink)
 
 
 def analyse_table(table: pa.Table, baseline: Baseline, settings: Settings, *, file: str = "<table>",
                   duplicates: dict[str, int] | None = None, header_columns: int | None = None,
-                  start: float | None = None) -> BatchResult:
+                  start: float | None = None, sink: dict | None = None) -> BatchResult:
     """Validate and drift-test an already parsed batch."""
     start = time.perf_counter() if start is None else start
     outcome = validate(baseline, table, duplicates or {}, settings.validation)
+    if sink is not None:
+        sink["columns"] = outcome.columns
     drift = detect_drift(baseline, outcome.columns, settings.drift) if outcome.columns else None
     perf = batch_performance(baseline, outcome.columns, settings) if outcome.columns else None
     pred = prediction_drift(baseline, outcome.columns, settings) if outcome.columns else None

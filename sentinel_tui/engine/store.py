@@ -84,6 +84,30 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (kind, subject)
     );
     """,
+    # 2: predictions kept for labels that arrive later, and label files
+    """
+    CREATE TABLE predictions (
+        row_id TEXT PRIMARY KEY,
+        batch_id INTEGER NOT NULL,
+        row_index INTEGER NOT NULL,
+        prediction TEXT,
+        score REAL,
+        label TEXT,
+        created_at REAL NOT NULL,
+        labelled_at REAL,
+        features TEXT
+    );
+    CREATE INDEX predictions_labelled ON predictions (labelled_at);
+    CREATE INDEX predictions_created ON predictions (created_at);
+    CREATE TABLE label_files (
+        file_id INTEGER PRIMARY KEY REFERENCES files (id),
+        path TEXT NOT NULL,
+        rows INTEGER NOT NULL,
+        matched INTEGER NOT NULL,
+        unmatched INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -7,7 +7,7 @@ import sys
 from datetime import UTC, datetime
 from typing import IO
 
-from ..model import AlertEvent, BatchEvent
+from ..model import AlertEvent, BatchEvent, LabelsEvent, PerformanceResult
 from ..textsafe import clean
 
 
@@ -20,7 +20,7 @@ class HeadlessPrinter:
         self.fmt = fmt
         self.stream = stream or sys.stdout
 
-    def __call__(self, event: BatchEvent | AlertEvent) -> None:
+    def __call__(self, event: BatchEvent | AlertEvent | LabelsEvent) -> None:
         if isinstance(event, AlertEvent) and event.change == "updated" \
                 and event.previous_severity == event.alert.severity:
             return  # the same alert failing again: the batch line already says so
@@ -32,7 +32,12 @@ class HeadlessPrinter:
             pass
 
     @staticmethod
-    def text(event: BatchEvent | AlertEvent) -> str:
+    def text(event: BatchEvent | AlertEvent | LabelsEvent) -> str:
+        if isinstance(event, LabelsEvent):
+            if event.reason:
+                return f"{_ts(event.processed_at)} labels {clean(event.file)} unreadable: {clean(event.reason)}"
+            return (f"{_ts(event.processed_at)} labels {clean(event.file)} rows={event.rows} matched={event.matched} "
+                    f"unmatched={event.unmatched} {_perf_text(event.performance)}")
         if isinstance(event, BatchEvent):
             r, s = event.result, event.stats
             drift = f"drift={r.drift.drifted_count}/{r.drift.tested_count}" if r.drift else "drift=-"
@@ -40,13 +45,19 @@ class HeadlessPrinter:
             latency = f"{event.latency * 1000:.0f}ms" if event.latency is not None else "-"
             return (f"{_ts(event.processed_at)} batch {clean(r.file)} status={r.status.label} rows={r.rows} "
                     f"{drift} findings={problems} latency={latency} overall={s.status.label} "
-                    f"open_alerts={s.open_alerts}")
+                    f"open_alerts={s.open_alerts}" + (f" {_perf_text(event.performance)}" if event.performance
+                                                      else ""))
         a = event.alert
         return (f"{_ts(a.updated_at)} alert {event.change} #{a.id} {a.severity} {a.kind} "
                 f"{clean(a.subject)}: {clean(a.message)} (count={a.count})")
 
     @staticmethod
-    def jsonl(event: BatchEvent | AlertEvent) -> str:
+    def jsonl(event: BatchEvent | AlertEvent | LabelsEvent) -> str:
+        if isinstance(event, LabelsEvent):
+            payload = {"event": "labels", "time": _ts(event.processed_at), "file": event.file, "rows": event.rows,
+                       "matched": event.matched, "unmatched": event.unmatched, "reason": event.reason,
+                       "performance": event.performance.to_dict() if event.performance else None}
+            return json.dumps(payload, ensure_ascii=False, allow_nan=False)
         if isinstance(event, BatchEvent):
             r, s = event.result, event.stats
             payload = {
@@ -56,8 +67,16 @@ class HeadlessPrinter:
                 "drifted": [f.feature for f in r.drift.features.values() if f.drifted] if r.drift else [],
                 "alerts": [a.to_dict() for a in r.alerts],
                 "overall": s.status.label, "open_alerts": s.open_alerts,
+                "performance": event.performance.to_dict() if event.performance else None,
             }
         else:
             payload = {"event": "alert", "change": event.change, "time": _ts(event.alert.updated_at),
                        **event.alert.to_dict()}
         return json.dumps(payload, ensure_ascii=False, allow_nan=False)
+
+
+def _perf_text(p: PerformanceResult | None) -> str:
+    if p is None or p.metrics is None:
+        return "performance=-"
+    key = "mae" if p.task == "regression" else "accuracy"
+    return f"performance={p.status} {key}={p.metrics[key]:.3f} window={p.labelled_rows}"

@@ -18,13 +18,13 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, RichLog, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Input, Label, RichLog, TabbedContent, TabPane
 
 from ..model import AlertEvent, BatchEvent
 from ..textsafe import clean
-from .screens import FeatureDetailScreen, HelpScreen
+from .screens import FeatureDetailScreen, HelpScreen, performance_text
 from .state import BatchRow, DashboardState
 from .widgets import (
     SEVERITY_STYLE,
@@ -77,6 +77,7 @@ class MainScreen(Screen):
     FeatureTable { height: 1fr; }
     #trends { height: auto; border: round $panel-lighten-2; border-title-color: $text-muted; }
     #features-title { height: 1; color: $text-muted; }
+    #performance { height: auto; }
     #bottom { height: 35%; min-height: 8; }
     #bottom DataTable, #bottom RichLog { height: 1fr; }
     """
@@ -122,6 +123,7 @@ class SentinelApp(App):
                 yield TrendPanel("drift share", "%", id="trend-drift")
                 yield TrendPanel("rows/s", "", id="trend-rows")
                 yield TrendPanel("latency", " ms", id="trend-latency")
+                yield TrendPanel("accuracy", "%", id="trend-perf")
         with TabbedContent(id="bottom", initial="tab-alerts"):
             with TabPane("Alerts", id="tab-alerts"):
                 yield DataTable(id="alerts", cursor_type="row")
@@ -129,6 +131,8 @@ class SentinelApp(App):
                 yield RichLog(id="log", max_lines=500, markup=False, wrap=False, auto_scroll=True)
             with TabPane("Batches", id="tab-batches"):
                 yield DataTable(id="batches", cursor_type="row")
+            with TabPane("Performance", id="tab-performance"):
+                yield VerticalScroll(Line("no labels yet", id="performance"))
         yield Footer()
 
     def get_default_screen(self) -> Screen:
@@ -172,6 +176,7 @@ class SentinelApp(App):
         for a in engine.open_alerts():
             st.alerts[a.id] = a
         st.stats = engine.stats()
+        st.on_performance(engine.window)
 
     # events --------------------------------------------------------------------------------------------
     def on_engine_event(self, event: BatchEvent | AlertEvent) -> None:
@@ -201,6 +206,13 @@ class SentinelApp(App):
                 self.query_one("#trend-drift", TrendPanel).show(list(st.drift_share))
                 self.query_one("#trend-rows", TrendPanel).show(list(st.rows_per_second))
                 self.query_one("#trend-latency", TrendPanel).show(list(st.latency_ms))
+                perf_panel = self.query_one("#trend-perf", TrendPanel)
+                if st.performance is not None and st.performance.task == "regression" and perf_panel.unit:
+                    perf_panel.unit = ""
+                    perf_panel.query_one(Label).update("MAE")
+                perf_panel.show(list(st.perf_trend))
+            if "performance" in dirty and st.performance is not None:
+                self.query_one("#performance", Line).set(performance_text(st.performance))
             if "alerts" in dirty:
                 self._draw_alerts()
             if "log" in dirty or "alerts" in dirty:

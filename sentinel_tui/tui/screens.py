@@ -124,3 +124,35 @@ class HelpScreen(Screen):
             yield Static(Text("Keys", style="bold"))
             yield Static(t)
             yield Static(Text("Escape or ? closes this help.", style="dim"))
+
+
+def performance_text(p) -> Text:
+    """The Performance tab: the window's verdict, its metrics against the reference, the confusion matrix and
+    the segments where errors rose most."""
+    out = Text()
+    style = SEVERITY_STYLE.get(p.severity.label if p.severity is not None else "", "green" if p.status == "ok" else "")
+    out.append(f"{p.status.replace('_', ' ')}", style=style)
+    out.append(f"  {clean(p.message)}\n")
+    m, ref = p.metrics or {}, p.reference or {}
+    keys = ("mae", "rmse", "mape", "r2") if p.task == "regression" else (
+        "accuracy", "precision", "recall", "f1", "macro_f1", "roc_auc", "log_loss")
+    for k in keys:
+        if m.get(k) is not None:
+            flag = "  degraded" if p.degraded.get(k) else ""
+            out.append(f"{k:<10} {fmt_num(m.get(k))}  (reference {fmt_num(ref.get(k))}){flag}\n",
+                       style="bold red" if flag else "")
+    if m.get("confusion"):
+        labels = [clean(x) for x in m["labels"]]
+        width = max(6, *(len(x) for x in labels))
+        out.append("\nconfusion (rows: truth, columns: prediction)\n", style="bold")
+        out.append(" " * (width + 1) + " ".join(f"{x:>{width}}" for x in labels) + "\n")
+        for lab, row in zip(labels, m["confusion"], strict=False):
+            out.append(f"{lab:>{width}} " + " ".join(f"{v:>{width}}" for v in row) + "\n")
+    if p.change_point:
+        out.append(f"\nchange began near batch {p.change_point['batch_id']}, row {p.change_point['row']}\n")
+    if p.segments:
+        out.append("\nsegments where errors rose most\n", style="bold")
+        for seg in p.segments:
+            out.append(f"{clean(seg['segment'])}: n={seg['rows']}, {seg['metric']} {seg['value']:.3f}, "
+                       f"lift {seg['lift']:.2f}\n")
+    return out

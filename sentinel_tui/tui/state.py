@@ -8,7 +8,17 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import Alert, AlertEvent, BatchEvent, EngineStats, FeatureDrift, Status, status_of_alerts
+from ..model import (
+    Alert,
+    AlertEvent,
+    BatchEvent,
+    EngineStats,
+    FeatureDrift,
+    LabelsEvent,
+    PerformanceResult,
+    Status,
+    status_of_alerts,
+)
 
 TREND_POINTS = 120  # points kept per trend panel
 FEATURE_TREND_POINTS = 12  # block characters in the feature table's trend column
@@ -54,6 +64,9 @@ class DashboardState:
     latest_file: str | None = None
     dirty: set[str] = field(default_factory=lambda: {"status", "features", "alerts", "batches", "trends"})
     _pending: Any = None  # the newest BatchResult with drift, not yet converted for drawing
+    performance: PerformanceResult | None = None  # the rolling window of labelled rows
+    perf_trend: deque = field(default_factory=lambda: deque(maxlen=TREND_POINTS))
+    _perf_seen: Any = None
 
     @property
     def status(self) -> Status:
@@ -115,8 +128,22 @@ class DashboardState:
             self.dirty.add("log")
         self.dirty.update({"alerts", "status"})
 
-    def on_event(self, event: BatchEvent | AlertEvent) -> None:
+    def on_performance(self, perf: PerformanceResult | None) -> None:
+        if perf is None or perf.metrics is None:
+            return
+        self.performance = perf
+        key = "mae" if perf.task == "regression" else "accuracy"
+        value = perf.metrics.get(key)
+        if value is not None and (not self.perf_trend or self._perf_seen != (perf.labelled_rows, value)):
+            self.perf_trend.append(value)
+            self._perf_seen = (perf.labelled_rows, value)
+        self.dirty.update({"performance", "trends"})
+
+    def on_event(self, event: BatchEvent | AlertEvent | LabelsEvent) -> None:
         if isinstance(event, BatchEvent):
             self.on_batch(event)
+            self.on_performance(event.performance)
+        elif isinstance(event, LabelsEvent):
+            self.on_performance(event.performance)
         else:
             self.on_alert(event)

@@ -1,0 +1,179 @@
+"""Watch-mode performance: predictions kept in the store until their labels arrive (in the batch itself or
+later in a label file), a rolling window of labelled rows, and a change detector on the error stream."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..baseline.performance import class_labels
+from ..baseline.store import Baseline
+from ..checks.performance import assess
+from ..checks.segments import find_segments
+from ..config import Settings
+from ..io.coerce import Coerced, coerce
+from ..io.csv_reader import BatchReadError, read_csv_batch
+from ..model import PerformanceResult
+from ..stats.metrics import page_hinkley
+
+CHANGE_ROWS = 20_000  # labelled rows the change detector looks back over
+
+
+def is_label_file(path: str, pattern: str) -> bool:
+    return fnmatch.fnmatch(Path(path).name.lower(), pattern.lower())
+
+
+def _value(v: Any) -> Any:
+    if isinstance(v, float):
+        return None if not np.isfinite(v) else round(v, 6)
+    return v
+
+
+def prediction_rows(baseline: Baseline, columns: dict[str, Coerced], batch_id: int, now: float
+                    ) -> list[tuple]:
+    """(row_id, batch_id, row_index, prediction, score, label, created_at, labelled_at, features_json) for
+    every row with an id and a prediction; features kept for segment discovery."""
+    perf = baseline.meta.get("performance")
+    id_col = baseline.roles.get("id")
+    if not perf or not id_col or id_col not in columns or perf["prediction"] not in columns:
+        return []
+    ids = columns[id_col].values
+    ids = ids.to_pylist() if isinstance(ids, pa.Array) else [None if not np.isfinite(x) else repr(x) for x in ids]
+    if perf["task"] == "regression":
+        preds = [_value(float(x)) for x in columns[perf["prediction"]].values]
+        labels = ([_value(float(x)) for x in columns[perf["target"]].values]
+                  if perf["target"] in columns else [None] * len(ids))
+    else:
+        preds = list(class_labels(columns[perf["prediction"]]))
+        labels = list(class_labels(columns[perf["target"]])) if perf["target"] in columns else [None] * len(ids)
+    score_col = perf.get("score")
+    scores = ([_value(float(x)) for x in columns[score_col].values] if score_col and score_col in columns
+              else [None] * len(ids))
+    features = [f.name for f in baseline.features if f.name in columns and f.type in ("numeric", "categorical",
+                                                                                       "boolean")]
+    feature_values = {}
+    for name in features:
+        vals = columns[name].values
+        feature_values[name] = vals.to_pylist() if isinstance(vals, pa.Array) else [_value(float(x)) for x in vals]
+    rows = []
+    for i, row_id in enumerate(ids):
+        if row_id is None or preds[i] is None:
+            continue
+        feats = json.dumps({n: feature_values[n][i] for n in features}, separators=(",", ":"))
+        label = labels[i]
+        rows.append((str(row_id), batch_id, i, None if preds[i] is None else str(preds[i]), scores[i],
+                     None if label is None else str(label), now, now if label is not None else None, feats))
+    return rows
+
+
+def store_predictions(db: sqlite3.Connection, rows: list[tuple]) -> None:
+    # A row id seen again (a replayed batch) keeps its first prediction and any label it already has.
+    db.executemany("INSERT OR IGNORE INTO predictions (row_id, batch_id, row_index, prediction, score, label, "
+                   "created_at, labelled_at, features) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+@dataclass(frozen=True)
+class LabelFile:
+    rows: int
+    labels: list[tuple[str, str]]  # (row_id, label)
+
+
+def read_label_file(path: Path, baseline: Baseline, settings: Settings) -> LabelFile:
+    """A label file: the id column and the target column (as named in the baseline), any other columns ignored."""
+    perf = baseline.meta.get("performance")
+    id_col = baseline.roles.get("id")
+    if not perf or not id_col:
+        raise BatchReadError("labels need a baseline with --id, --target and --prediction")
+    loaded = read_csv_batch(path, delimiter=settings.input.delimiter, max_bytes=int(settings.input.max_file_mb * 1e6),
+                            string_columns=frozenset({id_col}))
+    table = loaded.table
+    missing = [c for c in (id_col, perf["target"]) if c not in table.column_names]
+    if missing:
+        raise BatchReadError(f"label file lacks column(s) {', '.join(missing)} (needs the id and the target)")
+    target = coerce(table.column(perf["target"]), baseline.columns[perf["target"]].type)
+    labels = ([None if not np.isfinite(x) else str(_value(float(x))) for x in target.values]
+              if perf["task"] == "regression" else [None if x is None else str(x) for x in class_labels(target)])
+    ids = pc.cast(table.column(id_col), pa.string()).to_pylist()
+    pairs = [(i, lab) for i, lab in zip(ids, labels, strict=True) if i is not None and lab is not None]
+    return LabelFile(rows=table.num_rows, labels=pairs)
+
+
+def apply_labels(db: sqlite3.Connection, labels: list[tuple[str, str]], now: float) -> tuple[int, int]:
+    """Join labels to stored predictions by id; returns (matched, unmatched). Unmatched ids are counted,
+    never silently dropped: the caller reports them."""
+    matched = 0
+    for row_id, label in labels:
+        cur = db.execute("UPDATE predictions SET label = ?, labelled_at = ? WHERE row_id = ? AND label IS NULL",
+                         (label, now, row_id))
+        if cur.rowcount:
+            matched += 1
+        elif db.execute("SELECT 1 FROM predictions WHERE row_id = ?", (row_id,)).fetchone():
+            matched += 1  # labelled already (a replayed label file): known, not lost
+    return matched, len(labels) - matched
+
+
+def prune(db: sqlite3.Connection, horizon_hours: float, now: float) -> int:
+    cur = db.execute("DELETE FROM predictions WHERE created_at < ?", (now - horizon_hours * 3600,))
+    return cur.rowcount
+
+
+def window_performance(db: sqlite3.Connection, baseline: Baseline, settings: Settings) -> PerformanceResult | None:
+    """The rolling window (the last ``window_rows`` labelled rows) against the reference, the change point on
+    the error stream, and the segments that broke when the window is degraded."""
+    perf = baseline.meta.get("performance")
+    if not perf:
+        return None
+    s = settings.performance
+    recent = db.execute("SELECT batch_id, row_index, prediction, score, label, features FROM predictions "
+                        "WHERE label IS NOT NULL ORDER BY labelled_at DESC, batch_id DESC, row_index DESC LIMIT ?",
+                        (max(s.window_rows, CHANGE_ROWS),)).fetchall()
+    if not recent:
+        return None
+    recent.reverse()  # oldest first
+    window = recent[-s.window_rows:]
+    regression = perf["task"] == "regression"
+    conv = (lambda v: float(v)) if regression else (lambda v: v)
+    t = np.array([conv(r["label"]) for r in window], dtype=np.float64 if regression else object)
+    p = np.array([conv(r["prediction"]) for r in window], dtype=np.float64 if regression else object)
+    scores = [r["score"] for r in window]
+    sc = np.array(scores, dtype=np.float64) if perf.get("score") and all(x is not None for x in scores) else None
+    result = assess(perf, t, p, sc, s, scope="window")
+    change = None
+    if result.status == "degraded":
+        if regression:
+            errors = np.array([abs(float(r["prediction"]) - float(r["label"])) for r in recent])
+            ref = (perf.get("metrics") or {}).get("mae") or 1.0
+            errors = errors / ref  # in units of the reference error, so one threshold fits every scale
+        else:
+            errors = np.array([r["prediction"] != r["label"] for r in recent], dtype=np.float64)
+        cp = page_hinkley(errors)
+        if cp.detected and cp.start_index is not None:
+            first = recent[min(cp.start_index, len(recent) - 1)]
+            change = {"batch_id": first["batch_id"], "row": first["row_index"], "alarm_batch_id":
+                      recent[cp.alarm_index]["batch_id"], "detector": "page_hinkley", **cp.details}
+        feats = [json.loads(r["features"] or "{}") for r in window]
+        errs = (np.abs(p - t) if regression else (t != p).astype(np.float64))
+        segments = find_segments(feats, errs, baseline, regression=regression)
+        result = _with(result, change, segments)
+    return result
+
+
+def _with(result: PerformanceResult, change: dict | None, segments: list[dict]) -> PerformanceResult:
+    from dataclasses import replace
+
+    message = result.message
+    if change is not None:
+        message += f" since batch {change['batch_id']}"
+    if segments:
+        top = segments[0]
+        message += f"; worst segment: {top['segment']} (n={top['rows']}, {top['metric']} {top['value']:.2f})"
+    return replace(result, change_point=change, segments=segments, message=message)
+
