@@ -226,6 +226,7 @@ def _watch_once(engine, baseline, args: argparse.Namespace) -> int:
         report = build_report(results, _baseline_info(baseline), mode="watch")
         report["status"], report["exit_code"] = status.label, int(status)
         report["open_alerts"] = [a.to_dict() for a in alerts]
+        report["performance"] = engine.window.to_dict() if engine.window is not None else None
         stats = engine.stats()
         report["stats"] = {"batches_total": stats.batches, "latency_p50": stats.latency_p50,
                            "latency_p95": stats.latency_p95, "drift_share": stats.drift_share}
@@ -242,6 +243,13 @@ def _watch_once(engine, baseline, args: argparse.Namespace) -> int:
             render_text(results, status, baseline.name, console)
         else:
             print(f"no new batches in {args.directory}", file=sys.stderr)
+        if engine.window is not None:
+            from rich.text import Text
+
+            from .textsafe import clean
+
+            console.print(Text(f"performance (window of {engine.window.labelled_rows} labelled rows): "
+                               f"{engine.window.status}: {clean(engine.window.message)}"))
         render_alerts(alerts, status, console)
     sys.stdout.flush()
     return 0 if args.exit_zero else int(status)
@@ -254,7 +262,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return _fail(f"unknown scenario {args.scenario!r} (choose from {', '.join(SCENARIOS)})")
     run_simulation(Path(args.directory), scenario=args.scenario, batches=args.batches, rows=args.rows,
                    rate=args.rate, drift_after=args.drift_after, seed=args.seed,
-                   reference=Path(args.reference) if args.reference else None, features=args.features)
+                   reference=Path(args.reference) if args.reference else None, features=args.features,
+                   label_delay=args.label_delay)
     return 0
 
 
@@ -345,6 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--drift-after", type=int, default=0, help="healthy batches before the scenario starts")
     s.add_argument("--features", type=int, default=0, help="extra numeric features (for wide tables)")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--label-delay", type=int, default=0, metavar="N",
+                   help="write labels as batch_NNNNN.labels.csv N batches after their batch (default: inline)")
     s.add_argument("--reference", help="also write the matching reference CSV to this path")
     s.set_defaults(func=cmd_simulate)
     return p

@@ -2,7 +2,8 @@
 
 Builds the demo baseline (``baselines/demo``, from a seeded reference in ``demo_data/``), starts the
 simulator writing batches into ``watch_dir/`` (healthy first, then a covariate shift, an unseen category,
-a corrupt file and a schema break, so the status visibly goes from green to red) and opens the monitor on
+a corrupt file, a schema break and a concept change that only the accuracy shows, so the status visibly goes
+from green to red) and opens the monitor on
 it. Quitting the monitor stops the simulator: it is a thread of this process, so nothing is left running.
 """
 
@@ -19,7 +20,7 @@ from .simulate import run_simulation, write_reference
 
 # (scenario, batches): about a minute of stream at one batch per second
 PLAN = [("healthy", 10), ("gradual", 10), ("covariate", 8), ("new_category", 4), ("corrupt", 3),
-        ("schema_break", 3), ("healthy", 20)]
+        ("schema_break", 3), ("healthy", 8), ("concept", 10), ("healthy", 10)]
 
 
 def prepare(root: Path) -> tuple[Path, Path]:

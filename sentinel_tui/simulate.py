@@ -124,7 +124,9 @@ def run_simulation(directory: Path, scenario: str = "healthy", batches: int = 20
                    rate: float = 0.0, drift_after: int = 0, seed: int = 0, reference: Path | None = None,
                    features: int = 0, reference_rows: int = 20_000,
                    on_batch: Callable[[Path], None] | None = None,
-                   stop: threading.Event | None = None) -> list[Path]:
+                   stop: threading.Event | None = None, label_delay: int = 0) -> list[Path]:
+    """Write ``batches`` batches; with ``label_delay`` > 0 the label column is left out of each batch and
+    written as ``batch_NNNNN.labels.csv`` (id + label) that many batches later, as late labels arrive."""
     directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     if reference is not None:
@@ -132,6 +134,7 @@ def run_simulation(directory: Path, scenario: str = "healthy", batches: int = 20
     existing = sorted(directory.glob("batch_*.csv"))
     first = int(existing[-1].stem.split("_")[-1]) + 1 if existing else 0
     written = []
+    pending_labels: list[tuple[int, pd.DataFrame]] = []
     for i in range(batches):
         index = first + i
         name = f"batch_{index:05d}.csv"
@@ -145,7 +148,13 @@ def run_simulation(directory: Path, scenario: str = "healthy", batches: int = 20
                           start_time=1_767_225_600.0 + index * rows * 0.5)
             if active and scenario == "schema_break":
                 df = _break_schema(df)
+            if label_delay > 0 and "default" in df.columns:
+                pending_labels.append((index, df[["id", "default"]]))
+                df = df.drop(columns=["default"])
             path = write_csv_atomic(df, directory, name)
+        while pending_labels and pending_labels[0][0] <= index - label_delay:
+            labelled_index, labels = pending_labels.pop(0)
+            written.append(write_csv_atomic(labels, directory, f"batch_{labelled_index:05d}.labels.csv"))
         written.append(path)
         if on_batch is not None:
             on_batch(path)

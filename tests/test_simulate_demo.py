@@ -90,3 +90,13 @@ def test_demo_streams_into_the_monitor_and_stops_cleanly(tmp_path):
     time.sleep(1.0)
     assert len(list((tmp_path / "watch_dir").glob("batch_*.csv"))) == count  # the simulator stopped too
     assert os.path.isdir(tmp_path / "watch_dir" / ".sentinel")
+
+
+def test_simulator_writes_late_label_files(tmp_path):
+    assert simulate(tmp_path, "--batches", "4", "--label-delay", "2", "--rows", "50").returncode == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["batch_00000.csv", "batch_00000.labels.csv", "batch_00001.csv", "batch_00001.labels.csv",
+                     "batch_00002.csv", "batch_00003.csv"]
+    assert "default" not in pd.read_csv(tmp_path / "batch_00001.csv").columns
+    labels = pd.read_csv(tmp_path / "batch_00000.labels.csv")
+    assert list(labels.columns) == ["id", "default"] and len(labels) == 50

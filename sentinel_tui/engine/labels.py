@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from ..baseline.performance import class_labels
 from ..baseline.store import Baseline
 from ..checks.performance import assess
-from ..checks.segments import find_segments
+from ..checks.segments import find_segments, rows_to_columns
 from ..config import Settings
 from ..io.coerce import Coerced, coerce
 from ..io.csv_reader import BatchReadError, read_csv_batch
@@ -161,7 +161,8 @@ def window_performance(db: sqlite3.Connection, baseline: Baseline, settings: Set
                       recent[cp.alarm_index]["batch_id"], "detector": "page_hinkley", **cp.details}
         feats = [json.loads(r["features"] or "{}") for r in window]
         errs = (np.abs(p - t) if regression else (t != p).astype(np.float64))
-        segments = find_segments(feats, errs, baseline, regression=regression)
+        columns = rows_to_columns(feats, [f.name for f in baseline.features])
+        segments = find_segments(columns, errs, baseline, regression=regression)
         result = _with(result, change, segments)
     return result
 

@@ -57,12 +57,18 @@ def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(b > 0, a / np.where(b > 0, b, 1), np.nan)
 
 
+def _codes(values: np.ndarray, labels: list[str]) -> np.ndarray:
+    """Index of each value in ``labels`` (-1 when absent), by pandas' hash table, not a Python loop."""
+    import pandas as pd  # already loaded with pyarrow; imported here to keep this module's import light
+
+    return np.asarray(pd.Categorical(values, categories=labels).codes, dtype=np.int64)
+
+
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> np.ndarray:
     """Counts with one bincount: index = true * k + predicted. Values not in ``labels`` are left out."""
     k = len(labels)
-    index = {lab: i for i, lab in enumerate(labels)}
-    t = np.fromiter((index.get(v, -1) for v in y_true), dtype=np.int64, count=len(y_true))
-    p = np.fromiter((index.get(v, -1) for v in y_pred), dtype=np.int64, count=len(y_pred))
+    t = _codes(y_true, labels)
+    p = _codes(y_pred, labels)
     ok = (t >= 0) & (p >= 0)
     return np.bincount(t[ok] * k + p[ok], minlength=k * k).reshape(k, k)
 

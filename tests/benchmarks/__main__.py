@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import sys
 
-from . import bench_check, bench_tui, bench_watch
+from . import bench_check, bench_perf, bench_tui, bench_watch
 
 
 def main() -> int:
     rows = []
     only = set(sys.argv[1:])
-    for module in (bench_check, bench_watch, bench_tui):
+    for module in (bench_check, bench_watch, bench_tui, bench_perf):
         if only and module.__name__.rsplit(".", 1)[-1] not in only:
             continue
         rows.extend(module.run())
