@@ -184,3 +184,29 @@ def test_engine_and_statistics_do_not_import_textual():
             "sentinel_tui.report.headless, sentinel_tui.report.text; "
             "sys.exit(1 if any(m == 'textual' or m.startswith('textual.') for m in sys.modules) else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+async def test_performance_panel_appears_with_labels(tmp_path, credit_baseline):
+    import numpy as np
+
+    from sentinel_tui.report.headless import HeadlessPrinter
+    from sentinel_tui.simulate import Shift, generate
+    from sentinel_tui.tui.widgets import Line, TrendPanel
+
+    engine = Engine(tmp_path, credit_baseline, credit_settings(), Store(tmp_path / ".sentinel"))
+    app = SentinelApp(engine, directory=str(tmp_path), baseline="credit", follow=False)
+    lines: list[str] = []
+    engine.subscribe(lambda e: lines.append(HeadlessPrinter.text(e)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert not app.query_one("#trend-perf", TrendPanel).has_class("has-data")  # no labels yet: hidden
+        for i in range(9):
+            df = generate(500, np.random.default_rng(900 + i), Shift(concept=1.0 if i >= 5 else 0.0),
+                          start_id=i * 500)
+            df.to_csv(tmp_path / f"b{i}.csv", index=False)
+            await engine.process(str(tmp_path / f"b{i}.csv"))
+        app.refresh_widgets()
+        await pilot.pause()
+        assert app.query_one("#trend-perf", TrendPanel).has_class("has-data")
+        text = str(app.query_one("#performance", Line).render())
+        assert "degraded" in text and "confusion" in text and "region=EU" in text
+    assert any("performance=degraded" in x for x in lines)
