@@ -92,6 +92,7 @@ class PerformanceSettings:
     accuracy_tolerance: float = 0.05  # absolute drop of accuracy (and of F1 / macro F1)
     error_tolerance: float = 0.10  # relative rise of MAE for regression
     window_rows: int = 1000  # rolling window of labelled rows (watch mode)
+    window_batches: int = 0  # if > 0, the window is the labelled rows of the last N batches instead
     label_pattern: str = "*.labels.csv"  # files of late labels: the id and the target columns
     label_horizon_hours: float = 168.0  # predictions older than this are pruned (a week of waiting for labels)
     bootstrap: int = 2000  # resamples for F1 intervals (enough for stable 99.9% percentiles)

@@ -104,3 +104,11 @@ async def test_no_window_alert_on_healthy_stream(tmp_path, credit_baseline):
         await engine.process(str(tmp_path / "b.csv"))
     assert perf_alerts(events) == []
     assert all(e.performance.status == "ok" for e in events if isinstance(e, BatchEvent))
+
+
+async def test_window_by_batches(tmp_path, credit_baseline):
+    engine, _ = make(tmp_path, credit_baseline, window_batches=3)
+    for i in range(5):
+        frame(i, rows=300).to_csv(tmp_path / f"b{i}.csv", index=False)
+        await engine.process(str(tmp_path / f"b{i}.csv"))
+    assert engine.window.labelled_rows == 900  # the last 3 batches of 300 rows

@@ -138,7 +138,11 @@ def window_performance(db: sqlite3.Connection, baseline: Baseline, settings: Set
     if not recent:
         return None
     recent.reverse()  # oldest first
-    window = recent[-s.window_rows:]
+    if s.window_batches > 0:
+        keep = set(sorted({r["batch_id"] for r in recent})[-s.window_batches:])
+        window = [r for r in recent if r["batch_id"] in keep]
+    else:
+        window = recent[-s.window_rows:]
     regression = perf["task"] == "regression"
     conv = (lambda v: float(v)) if regression else (lambda v: v)
     t = np.array([conv(r["label"]) for r in window], dtype=np.float64 if regression else object)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,16 +14,9 @@ from sentinel_tui.checks.performance import assess
 from sentinel_tui.checks.segments import find_segments
 from sentinel_tui.config import Settings
 
+from .bench_check import best_of as best
+
 Row = tuple[str, float, str, bool]
-
-
-def best(fn, repeat: int = 5) -> float:
-    out = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return min(out)
 
 
 def run() -> list[Row]:
