@@ -43,7 +43,7 @@ def _settings(args: argparse.Namespace):
     if getattr(args, "delimiter", None) is not None:
         overrides.setdefault("input", {})["delimiter"] = args.delimiter
     cols: dict = {}
-    for role in ("target", "prediction", "score", "id", "timestamp", "task"):
+    for role in ("target", "prediction", "score", "proba_prefix", "id", "timestamp", "task"):
         if getattr(args, role, None) is not None:
             cols[role] = getattr(args, role)
     for key in ("categorical", "ignore"):
@@ -295,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--target", help="ground-truth label column")
     bc.add_argument("--prediction", help="model prediction column (class or value)")
     bc.add_argument("--score", help="positive-class probability column (binary classification)")
+    bc.add_argument("--proba-prefix", metavar="PREFIX",
+                    help="per-class probability columns named PREFIX + class (multiclass ROC AUC, log loss)")
     bc.add_argument("--task", choices=("binary", "multiclass", "regression"),
                     help="model task (default: inferred from the target)")
     bc.add_argument("--id", help="row id column (never drift-tested)")

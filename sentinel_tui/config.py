@@ -111,6 +111,7 @@ class ColumnRoles:
     target: str | None = None
     prediction: str | None = None
     score: str | None = None  # positive-class probability (binary classification)
+    proba_prefix: str | None = None  # per-class probability columns: prefix + class name (multiclass)
     id: str | None = None
     timestamp: str | None = None
     task: str | None = None  # binary | multiclass | regression; inferred from the target when not set

@@ -57,3 +57,14 @@ def test_page_hinkley_finds_the_start_and_stays_quiet_on_healthy_streams():
         assert cp.detected and cp.alarm_index > 2000
         hits.append(cp.start_index)
     assert abs(np.median(hits) - 2000) < 100
+
+
+def test_multiclass_probabilities():
+    y = np.array(["a", "b", "c", "a", "b", "c"], dtype=object)
+    proba = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6],
+                      [0.3, 0.4, 0.3], [0.5, 0.4, 0.1], [0.1, 0.1, 0.8]])
+    res = m.classification_metrics(y, np.array(["a", "b", "c", "b", "a", "c"], dtype=object), score=proba)
+    expected_ll = -np.mean(np.log([0.7, 0.8, 0.6, 0.3, 0.4, 0.8]))
+    assert res.log_loss == pytest.approx(expected_ll)
+    aucs = [m.roc_auc(y == lab, proba[:, i]) for i, lab in enumerate(["a", "b", "c"])]
+    assert res.roc_auc == pytest.approx(np.mean(aucs))

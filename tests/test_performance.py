@@ -111,3 +111,30 @@ def test_json_report_has_performance_sections(tmp_path, credit_dir):
     text = subprocess.run([sys.executable, "-m", "sentinel_tui", "check", str(path), "--baseline", "credit",
                            "--baselines-dir", str(credit_dir / "baselines")], capture_output=True, text=True)
     assert "PERFORMANCE DEGRADED" in text.stdout and text.returncode == 2
+
+
+def test_multiclass_with_probability_columns(tmp_path):
+    rng = np.random.default_rng(1)
+
+    def frame(n: int, noise: float) -> pd.DataFrame:
+        x = rng.normal(0, 1, (n, 3))
+        logits = x * 2 + rng.normal(0, noise, (n, 3))
+        proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        classes = np.array(["cat", "dog", "eel"])
+        truth = classes[np.argmax(x + rng.normal(0, 0.5, (n, 3)), axis=1)]
+        return pd.DataFrame({"f0": x[:, 0], "f1": x[:, 1], "f2": x[:, 2], "label": truth,
+                             "pred": classes[proba.argmax(axis=1)], "p_cat": proba[:, 0], "p_dog": proba[:, 1],
+                             "p_eel": proba[:, 2]})
+
+    frame(6000, 0.1).to_csv(tmp_path / "ref.csv", index=False)
+    s = Settings()
+    s.columns.target, s.columns.prediction, s.columns.proba_prefix = "label", "pred", "p_"
+    baseline = build_baseline(tmp_path / "ref.csv", "mc", s)
+    perf = baseline.meta["performance"]
+    assert perf["task"] == "multiclass" and perf["proba_columns"] == ["p_cat", "p_dog", "p_eel"]
+    assert perf["metrics"]["roc_auc"] > 0.8 and perf["metrics"]["log_loss"] > 0
+    assert [c.name for c in baseline.features] == ["f0", "f1", "f2"]  # probabilities are outputs, not inputs
+    frame(1000, 3.0).to_csv(tmp_path / "noisy.csv", index=False)  # a worse model
+    res = analyse_file(tmp_path / "noisy.csv", baseline, s)
+    assert res.performance.status == "degraded" and res.performance.metrics["roc_auc"] is not None
+    assert set(res.prediction_drift.features) == {"pred", "p_cat", "p_dog", "p_eel"}

@@ -207,6 +207,7 @@ async def test_performance_panel_appears_with_labels(tmp_path, credit_baseline):
         app.refresh_widgets()
         await pilot.pause()
         assert app.query_one("#trend-perf", TrendPanel).has_class("has-data")
+        assert app.query_one("#trend-f1", TrendPanel).has_class("has-data")
         text = str(app.query_one("#performance", Line).render())
         assert "degraded" in text and "confusion" in text and "region=EU" in text
     assert any("performance=degraded" in x for x in lines)

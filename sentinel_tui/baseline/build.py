@@ -33,6 +33,8 @@ def _role_of(name: str, settings: Settings) -> str:
     for role in ("target", "prediction", "score", "id", "timestamp"):
         if getattr(cols, role) == name:
             return role
+    if cols.proba_prefix and name.startswith(cols.proba_prefix):
+        return "score"
     return "feature"
 
 
@@ -94,14 +96,16 @@ def build_baseline(reference: Path, name: str, settings: Settings) -> Baseline:
     performance = None
     if cols.target and cols.prediction:
         task = infer_task(profiles[cols.target], settings)
-        performance = reference_performance(task, cols.target, cols.prediction, cols.score, coerced)
+        performance = reference_performance(task, cols.target, cols.prediction, cols.score, coerced,
+                                            cols.proba_prefix)
     meta = {
         "format_version": FORMAT_VERSION,
         "tool_version": __version__,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "source": {"file": str(Path(reference).name), "sha256": sha256_file(reference),
                    "rows": table.num_rows, "columns": table.num_columns, "sample_rows": sample.num_rows},
-        "roles": {"target": cols.target, "prediction": cols.prediction, "score": cols.score, "id": cols.id,
+        "roles": {"target": cols.target, "prediction": cols.prediction, "score": cols.score,
+                  "proba_prefix": cols.proba_prefix, "id": cols.id,
                   "timestamp": cols.timestamp, "categorical": list(cols.categorical),
                   "ignore": list(cols.ignore)},
         "performance": performance,

@@ -46,7 +46,12 @@ def labelled(perf: dict[str, Any], columns: dict[str, Coerced]) -> tuple[np.ndar
         t, p = class_labels(columns[target]), class_labels(columns[prediction])
         ok = np.array([a is not None and b is not None for a, b in zip(t, p, strict=True)], dtype=bool)
     s = None
-    if score and score in columns:
+    proba = perf.get("proba_columns") or []
+    if proba and all(c in columns for c in proba):
+        matrix = np.column_stack([np.asarray(columns[c].values, dtype=np.float64) for c in proba])
+        ok &= np.isfinite(matrix).all(axis=1)
+        s = matrix[ok]
+    elif score and score in columns:
         s_all = np.asarray(columns[score].values, dtype=np.float64)
         ok &= np.isfinite(s_all)
         s = s_all[ok]
@@ -61,13 +66,18 @@ def compute_metrics(perf: dict[str, Any], t: np.ndarray, p: np.ndarray, s: np.nd
 
 
 def reference_performance(task: str, target: str, prediction: str, score: str | None,
-                          columns: dict[str, Coerced]) -> dict[str, Any]:
-    """What ``baseline create`` stores: the task, the columns, the classes and the reference metrics."""
+                          columns: dict[str, Coerced], proba_prefix: str | None = None) -> dict[str, Any]:
+    """What ``baseline create`` stores: the task, the columns, the classes and the reference metrics.
+    ``proba_prefix``: per-class probability columns named prefix + class (e.g. ``p_cat``, ``p_dog``)."""
     perf: dict[str, Any] = {"task": task, "target": target, "prediction": prediction, "score": score}
     if task != "regression":
         t_all, p_all = class_labels(columns[target]), class_labels(columns[prediction])
         labels = sorted({x for x in (*t_all, *p_all) if x is not None})[:CLASSIFICATION_MAX_CLASSES]
         perf["labels"] = labels
+        if proba_prefix:
+            wanted = [f"{proba_prefix}{lab}" for lab in labels]
+            if all(c in columns for c in wanted):
+                perf["proba_columns"] = wanted
         if task == "binary":
             counts = {lab: int(np.sum(t_all == lab)) for lab in labels}
             perf["positive"] = next((c for c in ("1", "true", "yes") if c in labels),

@@ -110,8 +110,8 @@ def batch_performance(baseline: Baseline, columns: dict[str, Coerced], settings:
 
 def prediction_drift(baseline: Baseline, columns: dict[str, Coerced], settings: Settings) -> DriftResult | None:
     roles = baseline.roles
-    names = [roles.get("prediction"), roles.get("score")]
-    profiles = [baseline.columns[n] for n in names if n and n in baseline.columns and n in columns]
+    names = [roles.get("prediction"), *(c.name for c in baseline.columns.values() if c.role == "score")]
+    profiles = [baseline.columns[n] for n in dict.fromkeys(names) if n and n in baseline.columns and n in columns]
     if not profiles:
         return None
     return detect_drift(baseline, columns, settings.drift, profiles)

@@ -117,6 +117,8 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[
              for x in (precision, recall, np.nan_to_num(f1, nan=0.0))]
     pos_p = pos_r = pos_f = None
     auc = ll = None
+    if score is not None and np.ndim(score) == 2 and len(labels) == 2:
+        score = np.asarray(score)[:, labels.index(positive if positive in labels else labels[1])]
     if len(labels) == 2:
         positive = positive if positive in labels else labels[1]
         i = labels.index(positive)
@@ -125,11 +127,24 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[
             is_pos = y_true == positive
             auc = roc_auc(is_pos, score)
             ll = log_loss(is_pos, score)
+    elif score is not None and np.ndim(score) == 2:
+        auc, ll = _multiclass_scores(y_true, np.asarray(score, dtype=np.float64), labels)
     return ClassificationMetrics(
         rows=n, labels=[str(x) for x in labels], accuracy=float(tp.sum() / n) if n else float("nan"),
         precision=pos_p, recall=pos_r, f1=pos_f, macro_precision=macro[0], macro_recall=macro[1],
         macro_f1=macro[2], per_class_recall={str(lab): float(r) for lab, r in zip(labels, recall, strict=True)},
         confusion=cm.tolist(), roc_auc=auc, log_loss=ll, positive=positive if len(labels) == 2 else None)
+
+
+def _multiclass_scores(y_true: np.ndarray, proba: np.ndarray, labels: list[str]) -> tuple[float | None, float]:
+    """Macro one-vs-rest ROC AUC over the classes present, and the multiclass log loss (rows renormalised)."""
+    aucs = [roc_auc(y_true == lab, proba[:, i]) for i, lab in enumerate(labels)]
+    aucs = [a for a in aucs if a is not None]
+    rows = proba / np.clip(proba.sum(axis=1, keepdims=True), 1e-15, None)
+    idx = _codes(y_true, labels)
+    ok = idx >= 0
+    picked = np.clip(rows[np.flatnonzero(ok), idx[ok]], 1e-15, 1.0)
+    return (float(np.mean(aucs)) if aucs else None), float(-np.mean(np.log(picked))) if picked.size else None
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> RegressionMetrics:

@@ -124,6 +124,7 @@ class SentinelApp(App):
                 yield TrendPanel("rows/s", "", id="trend-rows")
                 yield TrendPanel("latency", " ms", id="trend-latency")
                 yield TrendPanel("accuracy", "%", id="trend-perf")
+                yield TrendPanel("F1", "%", id="trend-f1")
         with TabbedContent(id="bottom", initial="tab-alerts"):
             with TabPane("Alerts", id="tab-alerts"):
                 yield DataTable(id="alerts", cursor_type="row")
@@ -211,6 +212,7 @@ class SentinelApp(App):
                     perf_panel.unit = ""
                     perf_panel.query_one(Label).update("MAE")
                 perf_panel.show(list(st.perf_trend))
+                self.query_one("#trend-f1", TrendPanel).show(list(st.f1_trend))
             if "performance" in dirty and st.performance is not None:
                 self.query_one("#performance", Line).set(performance_text(st.performance))
             if "alerts" in dirty:

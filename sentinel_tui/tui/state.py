@@ -66,6 +66,7 @@ class DashboardState:
     _pending: Any = None  # the newest BatchResult with drift, not yet converted for drawing
     performance: PerformanceResult | None = None  # the rolling window of labelled rows
     perf_trend: deque = field(default_factory=lambda: deque(maxlen=TREND_POINTS))
+    f1_trend: deque = field(default_factory=lambda: deque(maxlen=TREND_POINTS))
     _perf_seen: Any = None
 
     @property
@@ -136,6 +137,8 @@ class DashboardState:
         value = perf.metrics.get(key)
         if value is not None and (not self.perf_trend or self._perf_seen != (perf.labelled_rows, value)):
             self.perf_trend.append(value)
+            if perf.metrics.get("f1") is not None:
+                self.f1_trend.append(perf.metrics["f1"])
             self._perf_seen = (perf.labelled_rows, value)
         self.dirty.update({"performance", "trends"})
 
