@@ -95,6 +95,7 @@ class PerformanceSettings:
     window_batches: int = 0  # if > 0, the window is the labelled rows of the last N batches instead
     label_pattern: str = "*.labels.csv"  # files of late labels: the id and the target columns
     label_horizon_hours: float = 168.0  # predictions older than this are pruned (a week of waiting for labels)
+    max_pending_predictions: int = 1_000_000  # and at most this many wait for labels (oldest pruned first)
     bootstrap: int = 2000  # resamples for F1 intervals (enough for stable 99.9% percentiles)
 
 

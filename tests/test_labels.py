@@ -112,3 +112,22 @@ async def test_window_by_batches(tmp_path, credit_baseline):
         frame(i, rows=300).to_csv(tmp_path / f"b{i}.csv", index=False)
         await engine.process(str(tmp_path / f"b{i}.csv"))
     assert engine.window.labelled_rows == 900  # the last 3 batches of 300 rows
+
+
+async def test_the_store_stays_bounded(tmp_path, credit_baseline, monkeypatch):
+    import sentinel_tui.engine.labels as labels_module
+
+    monkeypatch.setattr(labels_module, "CHANGE_ROWS", 1000)
+    engine, _ = make(tmp_path, credit_baseline, max_pending_predictions=800)
+    for i in range(8):  # inline labels: 4,000 labelled rows
+        frame(i).to_csv(tmp_path / "b.csv", index=False)
+        await engine.process(str(tmp_path / "b.csv"))
+    for i in range(8, 12):  # no labels: 2,000 predictions waiting
+        frame(i).drop(columns=["default"]).to_csv(tmp_path / "b.csv", index=False)
+        await engine.process(str(tmp_path / "b.csv"))
+    db = engine.store.db
+    labelled = db.execute("SELECT COUNT(*) FROM predictions WHERE label IS NOT NULL").fetchone()[0]
+    pending = db.execute("SELECT COUNT(*) FROM predictions WHERE label IS NULL").fetchone()[0]
+    # bounded by the limit plus one batch (rows of one batch share a time and are kept or dropped together)
+    assert 1000 <= labelled <= 1500 and 800 <= pending <= 1300
+    assert engine.window.labelled_rows == 1000  # the window is intact

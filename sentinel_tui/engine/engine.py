@@ -198,7 +198,8 @@ class Engine:
             batch_id = self.store.insert_batch(db, file_id, result, latency, result_json)
             if rows:
                 lab.store_predictions(db, [(r[0], batch_id, *r[2:]) for r in rows])
-            lab.prune(db, self.settings.performance.label_horizon_hours, started)
+            lab.prune(db, self.settings.performance.label_horizon_hours, started,
+                      self.settings.performance.max_pending_predictions)
             window = lab.window_performance(db, self.baseline, self.settings) if rows else self.window
             # In watch mode model quality is judged on the rolling window, not on one batch's labels.
             records = [a for a in result.alerts if a.kind != AlertKind.PERFORMANCE]

@@ -120,9 +120,24 @@ def apply_labels(db: sqlite3.Connection, labels: list[tuple[str, str]], now: flo
     return matched, len(labels) - matched
 
 
-def prune(db: sqlite3.Connection, horizon_hours: float, now: float) -> int:
-    cur = db.execute("DELETE FROM predictions WHERE created_at < ?", (now - horizon_hours * 3600,))
-    return cur.rowcount
+def prune(db: sqlite3.Connection, horizon_hours: float, now: float, max_pending: int) -> int:
+    """Keep the store bounded: labelled rows beyond the newest ``CHANGE_ROWS`` are no longer needed (the
+    window and the change detector look no further back); predictions still waiting for a label go after
+    ``horizon_hours`` or beyond the newest ``max_pending``."""
+    removed = db.execute("DELETE FROM predictions WHERE created_at < ? AND label IS NULL",
+                         (now - horizon_hours * 3600,)).rowcount
+    for labelled, limit, order in ((True, CHANGE_ROWS, "labelled_at"), (False, max_pending, "created_at")):
+        where = "label IS NOT NULL" if labelled else "label IS NULL"
+        # Delete in slices of a quarter of the limit, so this runs now and then, not on every batch.
+        count = db.execute(f"SELECT COUNT(*) FROM predictions WHERE {where}").fetchone()[0]
+        if count > limit * 1.25:
+            cutoff = db.execute(f"SELECT {order} FROM predictions WHERE {where} ORDER BY {order} DESC "
+                                "LIMIT 1 OFFSET ?", (limit,)).fetchone()
+            if cutoff is not None:
+                # strictly older: rows sharing the cut-off time (one batch) are kept together
+                removed += db.execute(f"DELETE FROM predictions WHERE {where} AND {order} < ?",
+                                      (cutoff[0],)).rowcount
+    return removed
 
 
 def window_performance(db: sqlite3.Connection, baseline: Baseline, settings: Settings) -> PerformanceResult | None:
