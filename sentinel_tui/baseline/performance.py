@@ -16,14 +16,18 @@ CLASSIFICATION_MAX_CLASSES = 50
 
 
 def class_labels(c: Coerced) -> np.ndarray:
-    """Class labels as strings (None where missing), the same way for the reference and every batch."""
+    """Class labels as strings (None where missing), the same way for the reference and every batch:
+    whole numbers as integers ("1", not "1.0"), other numbers as repr, text as written. Vectorised."""
     if c.logical_type in ("categorical", "text"):
         return np.asarray(c.values.to_pylist(), dtype=object)
-    v = c.values
-    out = np.empty(v.size, dtype=object)
+    v = np.asarray(c.values, dtype=np.float64)
+    out = np.full(v.size, None, dtype=object)
     ok = np.isfinite(v)
-    out[~ok] = None
-    out[ok] = [numeric_key(x) for x in v[ok]]
+    whole = ok & (v == np.round(v)) & (np.abs(v) < 2 ** 53)
+    out[whole] = v[whole].astype(np.int64).astype(str).astype(object)
+    rest = np.flatnonzero(ok & ~whole)
+    if rest.size:
+        out[rest] = [numeric_key(x) for x in v[rest]]
     return out
 
 

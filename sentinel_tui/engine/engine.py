@@ -9,6 +9,7 @@ processed one at a time in arrival order. Subscribers are plain callables that r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -88,6 +89,7 @@ class Engine:
         self._resume.set()
         self._busy = False  # a batch is between hashing and publishing
         self.window: PerformanceResult | None = None  # the rolling window of labelled rows
+        self._since_prune = 0  # prediction rows stored since the last prune
         self._load_history()
 
     # subscribers -------------------------------------------------------------------------------------
@@ -194,17 +196,8 @@ class Engine:
         started = time.time()
         result, result_json, rows = await asyncio.to_thread(self._analyse, path, started)
         latency = time.monotonic() - ready_at if ready_at is not None else None
-        with self.store.transaction() as db:
-            batch_id = self.store.insert_batch(db, file_id, result, latency, result_json)
-            if rows:
-                lab.store_predictions(db, [(r[0], batch_id, *r[2:]) for r in rows])
-            lab.prune(db, self.settings.performance.label_horizon_hours, started,
-                      self.settings.performance.max_pending_predictions)
-            window = lab.window_performance(db, self.baseline, self.settings) if rows else self.window
-            # In watch mode model quality is judged on the rolling window, not on one batch's labels.
-            records = [a for a in result.alerts if a.kind != AlertKind.PERFORMANCE]
-            records += performance_alerts(window, None)
-            alert_events = apply_alert_rules(db, batch_id, records, self.settings.alerts)
+        batch_id, window, alert_events = await asyncio.to_thread(self._commit, file_id, result, latency,
+                                                                 result_json, rows, started)
         self.window = window
         now = time.time()
         self.recent.append(BatchSummary(batch_id, result.file, result.rows, result.status.label,
@@ -219,6 +212,28 @@ class Engine:
         for e in alert_events:
             self._publish(e)
         return event
+
+    def _commit(self, file_id: int, result: BatchResult, latency: float | None, result_json: str,
+                rows: list[tuple], started: float) -> tuple[int, PerformanceResult | None, list[AlertEvent]]:
+        """In a worker thread, one transaction: the batch, its predictions, pruning, the window and the
+        alert rules (10,000 prediction rows take tens of milliseconds to write; the loop stays free)."""
+        with self.store.transaction() as db:
+            batch_id = self.store.insert_batch(db, file_id, result, latency, result_json)
+            if rows:
+                lab.store_predictions(db, [(r[0], batch_id, *r[2:]) for r in rows])
+                self._since_prune += len(rows)
+            # The horizon (an indexed delete) every batch; the count bounds (two COUNTs) now and then.
+            by_count = self._since_prune >= lab.CHANGE_ROWS // 4
+            lab.prune(db, self.settings.performance.label_horizon_hours, started,
+                      self.settings.performance.max_pending_predictions, by_count=by_count)
+            if by_count:
+                self._since_prune = 0
+            window = lab.window_performance(db, self.baseline, self.settings) if rows else self.window
+            # In watch mode model quality is judged on the rolling window, not on one batch's labels.
+            records = [a for a in result.alerts if a.kind != AlertKind.PERFORMANCE]
+            records += performance_alerts(window, None)
+            alert_events = apply_alert_rules(db, batch_id, records, self.settings.alerts)
+        return batch_id, window, alert_events
 
     async def _process_labels(self, path: str, file_id: int) -> None:
         now = time.time()
@@ -264,9 +279,13 @@ class Engine:
         tracker = ReadinessTracker(self.settings.watch.quiet_period)
         queue: asyncio.Queue[tuple[str, float]] = asyncio.Queue(maxsize=max(1, self.settings.watch.queue_size))
 
+        wake = asyncio.Event()  # a close or rename makes a file ready now: do not wait for the next tick
+
         def on_event(kind: str, path: str) -> None:
             if self.is_candidate(path):
                 tracker.observe(path, kind, time.monotonic())
+                if kind in ("closed", "moved"):
+                    wake.set()
 
         def stat(path: str) -> tuple[int, float] | None:
             try:
@@ -298,7 +317,9 @@ class Engine:
                 queued.update(ready)
                 while backlog:
                     await queue.put(backlog.popleft())  # waits while the queue is full: backpressure
-                await asyncio.sleep(0.05)
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), 0.05)
 
         async def work() -> None:
             while True:

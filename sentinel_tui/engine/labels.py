@@ -8,9 +8,9 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -31,47 +31,47 @@ def is_label_file(path: str, pattern: str) -> bool:
     return fnmatch.fnmatch(Path(path).name.lower(), pattern.lower())
 
 
-def _value(v: Any) -> Any:
-    if isinstance(v, float):
-        return None if not np.isfinite(v) else round(v, 6)
-    return v
+def _floats_or_none(values: np.ndarray) -> np.ndarray:
+    v = np.asarray(values, dtype=np.float64)
+    out = v.round(6).astype(object)
+    out[~np.isfinite(v)] = None
+    return out
 
 
 def prediction_rows(baseline: Baseline, columns: dict[str, Coerced], batch_id: int, now: float
                     ) -> list[tuple]:
     """(row_id, batch_id, row_index, prediction, score, label, created_at, labelled_at, features_json) for
-    every row with an id and a prediction; features kept for segment discovery."""
+    every row with an id and a prediction; features kept for segment discovery. Vectorised: a 10,000-row
+    batch costs a few milliseconds here, in the analysis thread."""
     perf = baseline.meta.get("performance")
     id_col = baseline.roles.get("id")
     if not perf or not id_col or id_col not in columns or perf["prediction"] not in columns:
         return []
-    ids = columns[id_col].values
-    ids = ids.to_pylist() if isinstance(ids, pa.Array) else [None if not np.isfinite(x) else repr(x) for x in ids]
+    id_values = columns[id_col].values
+    ids = (np.asarray(id_values.to_pylist(), dtype=object) if isinstance(id_values, pa.Array)
+           else _floats_or_none(id_values))
+    n = len(ids)
+    target = perf["target"]
     if perf["task"] == "regression":
-        preds = [_value(float(x)) for x in columns[perf["prediction"]].values]
-        labels = ([_value(float(x)) for x in columns[perf["target"]].values]
-                  if perf["target"] in columns else [None] * len(ids))
+        preds = _floats_or_none(columns[perf["prediction"]].values)
+        labels = _floats_or_none(columns[target].values) if target in columns else np.full(n, None, dtype=object)
     else:
-        preds = list(class_labels(columns[perf["prediction"]]))
-        labels = list(class_labels(columns[perf["target"]])) if perf["target"] in columns else [None] * len(ids)
+        preds = class_labels(columns[perf["prediction"]])
+        labels = class_labels(columns[target]) if target in columns else np.full(n, None, dtype=object)
     score_col = perf.get("score")
-    scores = ([_value(float(x)) for x in columns[score_col].values] if score_col and score_col in columns
-              else [None] * len(ids))
-    features = [f.name for f in baseline.features if f.name in columns and f.type in ("numeric", "categorical",
-                                                                                       "boolean")]
-    feature_values = {}
-    for name in features:
-        vals = columns[name].values
-        feature_values[name] = vals.to_pylist() if isinstance(vals, pa.Array) else [_value(float(x)) for x in vals]
-    rows = []
-    for i, row_id in enumerate(ids):
-        if row_id is None or preds[i] is None:
-            continue
-        feats = json.dumps({n: feature_values[n][i] for n in features}, separators=(",", ":"))
-        label = labels[i]
-        rows.append((str(row_id), batch_id, i, None if preds[i] is None else str(preds[i]), scores[i],
-                     None if label is None else str(label), now, now if label is not None else None, feats))
-    return rows
+    scores = (_floats_or_none(columns[score_col].values) if score_col and score_col in columns
+              else np.full(n, None, dtype=object))
+    frame = {}
+    for f in baseline.features:
+        if f.name in columns and f.type in ("numeric", "categorical", "boolean"):
+            vals = columns[f.name].values
+            frame[f.name] = vals.to_pandas() if isinstance(vals, pa.Array) else vals
+    feats = (pd.DataFrame(frame).to_json(orient="records", lines=True, double_precision=6).splitlines()
+             if frame else ["{}"] * n)
+    keep = np.flatnonzero(pd.notna(ids) & pd.notna(preds))
+    labelled = pd.notna(labels)
+    return [(str(ids[i]), batch_id, int(i), str(preds[i]), scores[i], None if labels[i] is None else str(labels[i]),
+             now, now if labelled[i] else None, feats[i]) for i in keep]
 
 
 def store_predictions(db: sqlite3.Connection, rows: list[tuple]) -> None:
@@ -99,8 +99,8 @@ def read_label_file(path: Path, baseline: Baseline, settings: Settings) -> Label
     if missing:
         raise BatchReadError(f"label file lacks column(s) {', '.join(missing)} (needs the id and the target)")
     target = coerce(table.column(perf["target"]), baseline.columns[perf["target"]].type)
-    labels = ([None if not np.isfinite(x) else str(_value(float(x))) for x in target.values]
-              if perf["task"] == "regression" else [None if x is None else str(x) for x in class_labels(target)])
+    values = _floats_or_none(target.values) if perf["task"] == "regression" else class_labels(target)
+    labels = [None if x is None else str(x) for x in values]  # exactly as inline labels are stored
     ids = pc.cast(table.column(id_col), pa.string()).to_pylist()
     pairs = [(i, lab) for i, lab in zip(ids, labels, strict=True) if i is not None and lab is not None]
     return LabelFile(rows=table.num_rows, labels=pairs)
@@ -120,12 +120,15 @@ def apply_labels(db: sqlite3.Connection, labels: list[tuple[str, str]], now: flo
     return matched, len(labels) - matched
 
 
-def prune(db: sqlite3.Connection, horizon_hours: float, now: float, max_pending: int) -> int:
+def prune(db: sqlite3.Connection, horizon_hours: float, now: float, max_pending: int, by_count: bool = True
+          ) -> int:
     """Keep the store bounded: labelled rows beyond the newest ``CHANGE_ROWS`` are no longer needed (the
     window and the change detector look no further back); predictions still waiting for a label go after
     ``horizon_hours`` or beyond the newest ``max_pending``."""
     removed = db.execute("DELETE FROM predictions WHERE created_at < ? AND label IS NULL",
                          (now - horizon_hours * 3600,)).rowcount
+    if not by_count:
+        return removed
     for labelled, limit, order in ((True, CHANGE_ROWS, "labelled_at"), (False, max_pending, "created_at")):
         where = "label IS NOT NULL" if labelled else "label IS NULL"
         # Delete in slices of a quarter of the limit, so this runs now and then, not on every batch.
@@ -147,26 +150,30 @@ def window_performance(db: sqlite3.Connection, baseline: Baseline, settings: Set
     if not perf:
         return None
     s = settings.performance
-    recent = db.execute("SELECT batch_id, row_index, prediction, score, label, features FROM predictions "
-                        "WHERE label IS NOT NULL ORDER BY labelled_at DESC, batch_id DESC, row_index DESC LIMIT ?",
-                        (max(s.window_rows, CHANGE_ROWS),)).fetchall()
-    if not recent:
-        return None
-    recent.reverse()  # oldest first
+    query = ("SELECT batch_id, row_index, prediction, score, label FROM predictions WHERE label IS NOT NULL "
+             "ORDER BY labelled_at DESC, batch_id DESC, row_index DESC LIMIT ?")
     if s.window_batches > 0:
-        keep = set(sorted({r["batch_id"] for r in recent})[-s.window_batches:])
-        window = [r for r in recent if r["batch_id"] in keep]
+        recent = db.execute(query, (CHANGE_ROWS,)).fetchall()
+        keep = set(sorted({r[0] for r in recent})[-s.window_batches:])
+        window = [r for r in recent if r[0] in keep][::-1]
     else:
-        window = recent[-s.window_rows:]
+        window = db.execute(query, (s.window_rows,)).fetchall()[::-1]  # oldest first
+    if not window:
+        return None
     regression = perf["task"] == "regression"
-    conv = (lambda v: float(v)) if regression else (lambda v: v)
-    t = np.array([conv(r["label"]) for r in window], dtype=np.float64 if regression else object)
-    p = np.array([conv(r["prediction"]) for r in window], dtype=np.float64 if regression else object)
-    scores = [r["score"] for r in window]
-    sc = np.array(scores, dtype=np.float64) if perf.get("score") and all(x is not None for x in scores) else None
+    _, _, preds, scores, labels = zip(*window, strict=True)
+    kind = np.float64 if regression else object
+    t = np.array(labels, dtype=kind)
+    p = np.array(preds, dtype=kind)
+    sc = np.array(scores, dtype=np.float64) if perf.get("score") and None not in scores else None
     result = assess(perf, t, p, sc, s, scope="window")
     change = None
     if result.status == "degraded":
+        # Only now look further back (the change detector's stream) and at the rows' features.
+        recent = db.execute("SELECT batch_id, row_index, prediction, score, label, features FROM predictions "
+                            "WHERE label IS NOT NULL ORDER BY labelled_at DESC, batch_id DESC, row_index DESC "
+                            "LIMIT ?", (CHANGE_ROWS,)).fetchall()[::-1]
+        window_ids = {(r[0], r[1]) for r in window}
         if regression:
             errors = np.array([abs(float(r["prediction"]) - float(r["label"])) for r in recent])
             ref = (perf.get("metrics") or {}).get("mae") or 1.0
@@ -178,7 +185,7 @@ def window_performance(db: sqlite3.Connection, baseline: Baseline, settings: Set
             first = recent[min(cp.start_index, len(recent) - 1)]
             change = {"batch_id": first["batch_id"], "row": first["row_index"], "alarm_batch_id":
                       recent[cp.alarm_index]["batch_id"], "detector": "page_hinkley", **cp.details}
-        feats = [json.loads(r["features"] or "{}") for r in window]
+        feats = [json.loads(r["features"] or "{}") for r in recent if (r[0], r[1]) in window_ids]
         errs = (np.abs(p - t) if regression else (t != p).astype(np.float64))
         columns = rows_to_columns(feats, [f.name for f in baseline.features])
         segments = find_segments(columns, errs, baseline, regression=regression)
