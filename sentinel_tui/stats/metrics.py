@@ -80,7 +80,7 @@ def roc_auc(y_true: np.ndarray, score: np.ndarray) -> float | None:
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if n_pos == 0 or n_neg == 0:
         return None
-    order = np.argsort(s, kind="mergesort")
+    order = np.argsort(s)  # tie groups get average ranks below, so sort stability does not matter
     ranks = np.empty(s.size, dtype=np.float64)
     sorted_s = s[order]
     # average rank of each group of equal scores
