@@ -140,8 +140,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     baseline = load_baseline(args.baseline, _baselines_dir(args))
     results = [analyse_file(Path(f), baseline, settings) for f in args.files]
     overall = overall_status(results)
-    info = {"name": baseline.name, "path": str(baseline.path), "created_at": baseline.meta.get("created_at"),
-            "source": baseline.meta.get("source", {})}
+    info = _baseline_info(baseline)
     if args.format == "json":
         sys.stdout.write(dumps(build_report(results, info)) + "\n")
     elif args.format == "markdown":

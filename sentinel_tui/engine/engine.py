@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..baseline.build import sha256_file
 from ..baseline.store import Baseline
 from ..checks.performance import performance_alerts
 from ..config import Settings
@@ -51,13 +51,10 @@ _SLOW_HOOK = "SENTINEL_DEBUG_SLOW_ANALYSIS"  # test hook: seconds to sleep befor
 def file_identity(path: str) -> FileIdentity | None:
     try:
         st = os.stat(path)
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            while block := fh.read(1 << 20):
-                h.update(block)
+        digest = sha256_file(Path(path))
     except OSError:
         return None
-    return FileIdentity(path=path, size=st.st_size, mtime=st.st_mtime, sha256=h.hexdigest())
+    return FileIdentity(path=path, size=st.st_size, mtime=st.st_mtime, sha256=digest)
 
 
 @dataclass(frozen=True)
@@ -255,8 +252,8 @@ class Engine:
             if last is not None:
                 # Late labels can open or resolve a performance alert; other kinds are left as they are.
                 records = performance_alerts(self.window, None)
-                alert_events = [e for e in apply_alert_rules(db, last, records, self.settings.alerts,
-                                                             only_kinds={AlertKind.PERFORMANCE.value})]
+                alert_events = apply_alert_rules(db, last, records, self.settings.alerts,
+                                                 only_kinds={AlertKind.PERFORMANCE.value})
         self._publish(LabelsEvent(path, labels.rows, matched, unmatched, self.window, now))
         for e in alert_events:
             self._publish(e)

@@ -61,7 +61,6 @@ class DashboardState:
     latency_ms: deque = field(default_factory=lambda: deque(maxlen=TREND_POINTS))
     stats: EngineStats | None = None
     last_batch_at: float | None = None
-    latest_file: str | None = None
     dirty: set[str] = field(default_factory=lambda: {"status", "features", "alerts", "batches", "trends"})
     _pending: Any = None  # the newest BatchResult with drift, not yet converted for drawing
     performance: PerformanceResult | None = None  # the rolling window of labelled rows
@@ -76,7 +75,6 @@ class DashboardState:
     def load_result(self, result: dict[str, Any]) -> None:
         """The latest batch result in its stored JSON form (history on start; trends are loaded apart)."""
         self.findings = result.get("validation", [])
-        self.latest_file = result.get("file")
         drift = result.get("drift")
         if drift:
             self.features = {n: FeatureDrift.from_dict(n, f) for n, f in drift["features"].items()}
@@ -93,7 +91,6 @@ class DashboardState:
         if self._pending is not None:
             result, self._pending = self._pending, None
             self.findings = [f.to_dict() for f in result.findings]
-            self.latest_file = result.file
             if result.drift is not None:
                 self.features = dict(result.drift.features)
                 self.dirty.add("features")
