@@ -108,6 +108,40 @@ class WatchSettings:
 
 
 @dataclass
+class FrameSettings:
+    # Model input: MobileNetV2 accepts 96-224; 224 is its native size. The baseline records the size and the
+    # weights, and batches are always embedded the way the baseline was.
+    input_size: int = 224
+    # "auto": ImageNet weights when Keras' cache (or KERAS_HOME) already holds them, else "random". "random": a
+    # seeded initialisation whose batch-norm statistics are calibrated on the reference frames (without the
+    # calibration a random MobileNetV2 shrinks activations to ~1e-12 and stops seeing blur and noise).
+    # "imagenet": require ImageNet weights (Keras downloads them once when it can). Or a path to a weights file.
+    weights: str = "auto"
+    seed: int = 0
+    calibration_frames: int = 128  # reference frames used to calibrate batch norm for random weights
+    pca_components: int = 32  # PCA of reference embeddings; the KS tests run per component
+    # Family-wise false-alarm rate of the component tests per batch (Bonferroni: alpha / components each).
+    alpha: float = 0.05
+    # Verdict FAIL when at least this share of components drifted. With Bonferroni a healthy batch almost never
+    # has even one drifted component (measured 0/600 FAILs), so 30% means a broad change, not noise.
+    score_threshold: float = 0.3
+    critical_score: float = 0.6  # at or above: the embedding alert is critical, below: a warning
+    mmd_permutations: int = 100  # alibi-detect's default
+    mmd_max_samples: int = 500  # per side: MMD is quadratic in the pooled sample
+    # Image statistics (brightness, contrast, sharpness, noise, colourfulness) are tested like numeric
+    # features (KS, Bonferroni over the five) and must also move by this much (Wasserstein in reference stds).
+    # Higher than the tabular 0.1 because frames of one batch are often similar, so small moves are common.
+    stat_alpha: float = 0.005
+    stat_effect_warning: float = 0.5
+    stat_effect_critical: float = 1.0
+    batch_size: int = 64  # frames per model call
+    max_frames: int = 4096  # per batch; larger batches are sampled evenly (and say so)
+    max_reference_frames: int = 5000
+    max_pixels: int = 50_000_000  # images declaring more pixels are refused (decompression bombs)
+    marker: str = "_READY"  # a frame directory is complete when this file appears in it
+
+
+@dataclass
 class ColumnRoles:
     target: str | None = None
     prediction: str | None = None
@@ -129,6 +163,7 @@ class Settings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     performance: PerformanceSettings = field(default_factory=PerformanceSettings)
     watch: WatchSettings = field(default_factory=WatchSettings)
+    frames: FrameSettings = field(default_factory=FrameSettings)
     columns: ColumnRoles = field(default_factory=ColumnRoles)
 
     def to_dict(self) -> dict[str, Any]:
@@ -148,7 +183,8 @@ def _check_value(section: str, key: str, expected: Any, value: Any) -> Any:
     if isinstance(expected, float):
         if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"{where} must be a non-negative number, got {value!r}")
-        if key in {"alpha", "significance", "drift_share", "text_unique_ratio"} and not 0 < value <= 1:
+        if key in {"alpha", "significance", "drift_share", "text_unique_ratio", "stat_alpha", "score_threshold",
+                   "critical_score"} and not 0 < value <= 1:
             raise ConfigError(f"{where} must be in (0, 1], got {value!r}")
         return float(value)
     if isinstance(expected, list):
@@ -179,6 +215,11 @@ def apply_overrides(settings: Settings, data: dict[str, Any]) -> Settings:
             if key not in known_keys:
                 raise ConfigError(f"unknown key '{key}' in [{section}] (known: {', '.join(sorted(known_keys))})")
             setattr(target, key, _check_value(section, key, getattr(target, key), value))
+    fr = settings.frames
+    if not 96 <= fr.input_size <= 224:
+        raise ConfigError(f"[frames] input_size must be between 96 and 224 (MobileNetV2), got {fr.input_size}")
+    if fr.pca_components < 1 or fr.batch_size < 1:
+        raise ConfigError("[frames] pca_components and batch_size must be at least 1")
     d = settings.drift
     if d.numeric_effect_critical < d.numeric_effect_warning:
         raise ConfigError("[drift] numeric_effect_critical must be >= numeric_effect_warning")

@@ -220,6 +220,50 @@ class PerformanceResult:
 
 
 @dataclass(frozen=True)
+class EmbeddingResult:
+    """Embedding drift of one frame batch, with the image statistics that explain it."""
+
+    frames: int  # frames analysed
+    score: float  # share of PCA components whose KS test rejected (after Bonferroni)
+    drifted_components: int
+    components: int
+    score_threshold: float  # verdict FAIL at score >= this
+    p_threshold: float  # per-component p-value threshold (alpha / components)
+    drifted: bool  # the verdict: FAIL
+    severity: Severity | None
+    mmd2: float  # unbiased squared MMD (RBF, median-heuristic bandwidth) on the PCA projections
+    mmd_p_value: float
+    mmd_permutations: int
+    distance: float  # Euclidean distance between the mean embeddings
+    distance_null_p99: float  # what healthy batches of this size reach (99th percentile, reference resampling)
+    component_p_values: tuple[float, ...]
+    image_stats: dict[str, FeatureDrift]  # brightness, contrast, sharpness, noise, colourfulness
+    changes: dict[str, float]  # relative change of each statistic's median vs the reference
+    explanation: str  # "frames darker (brightness -38%) and blurrier (sharpness -71%)"
+    model: dict[str, Any] = field(default_factory=dict)  # name, input size, weights source and sha256
+
+    @property
+    def verdict(self) -> str:
+        return "FAIL" if self.drifted else "PASS"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "frames": self.frames, "verdict": self.verdict, "score": _num(self.score),
+            "score_threshold": self.score_threshold, "drifted_components": self.drifted_components,
+            "components": self.components, "p_threshold": _num(self.p_threshold),
+            "severity": self.severity.label if self.severity is not None else None,
+            "mmd": {"mmd2": _num(self.mmd2), "p_value": _num(self.mmd_p_value),
+                    "permutations": self.mmd_permutations},
+            "distance": _num(self.distance), "distance_null_p99": _num(self.distance_null_p99),
+            "component_p_values": [_num(p) for p in self.component_p_values],
+            "image_stats": {name: {**f.to_dict(), "change": _num(self.changes.get(name))}
+                            for name, f in self.image_stats.items()},
+            "explanation": self.explanation,
+            "model": dict(self.model),
+        }
+
+
+@dataclass(frozen=True)
 class BatchResult:
     """Everything Sentinel concluded about one batch."""
 
@@ -233,10 +277,13 @@ class BatchResult:
     seconds: float = 0.0
     performance: PerformanceResult | None = None
     prediction_drift: DriftResult | None = None
+    kind: str = "table"  # table | frames
+    embedding: EmbeddingResult | None = None  # frame batches
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "file": self.file,
+            "kind": self.kind,
             "rows": self.rows,
             "columns": self.columns,
             "status": self.status.label,
@@ -246,6 +293,7 @@ class BatchResult:
             "seconds": round(self.seconds, 4),
             "performance": self.performance.to_dict() if self.performance is not None else None,
             "prediction_drift": self.prediction_drift.to_dict() if self.prediction_drift is not None else None,
+            "embedding": self.embedding.to_dict() if self.embedding is not None else None,
         }
 
 

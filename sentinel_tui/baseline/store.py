@@ -1,4 +1,5 @@
-"""The baseline snapshot on disk: ``baseline.json`` + ``sample.parquet``, never pickle.
+"""The baseline snapshot on disk: ``baseline.json`` + ``sample.parquet`` (+ ``frames.npz`` and ``embedder.npz``
+for frames), never pickle.
 
 Loading parses JSON and Parquet only, so a baseline from an untrusted source cannot execute code.
 What can be derived from the sample (sorted arrays for the exact tests) is derived at load time.
@@ -19,9 +20,12 @@ import pyarrow.parquet as pq
 
 from .. import __version__
 from ..stats.univariate import SortedReference
+from .frames import FrameReference, load_frames, save_frames
 from .profile import ColumnProfile
 
-FORMAT_VERSION = 1
+# 1: tabular. 2: adds the optional frame reference; tabular-only baselines are still written as 1 so older
+# releases keep reading them, and an older release refuses a frame baseline instead of ignoring its frames.
+FORMAT_VERSION = 2
 META_FILE = "baseline.json"
 SAMPLE_FILE = "sample.parquet"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -38,7 +42,12 @@ class Baseline:
     columns: dict[str, ColumnProfile]
     sample: pa.Table
     path: Path | None = None
+    frames: FrameReference | None = None
     _sorted: dict[str, SortedReference] = field(default_factory=dict, repr=False)
+
+    @property
+    def has_table(self) -> bool:
+        return bool(self.columns)
 
     @property
     def roles(self) -> dict[str, str | None]:
@@ -59,7 +68,11 @@ class Baseline:
         return ref
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.meta, "name": self.name, "columns": [c.to_dict() for c in self.columns.values()]}
+        out = {**self.meta, "name": self.name, "columns": [c.to_dict() for c in self.columns.values()]}
+        out["format_version"] = 2 if self.frames is not None else 1
+        if self.frames is not None:
+            out["frames"] = self.frames.meta
+        return out
 
 
 def validate_name(name: str) -> str:
@@ -73,8 +86,12 @@ def save_baseline(baseline: Baseline, directory: Path) -> Path:
     tmp_meta = directory / (META_FILE + ".tmp")
     tmp_sample = directory / (SAMPLE_FILE + ".tmp")
     pq.write_table(baseline.sample, tmp_sample, compression="zstd")
+    pairs = save_frames(baseline.frames, directory) if baseline.frames is not None else []
     tmp_meta.write_text(json.dumps(baseline.to_json(), indent=2, allow_nan=False), encoding="utf-8")
-    # Replace both files only once both are written, so a crash never leaves half a baseline.
+    # Replace the files only once all are written, and the metadata last, so a crash never leaves a baseline
+    # whose baseline.json describes files that are not there.
+    for tmp, final in pairs:
+        tmp.replace(final)
     tmp_sample.replace(directory / SAMPLE_FILE)
     tmp_meta.replace(directory / META_FILE)
     baseline.path = directory
@@ -117,9 +134,15 @@ def load_baseline(name_or_path: str, baselines_dir: Path) -> Baseline:
         sample = pq.read_table(directory / SAMPLE_FILE)
     except (OSError, pa.ArrowException) as exc:
         raise BaselineError(f"cannot read the baseline sample {directory / SAMPLE_FILE}: {exc}") from exc
-    meta = {k: v for k, v in data.items() if k not in ("columns", "name")}
+    meta = {k: v for k, v in data.items() if k not in ("columns", "name", "frames")}
+    frames = None
+    if isinstance(data.get("frames"), dict):
+        try:
+            frames = load_frames(data["frames"], directory)
+        except (OSError, KeyError, ValueError) as exc:
+            raise BaselineError(f"cannot read the frame reference in {directory}: {exc}") from exc
     return Baseline(name=str(data.get("name", directory.name)), meta=meta, columns=columns, sample=sample,
-                    path=directory)
+                    path=directory, frames=frames)
 
 
 def list_baselines(baselines_dir: Path) -> list[dict[str, Any]]:
@@ -133,7 +156,8 @@ def list_baselines(baselines_dir: Path) -> list[dict[str, Any]]:
         try:
             data = json.loads(meta.read_text(encoding="utf-8"))
             out.append({"name": data.get("name", d.name), "path": str(d),
-                        "rows": data.get("source", {}).get("rows"),
+                        "rows": (data.get("source") or {}).get("rows"),
+                        "frames": (data.get("frames") or {}).get("frames"),
                         "columns": len(data.get("columns", [])),
                         "created_at": data.get("created_at"),
                         "format_version": data.get("format_version")})

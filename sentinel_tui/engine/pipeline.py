@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,6 +15,7 @@ from ..checks.validation import validate
 from ..checks.verdict import batch_alerts, batch_status
 from ..config import Settings
 from ..io.csv_reader import BatchReadError, read_csv_batch
+from ..io.frames import ARRAY_SUFFIXES, FrameReadError
 from ..model import AlertKind, AlertRecord, BatchResult, Finding, Severity, Status, worst_status
 
 
@@ -30,11 +32,71 @@ def unreadable_result(path: Path, reason: str, seconds: float = 0.0) -> BatchRes
                        drift=None, alerts=(alert,), seconds=seconds)
 
 
+def is_frame_batch(path: Path) -> bool:
+    """Frame batches are directories of images or .npy/.npz arrays; everything else is read as CSV."""
+    path = Path(path)
+    return path.is_dir() or path.name.lower().endswith(ARRAY_SUFFIXES)
+
+
+def analyse_path(path: Path, baseline: Baseline, settings: Settings, sink: dict | None = None) -> BatchResult:
+    """Route one batch by type: frames to the embeddings check, anything else to the tabular checks."""
+    if is_frame_batch(path):
+        return analyse_frames(Path(path), baseline, settings)
+    return analyse_file(path, baseline, settings, sink=sink)
+
+
+def _frames_problem(path: Path, message: str, start: float, subject: str = "frames") -> BatchResult:
+    """A frame batch that cannot be analysed for a reason shared by every such batch (the extra is missing,
+    the baseline has no frames): one alert with a fixed subject, updated rather than raised per batch."""
+    finding = Finding(f"{subject}_unavailable", Severity.CRITICAL, AlertKind.PIPELINE, f"{path.name}: {message}",
+                      column=subject, values={"file": str(path), "reason": message})
+    alert = AlertRecord(AlertKind.PIPELINE, Severity.CRITICAL, subject, message)
+    return BatchResult(file=str(path), rows=0, columns=0, status=Status.CRITICAL, findings=(finding,), drift=None,
+                       alerts=(alert,), seconds=time.perf_counter() - start, kind=subject)
+
+
+def analyse_frames(path: Path, baseline: Baseline, settings: Settings) -> BatchResult:
+    """Load, embed and compare one frame batch. Never raises for bad input: problems become findings."""
+    start = time.perf_counter()
+    if baseline.frames is None:
+        return _frames_problem(path, f"baseline {baseline.name!r} has no frame reference; create one with "
+                                     "'sentinel baseline create --frames REF_DIR --name NAME'", start)
+    try:
+        from ..checks import embeddings as emb
+        from ..checks.embedder import FramesUnavailable, WeightsError, require_frames_extra
+
+        require_frames_extra()
+    except (ImportError, FramesUnavailable) as exc:
+        from ..checks.embedder import INSTALL_HINT
+
+        return _frames_problem(path, str(exc) if isinstance(exc, FramesUnavailable) else INSTALL_HINT, start)
+    s = settings.frames
+    try:
+        batch = emb.load_batch(path, baseline.frames, s)
+    except FrameReadError as exc:
+        result = unreadable_result(path, exc.reason, time.perf_counter() - start)
+        return replace(result, kind="frames")
+    try:
+        embedder = emb.reference_embedder(baseline.frames, s)
+    except (FramesUnavailable, WeightsError) as exc:
+        return _frames_problem(path, str(exc), start)
+    result = emb.embedding_drift(batch, baseline.frames, embedder, s)
+    findings = emb.frame_findings(batch, s)
+    alerts = [*batch_alerts(findings, None), *emb.embedding_alerts(result)]
+    status = worst_status([batch_status(findings, None), *(Status.from_severity(a.severity) for a in alerts)])
+    return BatchResult(file=str(path), rows=result.frames, columns=0, status=status, findings=tuple(findings),
+                       drift=None, alerts=tuple(alerts), seconds=time.perf_counter() - start, kind="frames",
+                       embedding=result)
+
+
 def analyse_file(path: Path, baseline: Baseline, settings: Settings, sink: dict | None = None) -> BatchResult:
     """Read and analyse one CSV batch. Never raises for bad input: problems become findings.
     ``sink``, when given, receives the coerced columns (the engine keeps predictions for late labels)."""
     start = time.perf_counter()
     path = Path(path)
+    if not baseline.has_table:
+        return _frames_problem(path, f"baseline {baseline.name!r} has only a frame reference; CSV batches need "
+                                     "a baseline created from a reference CSV", start, subject="table")
     try:
         loaded = read_csv_batch(path, delimiter=settings.input.delimiter,
                                 max_bytes=int(settings.input.max_file_mb * 1e6),

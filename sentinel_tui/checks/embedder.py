@@ -1,0 +1,205 @@
+"""MobileNetV2 frame embeddings (TensorFlow). The only module that imports TensorFlow, on first use.
+
+The model is ``tf.keras.applications.MobileNetV2`` without its top, global-average pooled (1280 values per
+frame). Inference runs through one ``tf.function`` with a fixed input signature (uint8 frames in, the
+MobileNetV2 preprocessing inside the graph), called on chunks: ``model.predict`` in a loop re-enters Keras'
+data pipeline on every call and is several times slower on a CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..baseline.frames import weights_sha256
+
+MODEL_NAME = "MobileNetV2"
+EMBEDDING_DIM = 1280
+INSTALL_HINT = ("frame batches need the 'frames' extra (TensorFlow and Pillow): "
+                "pip install 'sentinel-tui[frames]'  (pipx: pipx install --force 'sentinel-tui[frames]')")
+_IMAGENET_ROWS = (96, 128, 160, 192, 224)
+
+
+class FramesUnavailable(Exception):
+    """TensorFlow or Pillow is not installed: frame batches cannot be analysed."""
+
+
+class WeightsError(Exception):
+    """Weights that cannot be loaded, or that differ from the ones a baseline was built with."""
+
+
+def require_frames_extra() -> None:
+    """Raise FramesUnavailable with the install command when the extra is missing."""
+    try:
+        import PIL  # noqa: F401
+        _tf()
+    except ImportError as exc:
+        raise FramesUnavailable(f"{INSTALL_HINT} ({exc})") from exc
+
+
+def _tf():
+    # TensorFlow's C++ start-up messages (oneDNN, CPU features) would land on the dashboard's terminal.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    return tf
+
+
+def keras_cache_weights(input_size: int) -> Path:
+    """Where Keras keeps MobileNetV2's ImageNet no-top weights for this input size (KERAS_HOME aware)."""
+    rows = input_size if input_size in _IMAGENET_ROWS else 224
+    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    return home / "models" / f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5"
+
+
+def resolve_weights(spec: str, input_size: int) -> tuple[str, str | None]:
+    """(kind, path) for a weights setting: kind is imagenet, random or file. Never touches the network
+    unless ``spec`` is "imagenet" and the weights are not cached."""
+    if spec == "random":
+        return "random", None
+    if spec in ("auto", "imagenet"):
+        cached = keras_cache_weights(input_size)
+        if cached.is_file():
+            return "imagenet", str(cached)
+        return ("imagenet", None) if spec == "imagenet" else ("random", None)
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise WeightsError(f"weights file {spec} not found")
+    return "file", str(path)
+
+
+@dataclass
+class Embedder:
+    model: object  # keras.Model
+    fn: object  # the compiled tf.function
+    input_size: int
+    batch_size: int
+    sha256: str
+    _lock: threading.Lock
+
+    def embed(self, frames: np.ndarray) -> np.ndarray:
+        """(N, S, S, 3) uint8 -> (N, 1280) float32."""
+        tf = _tf()
+        if frames.shape[1:] != (self.input_size, self.input_size, 3):
+            raise ValueError(f"frames of shape {frames.shape[1:]} given to a {self.input_size}px model")
+        out = np.empty((frames.shape[0], EMBEDDING_DIM), dtype=np.float32)
+        # One caller at a time: TensorFlow already uses every core for one call.
+        with self._lock:
+            for start in range(0, frames.shape[0], self.batch_size):
+                chunk = frames[start:start + self.batch_size]
+                out[start:start + chunk.shape[0]] = self.fn(tf.constant(chunk)).numpy()
+        return out
+
+
+def _build_model(input_size: int, weights: str | None, seed: int):
+    tf = _tf()
+    keras = tf.keras
+    if weights is None:
+        # Seeds Python, NumPy's legacy global state and TensorFlow: the Keras initialisers draw from them.
+        keras.utils.set_random_seed(seed)
+    return keras.applications.MobileNetV2(input_shape=(input_size, input_size, 3), include_top=False,
+                                          weights=weights, pooling="avg")
+
+
+def _compile(model, input_size: int):
+    tf = _tf()
+
+    @tf.function(input_signature=[tf.TensorSpec([None, input_size, input_size, 3], tf.uint8)])
+    def fn(x):
+        # keras.applications.mobilenet_v2.preprocess_input: scale pixels to [-1, 1].
+        x = tf.cast(x, tf.float32) / 127.5 - 1.0
+        return model(x, training=False)
+
+    return fn
+
+
+def calibrate_batchnorm(model, frames: np.ndarray) -> None:
+    """Set every batch-norm layer's statistics to those of its inputs on ``frames``, in one pass.
+
+    With momentum 0, a training-mode call replaces the moving mean and variance by the batch statistics,
+    and every layer sees inputs normalised with the statistics of the layers before it, which is exactly
+    what inference will use afterwards. This data-dependent initialisation keeps activations at unit scale
+    through the random network instead of shrinking them layer after layer.
+    """
+    tf = _tf()
+    bns = [layer for layer in model.layers if isinstance(layer, tf.keras.layers.BatchNormalization)]
+    saved = [layer.momentum for layer in bns]
+    try:
+        for layer in bns:
+            layer.momentum = 0.0
+        x = tf.cast(tf.constant(frames), tf.float32) / 127.5 - 1.0
+        model(x, training=True)
+    finally:
+        for layer, m in zip(bns, saved, strict=True):
+            layer.momentum = m
+
+
+def new_embedder(input_size: int, weights_spec: str, seed: int, batch_size: int,
+                 calibration: np.ndarray | None) -> tuple[Embedder, dict]:
+    """A fresh embedder for building a baseline, and the model identity the baseline records."""
+    try:
+        tf = _tf()
+    except ImportError as exc:
+        raise FramesUnavailable(f"{INSTALL_HINT} ({exc})") from exc
+    kind, path = resolve_weights(weights_spec, input_size)
+    if kind == "file":
+        model = _build_model(input_size, None, seed)
+        try:
+            model.load_weights(path)
+        except Exception as exc:  # h5py/Keras raise many kinds for a wrong file
+            raise WeightsError(f"cannot load weights from {path}: {exc}") from exc
+        source = f"file {Path(path).name}"
+    elif kind == "imagenet":
+        try:
+            model = _build_model(input_size, path or "imagenet", seed)
+        except Exception as exc:  # offline without a cached copy
+            raise WeightsError(f"ImageNet weights are not cached ({keras_cache_weights(input_size)}) and could "
+                               f"not be downloaded: {exc}; use --weights random or a weights file") from exc
+        source = "imagenet"
+    else:
+        model = _build_model(input_size, None, seed)
+        calibrated = 0
+        if calibration is not None and len(calibration):
+            calibrate_batchnorm(model, calibration)
+            calibrated = len(calibration)
+        source = f"random (seed {seed}, batch norm calibrated on {calibrated} reference frames)"
+    weights = [np.asarray(w) for w in model.get_weights()]
+    sha = weights_sha256(weights)
+    identity = {"name": MODEL_NAME, "pooling": "avg", "dim": EMBEDDING_DIM, "input_size": input_size,
+                "weights": source, "weights_kind": kind, "weights_sha256": sha, "tensorflow": tf.__version__,
+                "keras": tf.keras.__version__ if hasattr(tf.keras, "__version__") else None}
+    return Embedder(model, _compile(model, input_size), input_size, batch_size, sha, threading.Lock()), identity
+
+
+_CACHE: dict[tuple[str, int], Embedder] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def embedder_for(weights: list[np.ndarray], expected_sha: str, input_size: int, batch_size: int) -> Embedder:
+    """The embedder for a baseline's stored weights (built once per process and reused)."""
+    key = (expected_sha, input_size)
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None:
+            return cached
+        sha = weights_sha256(weights)
+        if sha != expected_sha:
+            raise WeightsError(f"the stored embedder weights (sha256 {sha[:12]}…) are not the ones the reference "
+                               f"embeddings were computed with ({expected_sha[:12]}…); embeddings from other "
+                               "weights are not comparable: rebuild the baseline")
+        try:
+            _tf()
+        except ImportError as exc:
+            raise FramesUnavailable(f"{INSTALL_HINT} ({exc})") from exc
+        model = _build_model(input_size, None, 0)
+        try:
+            model.set_weights(weights)
+        except ValueError as exc:
+            raise WeightsError(f"the stored weights do not fit MobileNetV2 at {input_size}px: {exc}") from exc
+        emb = Embedder(model, _compile(model, input_size), input_size, batch_size, sha, threading.Lock())
+        _CACHE[key] = emb
+        return emb

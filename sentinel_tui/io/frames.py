@@ -1,0 +1,187 @@
+"""Frame batches: a directory of images, or one ``.npy``/``.npz`` array of frames, as model-ready RGB.
+
+Every frame is converted to 8-bit RGB (grey replicated, alpha and palettes resolved, 16-bit scaled) and
+resized to ``size`` x ``size`` (bilinear, the whole frame, aspect ratio not kept, as Keras applications
+expect). A frame that cannot be used is reported by name with the reason, and the rest of the batch is
+still analysed. Pillow is imported on first use: tabular monitoring never pays for it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+ARRAY_SUFFIXES = (".npy", ".npz")
+READY_MARKER = "_READY"
+PREPROCESSING = "RGB 8-bit (grey replicated, alpha dropped, 16-bit scaled), bilinear resize of the whole frame"
+
+
+class FrameReadError(Exception):
+    """A frame batch that cannot be used at all (the reason is shown to the user)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class FrameBatch:
+    frames: np.ndarray  # (N, size, size, 3) uint8
+    names: list[str]
+    source_sizes: list[tuple[int, int]]  # (width, height) before resizing
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (frame name, reason) of skipped frames
+    total: int = 0  # frames found, before skipping and sampling
+    sampled: bool = False  # more than max_frames: an evenly spaced subset was used
+
+
+def is_array_batch(path: Path) -> bool:
+    return path.name.lower().endswith(ARRAY_SUFFIXES)
+
+
+def image_files(directory: Path) -> list[Path]:
+    """The images of a frame directory (not hidden ones), sorted by name: the batch's frame order."""
+    out = []
+    for entry in os.scandir(directory):
+        name = entry.name
+        if name.startswith(".") or not name.lower().endswith(IMAGE_SUFFIXES):
+            continue
+        if entry.is_file():
+            out.append(Path(entry.path))
+    return sorted(out, key=lambda p: p.name)
+
+
+def _to_rgb(im):
+    """Any Pillow mode to 8-bit RGB."""
+    from PIL import Image
+
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        peak = 65535.0 if im.mode.startswith("I;16") or (im.mode == "I" and a.max(initial=0) > 255) else 255.0
+        a = np.clip(a * (255.0 / peak), 0, 255).astype(np.uint8)
+        im = Image.fromarray(a, mode="L")
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    return im if im.mode == "RGB" else im.convert("RGB")
+
+
+def _resize(rgb, size: int) -> np.ndarray:
+    from PIL import Image
+
+    if rgb.size != (size, size):
+        rgb = rgb.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def load_image(path: Path, size: int, max_pixels: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """One image file as (size, size, 3) uint8; raises FrameReadError with the reason."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            # Checked before decoding: a small file can declare a huge canvas (a decompression bomb).
+            if w * h > max_pixels:
+                raise FrameReadError(f"{w}x{h} pixels ({w * h / 1e6:.0f} MP) exceeds the limit of "
+                                     f"{max_pixels / 1e6:.0f} MP (frames.max_pixels): refused as a "
+                                     "possible decompression bomb")
+            if im.format == "JPEG":
+                im.draft("RGB", (size, size))  # decode at a reduced scale: much faster for large photos
+            return _resize(_to_rgb(im), size), (w, h)
+    except FrameReadError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise FrameReadError(f"refused as a decompression bomb: {exc}") from exc
+    except UnidentifiedImageError:
+        raise FrameReadError("not a readable image (unknown or corrupt format)") from None
+    except (OSError, ValueError, SyntaxError) as exc:  # truncated data, bad chunks, broken headers
+        raise FrameReadError(f"cannot decode image: {exc}") from exc
+
+
+def _array_frames(path: Path) -> np.ndarray:
+    try:
+        if path.name.lower().endswith(".npz"):
+            with np.load(path, allow_pickle=False) as z:
+                keys = list(z.files)
+                if not keys:
+                    raise FrameReadError("the .npz archive holds no arrays")
+                key = "frames" if "frames" in keys else keys[0]
+                arr = z[key]
+        else:
+            arr = np.load(path, allow_pickle=False, mmap_mode="r")
+    except FrameReadError:
+        raise
+    except ValueError as exc:
+        # allow_pickle=False refuses object arrays, which could run code when unpickled.
+        raise FrameReadError(f"not a plain NumPy array file ({exc})") from exc
+    except (OSError, EOFError) as exc:
+        raise FrameReadError(f"cannot read array file: {exc}") from exc
+    except Exception as exc:  # zipfile.BadZipFile and friends
+        raise FrameReadError(f"cannot read array file: {exc}") from exc
+    if arr.dtype != np.uint8:
+        raise FrameReadError(f"frames must be uint8, got {arr.dtype}")
+    if arr.ndim == 3:
+        arr = arr[..., None]
+    if arr.ndim != 4 or arr.shape[-1] not in (1, 3, 4):
+        raise FrameReadError(f"expected shape (N, H, W) or (N, H, W, C) with C in 1, 3, 4; got {arr.shape}")
+    if arr.shape[1] < 3 or arr.shape[2] < 3:
+        raise FrameReadError(f"frames of {arr.shape[2]}x{arr.shape[1]} pixels are too small")
+    return arr
+
+
+def load_frame_batch(path: Path, size: int, *, max_frames: int = 4096,
+                     max_pixels: int = 50_000_000) -> FrameBatch:
+    """Load a frame directory or array file. Raises FrameReadError when no frame at all can be used."""
+    from PIL import Image
+
+    path = Path(path)
+    if is_array_batch(path):
+        arr = _array_frames(path)
+        total = arr.shape[0]
+        if arr.shape[1] * arr.shape[2] > max_pixels:
+            raise FrameReadError(f"frames of {arr.shape[2]}x{arr.shape[1]} exceed the limit of "
+                                 f"{max_pixels / 1e6:.0f} MP (frames.max_pixels)")
+        idx = _evenly(total, max_frames)
+        out = np.empty((len(idx), size, size, 3), dtype=np.uint8)
+        for j, i in enumerate(idx):
+            frame = np.asarray(arr[i])
+            if frame.shape[-1] == 1:
+                frame = np.repeat(frame, 3, axis=-1)
+            elif frame.shape[-1] == 4:
+                frame = frame[..., :3]
+            out[j] = _resize(Image.fromarray(np.ascontiguousarray(frame)), size)
+        if not len(idx):
+            raise FrameReadError("the array holds no frames")
+        h, w = arr.shape[1], arr.shape[2]
+        return FrameBatch(out, [f"{path.name}[{i}]" for i in idx], [(w, h)] * len(idx), total=total,
+                          sampled=len(idx) < total)
+    if not path.is_dir():
+        raise FrameReadError("not a frame directory or .npy/.npz array")
+    files = image_files(path)
+    if not files:
+        raise FrameReadError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in the frame directory")
+    idx = _evenly(len(files), max_frames)
+    frames, names, sizes, problems = [], [], [], []
+    for i in idx:
+        f = files[i]
+        try:
+            arr, wh = load_image(f, size, max_pixels)
+        except FrameReadError as exc:
+            problems.append((f.name, exc.reason))
+            continue
+        frames.append(arr)
+        names.append(f.name)
+        sizes.append(wh)
+    if not frames:
+        first = problems[0] if problems else ("", "no frames")
+        raise FrameReadError(f"none of the {len(idx)} images could be used (first: {first[0]}: {first[1]})")
+    return FrameBatch(np.stack(frames), names, sizes, problems, total=len(files), sampled=len(idx) < len(files))
+
+
+def _evenly(total: int, cap: int) -> list[int]:
+    if total <= cap:
+        return list(range(total))
+    return np.unique(np.linspace(0, total - 1, cap).round().astype(int)).tolist()

@@ -1,0 +1,137 @@
+"""Synthetic camera frames for the simulator, the demo and the tests (NumPy only; Pillow to write images).
+
+Scenes are procedural but not trivial: a lit gradient background, low-frequency shading, a textured ground,
+several coloured objects with hard edges and striped or checked surfaces, and a little sensor noise. That
+gives a feature extractor texture, edges and colour to respond to, so embedding drift means something.
+Corruptions are the ways real cameras fail: defocus blur, sensor noise, low light, a colour cast, occlusion.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+CORRUPTIONS = ("blur", "noise", "low_light", "colour_cast", "occlusion")
+FRAME_SCENARIOS = ("healthy", *CORRUPTIONS)
+
+
+def scene(rng: np.random.Generator, size: int = 128) -> np.ndarray:
+    """One procedural RGB frame (size x size x 3, uint8)."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    angle = rng.uniform(0, 2 * np.pi)
+    t = (np.cos(angle) * (xx - 0.5) + np.sin(angle) * (yy - 0.5)) + 0.5
+    c0, c1 = rng.uniform(40, 220, 3), rng.uniform(40, 220, 3)
+    img = c0 + (c1 - c0) * np.clip(t, 0, 1)[..., None]
+    # Low-frequency shading (uneven light) and a textured lower half (a floor or road).
+    fx, fy, ph = rng.uniform(1, 4), rng.uniform(1, 4), rng.uniform(0, 2 * np.pi)
+    img *= (0.85 + 0.15 * np.sin(2 * np.pi * (fx * xx + fy * yy) + ph))[..., None]
+    horizon = rng.uniform(0.45, 0.75)
+    ground = yy > horizon
+    freq = rng.uniform(12, 30)
+    tex = 0.5 + 0.5 * np.sign(np.sin(2 * np.pi * freq * xx) * np.sin(2 * np.pi * freq * (yy - horizon)))
+    ground_col = rng.uniform(30, 160, 3)
+    img = np.where(ground[..., None], ground_col * (0.7 + 0.3 * tex[..., None]), img)
+    for _ in range(int(rng.integers(3, 8))):
+        cx, cy = rng.uniform(0.1, 0.9, 2)
+        rx, ry = rng.uniform(0.05, 0.22, 2)
+        colour = rng.uniform(0, 255, 3)
+        if rng.random() < 0.5:
+            mask = (np.abs(xx - cx) < rx) & (np.abs(yy - cy) < ry)
+        else:
+            mask = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 < 1
+        pattern = rng.integers(0, 3)
+        if pattern == 1:  # stripes
+            f = rng.uniform(15, 40)
+            shade = 0.75 + 0.25 * np.sign(np.sin(2 * np.pi * f * (xx + yy)))
+        elif pattern == 2:  # checks
+            f = rng.uniform(8, 20)
+            shade = 0.7 + 0.3 * ((np.floor(xx * f) + np.floor(yy * f)) % 2)
+        else:
+            shade = np.ones_like(xx)
+        img = np.where(mask[..., None], colour * shade[..., None], img)
+    img += rng.normal(0, 2.0, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _gaussian_kernel(sigma: float) -> np.ndarray:
+    radius = max(1, int(3 * sigma))
+    x = np.arange(-radius, radius + 1, dtype=np.float32)
+    k = np.exp(-0.5 * (x / sigma) ** 2)
+    return k / k.sum()
+
+
+def gaussian_blur(frames: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur of (N, H, W, C) frames, edges reflected."""
+    k = _gaussian_kernel(sigma)
+    r = len(k) // 2
+    out = frames.astype(np.float32)
+    for axis in (1, 2):
+        pad = [(0, 0)] * out.ndim
+        pad[axis] = (r, r)
+        padded = np.pad(out, pad, mode="reflect")
+        length = out.shape[axis]
+        acc = np.zeros_like(out)
+        for i, w in enumerate(k):
+            acc += w * np.take(padded, np.arange(i, i + length), axis=axis)
+        out = acc
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def corrupt(frames: np.ndarray, kind: str, severity: float, rng: np.random.Generator) -> np.ndarray:
+    """Apply one camera failure at ``severity`` in (0, 1] to a batch of uint8 frames."""
+    if kind == "healthy" or severity <= 0:
+        return frames
+    x = frames.astype(np.float32)
+    if kind == "blur":
+        return gaussian_blur(frames, 0.5 + 2.5 * severity)
+    if kind == "noise":
+        x += rng.normal(0, 30 * severity, x.shape)
+    elif kind == "low_light":
+        # Less light: darker and flatter, with the gamma a camera's auto-exposure gives up on.
+        x = 255 * (x / 255) ** (1 + 1.2 * severity) * (1 - 0.6 * severity)
+    elif kind == "colour_cast":
+        x *= np.array([1 + 0.35 * severity, 1.0, 1 - 0.35 * severity], dtype=np.float32)
+    elif kind == "occlusion":
+        n, h, w = x.shape[:3]
+        side = int(round(np.sqrt(0.35 * severity) * h))
+        for i in range(n):
+            y0, x0 = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+            x[i, y0:y0 + side, x0:x0 + side] = rng.uniform(0, 40)
+    else:
+        raise ValueError(f"unknown corruption {kind!r}; choose from {', '.join(CORRUPTIONS)}")
+    return np.clip(x + 0.5, 0, 255).astype(np.uint8)
+
+
+def frame_batch(n: int, rng: np.random.Generator, size: int = 128, kind: str = "healthy",
+                severity: float = 1.0) -> np.ndarray:
+    frames = np.stack([scene(rng, size) for _ in range(n)])
+    return corrupt(frames, kind, severity, rng)
+
+
+def write_frame_dir(directory: Path, name: str, frames: np.ndarray, fmt: str = "png") -> Path:
+    """Write a batch as a directory of images with the producer pattern: fill a hidden directory, add the
+    ``_READY`` marker, then rename it into place, so a watcher never sees half a batch."""
+    from PIL import Image
+
+    directory = Path(directory)
+    tmp = directory / f".{name}.tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    for i, frame in enumerate(frames):
+        Image.fromarray(frame).save(tmp / f"frame_{i:04d}.{fmt}", **({"quality": 92} if fmt == "jpg" else {}))
+    (tmp / "_READY").touch()
+    final = directory / name
+    os.replace(tmp, final)
+    return final
+
+
+def write_frame_array(directory: Path, name: str, frames: np.ndarray) -> Path:
+    """Write a batch as one ``.npy`` array (N, H, W, 3) uint8, atomically."""
+    directory = Path(directory)
+    tmp = directory / f".{name}.npy.tmp"
+    with open(tmp, "wb") as fh:
+        np.save(fh, frames, allow_pickle=False)
+    final = directory / f"{name}.npy"
+    os.replace(tmp, final)
+    return final
