@@ -42,6 +42,11 @@ def _settings(args: argparse.Namespace):
         overrides.setdefault("input", {})["max_file_mb"] = args.max_file_mb
     if getattr(args, "delimiter", None) is not None:
         overrides.setdefault("input", {})["delimiter"] = args.delimiter
+    frames = {k: getattr(args, a) for k, a in (("input_size", "input_size"), ("weights", "weights"),
+                                                 ("pca_components", "pca_components"))
+              if getattr(args, a, None) is not None and getattr(args, "command", "") == "baseline"}
+    if frames:
+        overrides["frames"] = frames
     cols: dict = {}
     for role in ("target", "prediction", "score", "proba_prefix", "id", "timestamp", "task"):
         if getattr(args, role, None) is not None:
@@ -67,8 +72,27 @@ def cmd_baseline_create(args: argparse.Namespace) -> int:
     directory = _baselines_dir(args) / validate_name(args.name)
     if (directory / "baseline.json").exists() and not args.force:
         return _fail(f"baseline {args.name!r} already exists in {directory}; use --force to replace it")
-    baseline = build_baseline(Path(args.reference), args.name, settings)
+    if args.reference is None and args.frames is None:
+        return _fail("give a reference CSV, --frames REF_DIR, or both")
+    frames = None
+    if args.frames is not None:
+        from .cli_frames import build_frames
+
+        frames = build_frames(Path(args.frames), settings)
+    if args.reference is None:
+        from .cli_frames import frames_only_baseline
+
+        baseline = frames_only_baseline(args.name, frames)
+    else:
+        baseline = build_baseline(Path(args.reference), args.name, settings)
+        baseline.frames = frames
     save_baseline(baseline, directory)
+    if frames is not None:
+        model = frames.meta["model"]
+        print(f"baseline {args.name!r} frames: {frames.meta['frames']} reference frames at "
+              f"{frames.input_size}px, {model['name']} weights {model['weights']}", file=sys.stderr)
+    if args.reference is None:
+        return 0
     types: dict[str, int] = {}
     for c in baseline.columns.values():
         types[c.type] = types.get(c.type, 0) + 1
@@ -95,8 +119,15 @@ def cmd_baseline_show(args: argparse.Namespace) -> int:
     from .report.text import fmt_num, make_console
 
     console = make_console()
-    src = b.meta.get("source", {})
+    src = b.meta.get("source") or {}
     console.print(Text(f"baseline {clean(b.name)}  ({clean(b.path)})", style="bold"))
+    if b.frames is not None:
+        from .cli_frames import describe_frames
+
+        for line in describe_frames(b.frames):
+            console.print(Text(line))
+    if not b.has_table:
+        return 0
     console.print(Text(f"source {clean(src.get('file'))}  sha256 {src.get('sha256', '')[:16]}…  "
                        f"{src.get('rows')} rows  sample {src.get('sample_rows')} rows  "
                        f"format v{b.meta.get('format_version')}  created {b.meta.get('created_at')}  "
@@ -124,13 +155,14 @@ def cmd_baseline_list(args: argparse.Namespace) -> int:
         if "error" in r:
             print(f"{clean(r['name'])}\t{r['error']}")
         else:
-            print(f"{clean(r['name'])}\t{r['rows']} rows\t{r['columns']} columns\tcreated {r['created_at']}")
+            frames = f"\t{r['frames']} frames" if r.get("frames") else ""
+            print(f"{clean(r['name'])}\t{r['rows']} rows\t{r['columns']} columns{frames}\tcreated {r['created_at']}")
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from .baseline.store import load_baseline
-    from .engine.pipeline import analyse_file
+    from .engine.pipeline import analyse_path
     from .engine.tuning import tune_allocator
     from .model import Status
     from .report.json_report import build_report, dumps, overall_status
@@ -138,7 +170,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     tune_allocator()
     settings = _settings(args)
     baseline = load_baseline(args.baseline, _baselines_dir(args))
-    results = [analyse_file(Path(f), baseline, settings) for f in args.files]
+    _verify_weights(args, baseline, settings)
+    results = [analyse_path(Path(f), baseline, settings) for f in args.files]
     overall = overall_status(results)
     info = _baseline_info(baseline)
     if args.format == "json":
@@ -153,6 +186,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         render_text(results, overall, baseline.name, make_console())
     sys.stdout.flush()
     return 0 if args.exit_zero else int(overall if overall != Status.UNKNOWN else Status.UNKNOWN)
+
+
+def _verify_weights(args: argparse.Namespace, baseline, settings) -> None:
+    if getattr(args, "weights", None):
+        from .cli_frames import verify_weights
+
+        verify_weights(args.weights, baseline, settings)
 
 
 def _baseline_info(baseline) -> dict:
@@ -179,6 +219,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     if args.quiet_period is not None:
         settings.watch.quiet_period = args.quiet_period
     baseline = load_baseline(args.baseline, _baselines_dir(args))
+    _verify_weights(args, baseline, settings)
     tune_allocator()
     try:
         store = Store(Path(args.state_dir) if args.state_dir else directory / ".sentinel")
@@ -257,6 +298,16 @@ def _watch_once(engine, baseline, args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .simulate import SCENARIOS, run_simulation
 
+    if args.kind == "frames":
+        from .simulate_frames import FRAME_SCENARIOS, run_frame_simulation
+
+        if args.scenario not in FRAME_SCENARIOS:
+            return _fail(f"unknown frame scenario {args.scenario!r} (choose from {', '.join(FRAME_SCENARIOS)})")
+        run_frame_simulation(Path(args.directory), scenario=args.scenario, batches=args.batches,
+                             frames=args.frames, size=args.size, rate=args.rate, drift_after=args.drift_after,
+                             seed=args.seed, fmt=args.image_format, severity=args.severity,
+                             reference=Path(args.reference) if args.reference else None)
+        return 0
     if args.scenario not in SCENARIOS:
         return _fail(f"unknown scenario {args.scenario!r} (choose from {', '.join(SCENARIOS)})")
     run_simulation(Path(args.directory), scenario=args.scenario, batches=args.batches, rows=args.rows,
@@ -288,8 +339,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("baseline", help="create, show or list baseline snapshots")
     bsub = b.add_subparsers(dest="baseline_command", metavar="ACTION", parser_class=_Parser, required=True)
-    bc = bsub.add_parser("create", help="snapshot a reference CSV as a named baseline")
-    bc.add_argument("reference", help="reference CSV (model inputs, predictions, labels)")
+    bc = bsub.add_parser("create", help="snapshot a reference CSV and/or reference frames as a named baseline")
+    bc.add_argument("reference", nargs="?", help="reference CSV (model inputs, predictions, labels)")
+    bc.add_argument("--frames", metavar="REF_DIR",
+                    help="reference frames: images (any depth) and .npy/.npz arrays under REF_DIR")
+    bc.add_argument("--input-size", type=int, metavar="PX", help="MobileNetV2 input size, 96-224 (default 224)")
+    bc.add_argument("--weights", help="auto (ImageNet if cached, else random), imagenet, random or a weights file")
+    bc.add_argument("--pca-components", type=int, metavar="K", help="PCA components for embedding drift (32)")
     bc.add_argument("--name", required=True, help="baseline name (letters, digits, . _ -)")
     bc.add_argument("--target", help="ground-truth label column")
     bc.add_argument("--prediction", help="model prediction column (class or value)")
@@ -317,7 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     bl.set_defaults(func=cmd_baseline_list)
 
     c = sub.add_parser("check", help="check batch files against a baseline (stateless)")
-    c.add_argument("files", nargs="+", help="CSV batch files; each is reported as its own batch")
+    c.add_argument("files", nargs="+", help="batches: CSV files, frame directories or .npy/.npz frame arrays")
+    c.add_argument("--weights", help="refuse unless the baseline's frames were embedded with these weights")
     c.add_argument("--baseline", required=True, help="baseline name or directory")
     c.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     c.add_argument("--exit-zero", action="store_true", help="exit 0 whatever the verdict (report only)")
@@ -341,14 +398,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds a file must be unchanged to count as complete (default 1)")
     w.add_argument("--exit-zero", action="store_true", help="--once: exit 0 whatever the status")
     w.add_argument("--theme", choices=("dark", "light"), default="dark", help="dashboard theme (default dark)")
+    w.add_argument("--weights", help="refuse unless the baseline's frames were embedded with these weights")
     analysis(w)
     common(w)
     w.set_defaults(func=cmd_watch)
 
-    s = sub.add_parser("simulate", help="write a synthetic model-serving stream of CSV batches")
+    s = sub.add_parser("simulate", help="write a synthetic model-serving stream of CSV or frame batches")
     s.add_argument("directory", help="directory to write batches into (created if missing)")
+    s.add_argument("--kind", choices=("table", "frames"), default="table", help="CSV batches or frame batches")
     s.add_argument("--scenario", default="healthy",
-                   help="healthy, covariate, gradual, missing, new_category, schema_break, concept, corrupt")
+                   help="table: healthy, covariate, gradual, missing, new_category, schema_break, concept, "
+                        "corrupt; frames: healthy, blur, noise, low_light, colour_cast, occlusion")
+    s.add_argument("--frames", type=int, default=64, help="frames: frames per batch (default 64)")
+    s.add_argument("--size", type=int, default=128, help="frames: frame width and height in pixels")
+    s.add_argument("--image-format", choices=("png", "jpg", "npy"), default="png",
+                   help="frames: write directories of PNG/JPEG images or .npy arrays")
+    s.add_argument("--severity", type=float, default=1.0, help="frames: corruption strength in (0, 1]")
     s.add_argument("--batches", type=int, default=20)
     s.add_argument("--rows", type=int, default=1000, help="rows per batch")
     s.add_argument("--rate", type=float, default=0.0, help="batches per second (0: as fast as possible)")
@@ -357,7 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--label-delay", type=int, default=0, metavar="N",
                    help="write labels as batch_NNNNN.labels.csv N batches after their batch (default: inline)")
-    s.add_argument("--reference", help="also write the matching reference CSV to this path")
+    s.add_argument("--reference", help="also write the matching reference (table: a CSV file at this path; "
+                   "frames: a directory of reference frames)")
     s.set_defaults(func=cmd_simulate)
     return p
 

@@ -9,6 +9,8 @@ Corruptions are the ways real cameras fail: defocus blur, sensor noise, low ligh
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -135,3 +137,44 @@ def write_frame_array(directory: Path, name: str, frames: np.ndarray) -> Path:
     final = directory / f"{name}.npy"
     os.replace(tmp, final)
     return final
+
+
+def write_reference_frames(directory: Path, frames: int = 512, size: int = 128, seed: int = 0) -> Path:
+    """Healthy reference frames (seeded apart from the stream) as one .npy array in ``directory``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    write_frame_array(directory, "reference", frame_batch(frames, np.random.default_rng(seed + 10_000), size))
+    return directory
+
+
+def run_frame_simulation(directory: Path, scenario: str = "healthy", batches: int = 10, frames: int = 64,
+                         size: int = 128, rate: float = 0.0, drift_after: int = 0, seed: int = 0,
+                         fmt: str = "png", severity: float = 1.0, reference: Path | None = None,
+                         stop: threading.Event | None = None) -> list[Path]:
+    """Write ``batches`` frame batches named ``frames_NNNNN`` (directories of images, or ``.npy``); the
+    corruption starts after ``drift_after`` healthy batches."""
+    if scenario not in FRAME_SCENARIOS:
+        raise ValueError(f"unknown frame scenario {scenario!r}")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if reference is not None:
+        write_reference_frames(reference, size=size, seed=seed)
+    rng = np.random.default_rng(seed)
+    existing = sorted(p.name for p in directory.glob("frames_*"))
+    first = int(existing[-1].split("_")[-1].split(".")[0]) + 1 if existing else 0
+    written = []
+    for i in range(batches):
+        kind = scenario if i >= drift_after else "healthy"
+        batch = frame_batch(frames, rng, size, kind, severity)
+        name = f"frames_{first + i:05d}"
+        written.append(write_frame_array(directory, name, batch) if fmt == "npy"
+                       else write_frame_dir(directory, name, batch, fmt))
+        if stop is not None and stop.is_set():
+            break
+        if rate > 0 and i < batches - 1:
+            if stop is not None:
+                if stop.wait(1.0 / rate):
+                    break
+            else:
+                time.sleep(1.0 / rate)
+    return written

@@ -41,12 +41,41 @@ def require_frames_extra() -> None:
         raise FramesUnavailable(f"{INSTALL_HINT} ({exc})") from exc
 
 
-def _tf():
-    # TensorFlow's C++ start-up messages (oneDNN, CPU features) would land on the dashboard's terminal.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+_IMPORT_LOCK = threading.Lock()
 
+
+def _tf():
+    """TensorFlow, imported once with its C++ start-up chatter (absl/oneDNN lines written straight to file
+    descriptor 2, which TF_CPP_MIN_LOG_LEVEL no longer silences) sent to /dev/null. The dashboard imports it
+    through ``preload`` before it takes over the terminal, so this never hides the dashboard's own output."""
+    import sys
+
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        return tf
+    with _IMPORT_LOCK:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        saved = os.dup(2)
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+            import tensorflow as tf
+
+            tf.constant(0)  # device set-up logs on first use
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
     return tf
+
+
+def preload() -> bool:
+    """Import TensorFlow now if it is installed (False if not)."""
+    try:
+        _tf()
+    except ImportError:
+        return False
+    return True
 
 
 def keras_cache_weights(input_size: int) -> Path:

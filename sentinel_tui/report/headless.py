@@ -41,6 +41,10 @@ class HeadlessPrinter:
         if isinstance(event, BatchEvent):
             r, s = event.result, event.stats
             drift = f"drift={r.drift.drifted_count}/{r.drift.tested_count}" if r.drift else "drift=-"
+            if r.embedding is not None:
+                e = r.embedding
+                drift = f"embedding={e.verdict} score={e.score:.2f}" + (
+                    f" ({clean(e.explanation)})" if e.explanation else "")
             problems = sum(1 for f in r.findings if f.severity >= 1)
             latency = f"{event.latency * 1000:.0f}ms" if event.latency is not None else "-"
             return (f"{_ts(event.processed_at)} batch {clean(r.file)} status={r.status.label} rows={r.rows} "
@@ -63,7 +67,9 @@ class HeadlessPrinter:
             payload = {
                 "event": "batch", "time": _ts(event.processed_at), "batch_id": event.batch_id, "file": r.file,
                 "rows": r.rows, "status": r.status.label, "latency": event.latency, "seconds": r.seconds,
-                "drift_share": r.drift.share if r.drift else None,
+                "kind": r.kind, "drift_share": r.drift.share if r.drift else None,
+                "embedding": ({"verdict": r.embedding.verdict, "score": r.embedding.score,
+                               "explanation": r.embedding.explanation} if r.embedding else None),
                 "drifted": [f.feature for f in r.drift.features.values() if f.drifted] if r.drift else [],
                 "alerts": [a.to_dict() for a in r.alerts],
                 "overall": s.status.label, "open_alerts": s.open_alerts,

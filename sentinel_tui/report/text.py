@@ -35,7 +35,21 @@ def feature_state(f: FeatureDrift) -> str:
     return f.severity.label.upper() if f.drifted and f.severity is not None else "ok"
 
 
+def embedding_line(r: BatchResult) -> str | None:
+    """One line on a frame batch: the verdict, the numbers beside it and the explanation."""
+    e = r.embedding
+    if e is None:
+        return None
+    text = (f"embedding drift {e.verdict} {e.score * 100:.0f}% ({e.drifted_components}/{e.components} "
+            f"components, fail at {e.score_threshold * 100:.0f}%), MMD p={fmt_p(e.mmd_p_value)}, mean distance "
+            f"{fmt_num(e.distance)} (healthy p99 {fmt_num(e.distance_null_p99)})")
+    return f"{text}; {e.explanation}" if e.explanation else text
+
+
 def summary_line(r: BatchResult) -> str:
+    if r.kind == "frames" and r.embedding is not None:
+        problems = sum(1 for f in r.findings if f.severity >= Severity.WARNING)
+        return f"{r.rows} frames, {embedding_line(r)}" + (f", {problems} findings" if problems else "")
     parts = [f"{r.rows} rows"]
     if r.drift is not None:
         d = r.drift
@@ -101,6 +115,8 @@ def render_text(results: list[BatchResult], overall: Status, baseline_name: str,
                 t.add_row(Text(f.severity.label, style=SEVERITY_STYLE[f.severity]), Text(f.check),
                           Text(clean(f.column or "-")), Text(clean(f.message)))
             console.print(t)
+        if r.embedding is not None:
+            _image_stats_table(r, console, tbox)
         shown, hidden = _split_features(r)
         if shown:
             t = Table(box=tbox, show_edge=False, pad_edge=False, expand=False)
@@ -131,6 +147,25 @@ def render_text(results: list[BatchResult], overall: Status, baseline_name: str,
     console.print(tail)
 
 
+def _image_stats_table(r: BatchResult, console: Any, tbox: Any) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    e = r.embedding
+    t = Table(box=tbox, show_edge=False, pad_edge=False, expand=False)
+    for col, just in (("image statistic", "left"), ("reference", "right"), ("batch", "right"),
+                      ("change", "right"), ("p-value", "right"), ("effect size", "right"), ("status", "left")):
+        t.add_column(col, justify=just)
+    for name, f in e.image_stats.items():
+        style = SEVERITY_STYLE[f.severity] if f.drifted and f.severity is not None else ""
+        change = e.changes.get(name)
+        t.add_row(Text(name, style=style), fmt_num(f.details.get("reference_median")),
+                  fmt_num(f.details.get("batch_median")),
+                  "-" if change is None or not math.isfinite(change) else f"{change * 100:+.0f}%",
+                  fmt_p(f.p_value), fmt_num(f.effect_size), Text(feature_state(f), style=style))
+    console.print(t)
+
+
 def render_markdown(results: list[BatchResult], overall: Status, baseline_name: str) -> str:
     md = markdown_escape
     lines = [f"# Sentinel report: {overall.label.upper()}", "",
@@ -144,6 +179,17 @@ def render_markdown(results: list[BatchResult], overall: Status, baseline_name: 
             lines += ["| severity | check | column | message |", "|---|---|---|---|"]
             for f in sorted(r.findings, key=lambda f: -f.severity):
                 lines.append(f"| {f.severity.label} | {f.check} | {md(f.column or '-')} | {md(f.message)} |")
+            lines.append("")
+        if r.embedding is not None:
+            e = r.embedding
+            lines += ["| image statistic | reference | batch | change | p-value | effect size | status |",
+                      "|---|---:|---:|---:|---:|---:|---|"]
+            for name, f in e.image_stats.items():
+                ch = e.changes.get(name)
+                lines.append(f"| {name} | {fmt_num(f.details.get('reference_median'))} | "
+                             f"{fmt_num(f.details.get('batch_median'))} | "
+                             f"{'-' if ch is None or not math.isfinite(ch) else f'{ch * 100:+.0f}%'} | "
+                             f"{fmt_p(f.p_value)} | {fmt_num(f.effect_size)} | {feature_state(f)} |")
             lines.append("")
         shown, hidden = _split_features(r)
         if shown:

@@ -1,0 +1,87 @@
+"""The frame parts of the command line: frame baselines, weight checks, showing a frame reference."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .textsafe import clean
+
+
+def build_frames(reference_dir: Path, settings):
+    """Embed a reference directory of frames; errors become BaselineError (exit 3) with the reason."""
+    from .baseline.store import BaselineError
+
+    if not reference_dir.is_dir():
+        raise BaselineError(f"--frames {reference_dir} is not a directory of reference frames")
+    try:
+        from .checks.embedder import FramesUnavailable, WeightsError, require_frames_extra
+
+        require_frames_extra()
+        from .checks.embeddings import build_frame_reference
+
+        ref, problems = build_frame_reference(reference_dir, settings)
+    except ImportError as exc:  # Pillow or TensorFlow missing
+        from .checks.embedder import INSTALL_HINT
+
+        raise BaselineError(f"{INSTALL_HINT} ({exc})") from exc
+    except (FramesUnavailable, WeightsError, ValueError) as exc:
+        raise BaselineError(str(exc)) from exc
+    for name, why in problems[:10]:
+        print(f"sentinel: skipped reference frame {clean(name)}: {clean(why)}", file=sys.stderr)
+    if len(problems) > 10:
+        print(f"sentinel: ... and {len(problems) - 10} more skipped frames", file=sys.stderr)
+    return ref
+
+
+def frames_only_baseline(name: str, frames):
+    import pyarrow as pa
+
+    from . import __version__
+    from .baseline.store import Baseline
+
+    meta = {"format_version": 2, "tool_version": __version__,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "source": None, "roles": {},
+            "performance": None, "settings": {}}
+    return Baseline(name=name, meta=meta, columns={}, sample=pa.table({"_empty": pa.array([], pa.float64())}),
+                    frames=frames)
+
+
+def verify_weights(spec: str, baseline, settings) -> None:
+    """``--weights`` on check/watch: refuse unless they are the weights the reference was embedded with."""
+    from .baseline.store import BaselineError
+
+    if baseline.frames is None:
+        raise BaselineError(f"--weights given but baseline {baseline.name!r} has no frame reference")
+    try:
+        from .checks.embedder import FramesUnavailable, WeightsError, new_embedder
+
+        _, identity = new_embedder(baseline.frames.input_size, spec, settings.frames.seed, 1, None)
+    except ImportError as exc:
+        raise BaselineError(str(exc)) from exc
+    except (FramesUnavailable, WeightsError) as exc:
+        raise BaselineError(str(exc)) from exc
+    want = baseline.frames.weights_sha
+    if identity["weights_sha256"] != want:
+        model = baseline.frames.meta.get("model", {})
+        raise BaselineError(
+            f"--weights {spec} (sha256 {identity['weights_sha256'][:12]}…) are not the weights baseline "
+            f"{baseline.name!r} was embedded with ({model.get('weights')}, sha256 {want[:12]}…): embeddings "
+            "from different weights are not comparable; rebuild the baseline with these weights")
+
+
+def describe_frames(frames) -> list[str]:
+    m = frames.meta
+    model = m.get("model", {})
+    lines = [f"frames {m.get('frames')} (of {m.get('frames_found')} found in {clean(m.get('source'))}), "
+             f"input {m.get('input_size')}px, {m.get('pca_components')} PCA components "
+             f"({m.get('explained_variance', 0) * 100:.0f}% of the variance)",
+             f"model {model.get('name')} weights {clean(model.get('weights'))} sha256 "
+             f"{str(model.get('weights_sha256'))[:16]}…  tensorflow {model.get('tensorflow')}",
+             f"preprocessing {m.get('preprocessing')}"]
+    stats = m.get("image_stats", {})
+    if stats:
+        lines.append("image statistics (median [p05, p95]): " + ", ".join(
+            f"{k} {v['median']:.3g} [{v['p05']:.3g}, {v['p95']:.3g}]" for k, v in stats.items()))
+    return lines
