@@ -232,6 +232,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
         if not args.headless:
             from .tui.app import SentinelApp
 
+            if baseline.frames is not None:
+                # Now, before the dashboard owns the terminal: TensorFlow's import writes to file descriptor 2.
+                from .checks.embedder import preload
+
+                preload()
             SentinelApp(engine, directory=str(directory), baseline=baseline.name,
                         theme="textual-light" if args.theme == "light" else "textual-dark").run()
             return 0

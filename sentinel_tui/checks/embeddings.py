@@ -229,13 +229,13 @@ def frame_findings(batch: FrameBatch, s: FrameSettings) -> list[Finding]:
         first = "; ".join(f"{name}: {why}" for name, why in batch.problems[:3])
         more = f" (and {len(batch.problems) - 3} more)" if len(batch.problems) > 3 else ""
         out.append(Finding("unreadable_frames", Severity.WARNING, AlertKind.DATA_QUALITY,
-                           f"{len(batch.problems)} of {batch.total} frames skipped: {first}{more}", column="frames",
+                           f"{len(batch.problems)} of {batch.total} frames skipped: {first}{more}", column="(frames)",
                            values={"skipped": len(batch.problems), "frames": batch.total,
                                    "examples": [list(p) for p in batch.problems[:10]]}))
     if batch.sampled:
         out.append(Finding("frames_sampled", Severity.INFO, AlertKind.PIPELINE,
                            f"{batch.total} frames in the batch; {len(batch.names)} evenly spaced ones analysed "
-                           f"(frames.max_frames = {s.max_frames})", column="frames",
+                           f"(frames.max_frames = {s.max_frames})", column="(frames)",
                            values={"frames": batch.total, "analysed": len(batch.names)}))
     return out
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 
 from ..config import AlertSettings
 from ..model import Alert, AlertEvent, AlertRecord, Severity
@@ -23,9 +24,11 @@ def _threshold(severity: Severity, s: AlertSettings) -> int:
 
 def apply_alert_rules(db: sqlite3.Connection, batch_id: int, records: list[AlertRecord],
                       settings: AlertSettings, now: float | None = None,
-                      only_kinds: set[str] | None = None) -> list[AlertEvent]:
-    """Within the caller's transaction; returns the changes to publish. ``only_kinds`` limits which alerts
-    this evaluation may open, update or resolve (a label file speaks only about performance)."""
+                      only_kinds: set[str] | None = None,
+                      scope: Callable[[Key], bool] | None = None) -> list[AlertEvent]:
+    """Within the caller's transaction; returns the changes to publish. ``only_kinds`` and ``scope`` limit
+    which alerts this evaluation may open, update or resolve: a label file speaks only about performance, and
+    a frame batch says nothing about a CSV feature (nor a CSV batch about the cameras)."""
     now = time.time() if now is None else now
     failing: dict[Key, AlertRecord] = {}
     for r in records:
@@ -39,6 +42,9 @@ def apply_alert_rules(db: sqlite3.Connection, batch_id: int, records: list[Alert
     if only_kinds is not None:
         streaks = {k: v for k, v in streaks.items() if k[0] in only_kinds}
         open_alerts = {k: v for k, v in open_alerts.items() if k[0] in only_kinds}
+    if scope is not None:
+        streaks = {k: v for k, v in streaks.items() if scope(k)}
+        open_alerts = {k: v for k, v in open_alerts.items() if scope(k)}
     events: list[AlertEvent] = []
 
     def save(key: Key, f: int, c: int) -> None:
@@ -84,3 +90,18 @@ def apply_alert_rules(db: sqlite3.Connection, batch_id: int, records: list[Alert
         else:
             save(key, 0, c)
     return events
+
+
+FRAMES_SUBJECT = "(frames)"  # pipeline and data-quality alerts about frame batches as a whole
+TABLE_SUBJECT = "(table)"
+
+
+def is_frames_key(key: Key) -> bool:
+    return key[0] == "embedding" or key[1] == FRAMES_SUBJECT
+
+
+def scope_for(kind: str) -> Callable[[Key], bool]:
+    """The alerts a batch of this kind (table | frames) may change. Alerts about one file are shared."""
+    if kind == "frames":
+        return lambda key: is_frames_key(key) or (key[0] == "pipeline" and key[1] != TABLE_SUBJECT)
+    return lambda key: not is_frames_key(key)

@@ -37,9 +37,9 @@ from ..model import (
     status_of_alerts,
 )
 from . import labels as lab
-from .alerts import apply_alert_rules
-from .pipeline import analyse_file, unreadable_result
-from .readiness import ReadinessTracker, is_batch_candidate
+from .alerts import apply_alert_rules, scope_for
+from .pipeline import analyse_path, unreadable_result
+from .readiness import ReadinessTracker, batch_of, is_batch_candidate
 from .store import FileIdentity, Store
 
 Event = BatchEvent | AlertEvent | LabelsEvent
@@ -48,8 +48,36 @@ FEATURE_TREND = 60  # effect sizes kept per feature for trend columns
 _SLOW_HOOK = "SENTINEL_DEBUG_SLOW_ANALYSIS"  # test hook: seconds to sleep before analysing (crash tests)
 
 
-def file_identity(path: str) -> FileIdentity | None:
+def dir_signature(path: str) -> tuple[int, float] | None:
+    """(total bytes, latest mtime) of a frame directory's files: changes whenever a file is added or written."""
+    size, mtime = 0, 0.0
     try:
+        with os.scandir(path) as it:
+            for entry in it:
+                if entry.is_file():
+                    st = entry.stat()
+                    size += st.st_size + 1  # + 1: an empty marker file still changes the signature
+                    mtime = max(mtime, st.st_mtime)
+    except OSError:
+        return None
+    return size, mtime
+
+
+def file_identity(path: str) -> FileIdentity | None:
+    """A batch's identity: for a file its bytes; for a frame directory the names and bytes of its files."""
+    try:
+        if os.path.isdir(path):
+            import hashlib
+
+            sig = dir_signature(path)
+            if sig is None:
+                return None
+            h = hashlib.sha256()
+            for entry in sorted(os.scandir(path), key=lambda e: e.name):
+                if entry.is_file() and not entry.name.startswith("."):
+                    h.update(entry.name.encode("utf-8", "surrogateescape") + b"\0")
+                    h.update(bytes.fromhex(sha256_file(Path(entry.path))))
+            return FileIdentity(path=path, size=sig[0], mtime=sig[1], sha256=h.hexdigest())
         st = os.stat(path)
         digest = sha256_file(Path(path))
     except OSError:
@@ -69,6 +97,8 @@ class BatchSummary:
     seconds: float
     latency: float | None
     processed_at: float
+    kind: str = "table"
+    embedding_score: float | None = None
 
 
 class Engine:
@@ -104,7 +134,8 @@ class Engine:
     def _load_history(self) -> None:
         for row in self.store.recent_batches(self.settings.watch.history):
             self.recent.append(BatchSummary(row["id"], row["path"], row["rows"], row["status"], row["drift_share"],
-                                            row["seconds"], row["latency"], row["created_at"]))
+                                            row["seconds"], row["latency"], row["created_at"], row["kind"],
+                                            row["embedding_score"]))
         for row in self.store.feature_history(FEATURE_TREND):
             if row["effect_size"] is not None:
                 self._trend(row["feature"]).append(row["effect_size"])
@@ -151,13 +182,22 @@ class Engine:
             self._publish(AlertEvent("acknowledged", alert))
 
     # sources -------------------------------------------------------------------------------------------
-    def is_candidate(self, path: str) -> bool:
-        return is_batch_candidate(Path(path), self.directory, self.store.state_dir.resolve())
+    def is_candidate(self, path: str, is_dir: bool = False) -> bool:
+        return is_batch_candidate(Path(path), self.directory, self.store.state_dir.resolve(), is_dir=is_dir)
 
     def scan(self) -> list[str]:
-        """Batches already in the directory that are not known to the store, oldest first."""
+        """Batches already in the directory that are not known to the store, oldest first: files, and frame
+        directories (directories holding images or the completion marker)."""
         found = []
         for entry in os.scandir(self.directory):
+            if entry.is_dir():
+                if not self.is_candidate(entry.path, is_dir=True) or not self._looks_like_frames(entry.path):
+                    continue
+                sig = dir_signature(entry.path)
+                if sig is None or self.store.known_stat(entry.path) == sig:
+                    continue
+                found.append((sig[1], entry.name, entry.path))
+                continue
             if not entry.is_file() or not self.is_candidate(entry.path):
                 continue
             st = entry.stat()
@@ -165,6 +205,16 @@ class Engine:
                 continue  # processed before, unchanged: no need to hash it again
             found.append((st.st_mtime, entry.name, entry.path))
         return [p for _, _, p in sorted(found)]
+
+    def _looks_like_frames(self, path: str) -> bool:
+        from ..io.frames import IMAGE_SUFFIXES
+
+        try:
+            with os.scandir(path) as it:
+                return any(e.name == self.settings.frames.marker or e.name.lower().endswith(IMAGE_SUFFIXES)
+                           for e in it)
+        except OSError:
+            return False
 
     # processing ----------------------------------------------------------------------------------------
     def _analyse(self, path: str, now: float) -> tuple[BatchResult, str, list[tuple]]:
@@ -176,7 +226,7 @@ class Engine:
             time.sleep(float(delay))
         sink: dict = {}
         try:
-            result = analyse_file(Path(path), self.baseline, self.settings, sink=sink)
+            result = analyse_path(Path(path), self.baseline, self.settings, sink=sink)
             rows = lab.prediction_rows(self.baseline, sink.get("columns") or {}, 0, now)
         except Exception as exc:  # a bug on one odd file must not stop the monitor: report it as that file's
             result = unreadable_result(Path(path), f"internal error while analysing: {exc!r}")
@@ -198,7 +248,8 @@ class Engine:
         self.window = window
         now = time.time()
         self.recent.append(BatchSummary(batch_id, result.file, result.rows, result.status.label,
-                                        result.drift.share if result.drift else None, result.seconds, latency, now))
+                                        result.drift.share if result.drift else None, result.seconds, latency, now,
+                                        result.kind, result.embedding.score if result.embedding else None))
         if result.drift is not None:
             for f in result.drift.features.values():
                 if np.isfinite(f.effect_size):
@@ -229,7 +280,8 @@ class Engine:
             # In watch mode model quality is judged on the rolling window, not on one batch's labels.
             records = [a for a in result.alerts if a.kind != AlertKind.PERFORMANCE]
             records += performance_alerts(window, None)
-            alert_events = apply_alert_rules(db, batch_id, records, self.settings.alerts)
+            alert_events = apply_alert_rules(db, batch_id, records, self.settings.alerts,
+                                             scope=scope_for(result.kind))
         return batch_id, window, alert_events
 
     async def _process_labels(self, path: str, file_id: int) -> None:
@@ -278,22 +330,42 @@ class Engine:
 
         wake = asyncio.Event()  # a close or rename makes a file ready now: do not wait for the next tick
 
-        def on_event(kind: str, path: str) -> None:
-            if self.is_candidate(path):
-                tracker.observe(path, kind, time.monotonic())
-                if kind in ("closed", "moved"):
-                    wake.set()
+        marker = self.settings.frames.marker
+
+        def on_event(kind: str, path: str, is_dir: bool = False) -> None:
+            found = batch_of(path, self.directory)
+            if found is None:
+                return
+            batch, nested = found
+            if nested:
+                # A file inside a frame directory: the marker completes the batch, anything else is progress.
+                if not self.is_candidate(batch, is_dir=True):
+                    return
+                done = Path(path).name == marker and kind in ("created", "closed", "moved")
+                kind = "closed" if done else "modified"
+            elif not self.is_candidate(path, is_dir=is_dir):
+                return
+            elif is_dir and kind == "created":
+                kind = "modified"  # a new, still empty directory: wait for its marker or the quiet period
+            tracker.observe(batch, kind, time.monotonic())
+            if kind in ("closed", "moved"):
+                wake.set()
 
         def stat(path: str) -> tuple[int, float] | None:
             try:
                 st = os.stat(path)
             except OSError:
                 return None
+            if os.path.isdir(path):
+                return dir_signature(path)
             return st.st_size, st.st_mtime
+
+        state_dir = str(self.store.state_dir.resolve())
 
         # The observer starts before the first scan, so a file arriving in between is seen by one or the other
         # (or both: the queued set and the file identity make that harmless).
-        watcher = DirectoryWatcher(self.directory, loop, on_event, poll=self.poll)
+        watcher = DirectoryWatcher(self.directory, loop, on_event, poll=self.poll,
+                                   skip=lambda p: p.startswith(state_dir))
         watcher.start()
         backlog: deque[tuple[str, float]] = deque((p, time.monotonic()) for p in self.scan())
         queued: set[str] = {p for p, _ in backlog}  # waiting or in progress: a rescan must not add them again

@@ -17,6 +17,7 @@ from ..config import Settings
 from ..io.csv_reader import BatchReadError, read_csv_batch
 from ..io.frames import ARRAY_SUFFIXES, FrameReadError
 from ..model import AlertKind, AlertRecord, BatchResult, Finding, Severity, Status, worst_status
+from .alerts import FRAMES_SUBJECT, TABLE_SUBJECT
 
 
 def _string_columns(baseline: Baseline) -> frozenset[str]:
@@ -45,14 +46,15 @@ def analyse_path(path: Path, baseline: Baseline, settings: Settings, sink: dict 
     return analyse_file(path, baseline, settings, sink=sink)
 
 
-def _frames_problem(path: Path, message: str, start: float, subject: str = "frames") -> BatchResult:
+def _frames_problem(path: Path, message: str, start: float, subject: str = FRAMES_SUBJECT) -> BatchResult:
     """A frame batch that cannot be analysed for a reason shared by every such batch (the extra is missing,
     the baseline has no frames): one alert with a fixed subject, updated rather than raised per batch."""
-    finding = Finding(f"{subject}_unavailable", Severity.CRITICAL, AlertKind.PIPELINE, f"{path.name}: {message}",
-                      column=subject, values={"file": str(path), "reason": message})
+    finding = Finding(f"{subject.strip('()')}_unavailable", Severity.CRITICAL, AlertKind.PIPELINE,
+                      f"{path.name}: {message}", column=subject, values={"file": str(path), "reason": message})
     alert = AlertRecord(AlertKind.PIPELINE, Severity.CRITICAL, subject, message)
     return BatchResult(file=str(path), rows=0, columns=0, status=Status.CRITICAL, findings=(finding,), drift=None,
-                       alerts=(alert,), seconds=time.perf_counter() - start, kind=subject)
+                       alerts=(alert,), seconds=time.perf_counter() - start,
+                       kind="frames" if subject == FRAMES_SUBJECT else "table")
 
 
 def analyse_frames(path: Path, baseline: Baseline, settings: Settings) -> BatchResult:
@@ -96,7 +98,7 @@ def analyse_file(path: Path, baseline: Baseline, settings: Settings, sink: dict 
     path = Path(path)
     if not baseline.has_table:
         return _frames_problem(path, f"baseline {baseline.name!r} has only a frame reference; CSV batches need "
-                                     "a baseline created from a reference CSV", start, subject="table")
+                                     "a baseline created from a reference CSV", start, subject=TABLE_SUBJECT)
     try:
         loaded = read_csv_batch(path, delimiter=settings.input.delimiter,
                                 max_bytes=int(settings.input.max_file_mb * 1e6),

@@ -13,10 +13,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".swp", "~")
-BATCH_SUFFIXES = (".csv", ".csv.gz")
+BATCH_SUFFIXES = (".csv", ".csv.gz", ".npy", ".npz")
 
 
-def is_batch_candidate(path: Path, root: Path, state_dir: Path | None = None) -> bool:
+def batch_of(path: str, root: Path) -> tuple[str, bool] | None:
+    """The batch an event path belongs to, and whether it lies inside a frame directory: a file directly in
+    ``root`` is its own batch; a file one level down belongs to the frame directory that holds it."""
+    p = Path(path)
+    try:
+        rel = p.relative_to(root)
+    except ValueError:
+        return None
+    if len(rel.parts) == 1:
+        return path, False
+    if len(rel.parts) == 2:
+        return str(root / rel.parts[0]), True
+    return None
+
+
+def is_batch_candidate(path: Path, root: Path, state_dir: Path | None = None, is_dir: bool = False) -> bool:
     path = Path(path)
     try:
         rel = path.relative_to(root)
@@ -30,6 +45,8 @@ def is_batch_candidate(path: Path, root: Path, state_dir: Path | None = None) ->
             pass
     if any(part.startswith(".") for part in rel.parts):
         return False
+    if is_dir:
+        return len(rel.parts) == 1  # a frame directory: one level below the watched directory
     name = path.name.lower()
     if name.endswith(TEMP_SUFFIXES):
         return False

@@ -109,6 +109,11 @@ MIGRATIONS: list[str] = [
         created_at REAL NOT NULL
     );
     """,
+    # 3: frame batches: the batch kind and its embedding drift score (for trends after a restart)
+    """
+    ALTER TABLE batches ADD COLUMN kind TEXT NOT NULL DEFAULT 'table';
+    ALTER TABLE batches ADD COLUMN embedding_score REAL;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -203,10 +208,11 @@ class Store:
         d = result.drift
         cur = db.execute(
             "INSERT INTO batches (file_id, path, rows, status, drift_share, drifted_count, tested_count, seconds,"
-            " latency, created_at, result_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " latency, created_at, result_json, kind, embedding_score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (file_id, result.file, result.rows, result.status.label, d.share if d else None,
              d.drifted_count if d else None, d.tested_count if d else None, result.seconds, latency,
-             time.time(), result_json or json.dumps(result.to_dict(), allow_nan=False)))
+             time.time(), result_json or json.dumps(result.to_dict(), allow_nan=False), result.kind,
+             result.embedding.score if result.embedding else None))
         batch_id = int(cur.lastrowid)
         if d is not None:
             db.executemany(
@@ -223,7 +229,8 @@ class Store:
 
     def recent_batches(self, limit: int) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM (SELECT id, path, rows, status, drift_share, drifted_count,"
-                               " tested_count, seconds, latency, created_at FROM batches ORDER BY id DESC LIMIT ?)"
+                               " tested_count, seconds, latency, created_at, kind, embedding_score FROM batches"
+                               " ORDER BY id DESC LIMIT ?)"
                                " ORDER BY id", (limit,)).fetchall()
 
     def batch_results(self, batch_ids: list[int]) -> list[dict[str, Any]]:

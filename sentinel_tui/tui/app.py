@@ -24,7 +24,7 @@ from textual.widgets import DataTable, Footer, Input, Label, RichLog, TabbedCont
 
 from ..model import AlertEvent, BatchEvent
 from ..textsafe import clean
-from .screens import FeatureDetailScreen, HelpScreen, performance_text
+from .screens import FeatureDetailScreen, HelpScreen, frames_text, performance_text
 from .state import BatchRow, DashboardState
 from .widgets import (
     SEVERITY_STYLE,
@@ -77,7 +77,7 @@ class MainScreen(Screen):
     FeatureTable { height: 1fr; }
     #trends { height: auto; border: round $panel-lighten-2; border-title-color: $text-muted; }
     #features-title { height: 1; color: $text-muted; }
-    #performance { height: auto; }
+    #performance, #frames { height: auto; }
     #bottom { height: 35%; min-height: 8; }
     #bottom DataTable, #bottom RichLog { height: 1fr; }
     """
@@ -125,6 +125,7 @@ class SentinelApp(App):
                 yield TrendPanel("latency", " ms", id="trend-latency")
                 yield TrendPanel("accuracy", "%", id="trend-perf")
                 yield TrendPanel("F1", "%", id="trend-f1")
+                yield TrendPanel("embeddings", "%", id="trend-embedding")
         with TabbedContent(id="bottom", initial="tab-alerts"):
             with TabPane("Alerts", id="tab-alerts"):
                 yield DataTable(id="alerts", cursor_type="row")
@@ -134,6 +135,8 @@ class SentinelApp(App):
                 yield DataTable(id="batches", cursor_type="row")
             with TabPane("Performance", id="tab-performance"):
                 yield VerticalScroll(Line("no labels yet", id="performance"))
+            with TabPane("Frames", id="tab-frames"):
+                yield VerticalScroll(Line("no frame batches yet", id="frames"))
         yield Footer()
 
     def get_default_screen(self) -> Screen:
@@ -149,6 +152,8 @@ class SentinelApp(App):
         batches = self.query_one("#batches", DataTable)
         for label, width in (("file", 28), ("rows", 8), ("status", 8), ("latency", 9)):
             batches.add_column(label, key=label, width=width)
+        # The Frames tab appears with the first frame batch: tabular-only users never see an empty tab.
+        self.query_one(TabbedContent).hide_tab("tab-frames")
         if self.engine is not None:
             self._load_history()
             self.engine.subscribe(self.on_engine_event)
@@ -174,6 +179,11 @@ class SentinelApp(App):
         if latest is not None:
             for result in engine.store.batch_results([latest]):
                 st.load_result(result)
+        st.embedding_trend.extend(b.embedding_score for b in engine.recent if b.embedding_score is not None)
+        frames = next((b.batch_id for b in reversed(engine.recent) if b.embedding_score is not None), None)
+        if frames is not None:
+            for result in engine.store.batch_results([frames]):
+                st.load_frames(result)
         for a in engine.open_alerts():
             st.alerts[a.id] = a
         st.stats = engine.stats()
@@ -213,6 +223,10 @@ class SentinelApp(App):
                     perf_panel.query_one(Label).update("MAE")
                 perf_panel.show(list(st.perf_trend))
                 self.query_one("#trend-f1", TrendPanel).show(list(st.f1_trend))
+                self.query_one("#trend-embedding", TrendPanel).show(list(st.embedding_trend))
+            if "frames" in dirty and st.frames is not None:
+                self.query_one(TabbedContent).show_tab("tab-frames")
+                self.query_one("#frames", Line).set(frames_text(st.frames))
             if "performance" in dirty and st.performance is not None:
                 self.query_one("#performance", Line).set(performance_text(st.performance))
             if "alerts" in dirty:

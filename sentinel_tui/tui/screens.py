@@ -156,3 +156,33 @@ def performance_text(p) -> Text:
             out.append(f"{clean(seg['segment'])}: n={seg['rows']}, {seg['metric']} {seg['value']:.3f}, "
                        f"lift {seg['lift']:.2f}\n")
     return out
+
+
+def frames_text(e: dict) -> Text:
+    """The Frames tab: the latest frame batch's embedding verdict, the numbers beside it, and its image
+    statistics against the reference."""
+    out = Text()
+    failed = e.get("verdict") == "FAIL"
+    out.append(f"{e.get('verdict')}", style=SEVERITY_STYLE.get(e.get("severity") or "", "bold red") if failed
+               else "green")
+    out.append(f"  embedding drift {e['score'] * 100:.0f}% ({e['drifted_components']}/{e['components']} components, "
+               f"fail at {e['score_threshold'] * 100:.0f}%)  {clean(e.get('file', '')).rsplit('/', 1)[-1]}\n")
+    if e.get("explanation"):
+        out.append(clean(e["explanation"]) + "\n", style="bold")
+    mmd = e.get("mmd") or {}
+    out.append(f"MMD² {fmt_num(mmd.get('mmd2'))} p={fmt_num(mmd.get('p_value'))} ({mmd.get('permutations')} "
+               f"permutations) · mean distance {fmt_num(e.get('distance'))} (healthy p99 "
+               f"{fmt_num(e.get('distance_null_p99'))}) · {e.get('frames')} frames\n\n")
+    out.append(f"{'image statistic':<16}{'reference':>11}{'batch':>11}{'change':>9}  status\n", style="bold")
+    for name, st in (e.get("image_stats") or {}).items():
+        details = st.get("details") or {}
+        change = st.get("change")
+        sev = st.get("severity") if st.get("drifted") else None
+        out.append(f"{name:<16}{fmt_num(details.get('reference_median')):>11}{fmt_num(details.get('batch_median')):>11}"
+                   f"{'-' if change is None else f'{change * 100:+.0f}%':>9}  ")
+        out.append((sev or "ok").upper() if sev else "ok", style=SEVERITY_STYLE.get(sev or "", ""))
+        out.append("\n")
+    model = e.get("model") or {}
+    out.append(f"\n{model.get('name')} {model.get('input_size')}px · weights {clean(model.get('weights'))}\n",
+               style="dim")
+    return out

@@ -67,6 +67,8 @@ class DashboardState:
     perf_trend: deque = field(default_factory=lambda: deque(maxlen=TREND_POINTS))
     f1_trend: deque = field(default_factory=lambda: deque(maxlen=TREND_POINTS))
     _perf_seen: Any = None
+    frames: dict[str, Any] | None = None  # the latest frame batch: file and its embedding result (JSON form)
+    embedding_trend: deque = field(default_factory=lambda: deque(maxlen=TREND_POINTS))
 
     @property
     def status(self) -> Status:
@@ -79,6 +81,13 @@ class DashboardState:
         if drift:
             self.features = {n: FeatureDrift.from_dict(n, f) for n, f in drift["features"].items()}
             self.dirty.update({"features", "trends"})
+
+    def load_frames(self, result: dict[str, Any]) -> None:
+        """A frame batch's result in its JSON form (the stored one, or ``to_dict`` of a new one)."""
+        if result.get("embedding"):
+            self.frames = {"file": result.get("file", ""), "status": result.get("status", ""),
+                           **result["embedding"]}
+            self.dirty.add("frames")
 
     def trend(self, feature: str) -> deque:
         t = self.feature_trends.get(feature)
@@ -97,6 +106,10 @@ class DashboardState:
 
     def on_batch(self, event: BatchEvent) -> None:
         r = event.result
+        if r.embedding is not None:
+            self.embedding_trend.append(r.embedding.score)
+            self.load_frames({"file": r.file, "status": r.status.label, "embedding": r.embedding.to_dict()})
+            self.dirty.add("trends")
         if r.drift is not None:
             self._pending = r
             self.drift_share.append(r.drift.share)
