@@ -48,3 +48,38 @@ def synth_baseline(tmp_path_factory) -> Baseline:
     root = tmp_path_factory.mktemp("synth")
     pacsv.write_csv(synth_table(50_000, np.random.default_rng(2026)), root / "reference.csv")
     return build_baseline(root / "reference.csv", "synth", Settings())
+
+
+FRAME_SIZE = 128  # tests embed at 128 px (a third of the cost of 224) from 128 px generated frames
+
+
+def frame_settings() -> Settings:
+    s = Settings()
+    s.frames.input_size = FRAME_SIZE
+    s.frames.weights = "random"  # the same model on every machine, whatever Keras has cached
+    return s
+
+
+@pytest.fixture(scope="session")
+def frames_dir(tmp_path_factory) -> Path:
+    """Generated reference frames and a saved frame baseline 'cams' (and 'both', with the credit table)."""
+    pytest.importorskip("tensorflow", reason="the frames extra is not installed (make test installs it)")
+    from sentinel_tui.checks.embeddings import build_frame_reference
+    from sentinel_tui.cli_frames import frames_only_baseline
+    from sentinel_tui.simulate_frames import write_reference_frames
+
+    root = tmp_path_factory.mktemp("frames")
+    write_reference_frames(root / "ref", frames=640, size=FRAME_SIZE, seed=0)
+    ref, problems = build_frame_reference(root / "ref", frame_settings())
+    assert not problems
+    save_baseline(frames_only_baseline("cams", ref), root / "baselines" / "cams")
+    generate(20_000, np.random.default_rng(7)).to_csv(root / "reference.csv", index=False)
+    both = build_baseline(root / "reference.csv", "both", credit_settings())
+    both.frames = ref
+    save_baseline(both, root / "baselines" / "both")
+    return root
+
+
+@pytest.fixture(scope="session")
+def frames_baseline(frames_dir) -> Baseline:
+    return load_baseline("cams", frames_dir / "baselines")

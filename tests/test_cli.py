@@ -13,6 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from sentinel_tui.model import SCHEMA_VERSION
 from sentinel_tui.report.json_report import report_schema
 
 from .helpers import credit_batch, write
@@ -54,7 +55,7 @@ def test_worst_batch_decides_and_json_follows_schema(credit_dir, batches):
     assert proc.returncode == 2
     report = json.loads(proc.stdout)  # stdout is the report and nothing else
     jsonschema.validate(report, report_schema())
-    assert report["schema_version"] == "1.0" and report["status"] == "critical"
+    assert report["schema_version"] == SCHEMA_VERSION and report["status"] == "critical"
     assert [b["status"] for b in report["batches"]] == ["ok", "warning", "critical"]
     income = report["batches"][2]["drift"]["features"]["income"]
     assert income["drifted"] and income["test"] == "ks" and income["severity"] == "critical"

@@ -142,8 +142,8 @@ def _stat_drift(name: str, ref: FrameReference, values: np.ndarray, s: FrameSett
                         p_value=cmp.p_value, p_threshold=p_threshold, effect_size_name="wasserstein_norm",
                         effect_size=effect, effect_threshold=s.stat_effect_warning, drifted=drifted,
                         severity=severity, rows=int(b.size),
-                        details={"reference_median": float(np.median(ref.image_stats[name])),
-                                 "batch_median": float(np.median(b)) if b.size else None})
+                        details={"reference_mean": float(np.mean(ref.image_stats[name])),
+                                 "batch_mean": float(np.mean(b)) if b.size else None})
 
 
 # How each statistic scales when every pixel value is multiplied by a (less or more light): contrast, noise

@@ -159,8 +159,8 @@ def _image_stats_table(r: BatchResult, console: Any, tbox: Any) -> None:
     for name, f in e.image_stats.items():
         style = SEVERITY_STYLE[f.severity] if f.drifted and f.severity is not None else ""
         change = e.changes.get(name)
-        t.add_row(Text(name, style=style), fmt_num(f.details.get("reference_median")),
-                  fmt_num(f.details.get("batch_median")),
+        t.add_row(Text(name, style=style), fmt_num(f.details.get("reference_mean")),
+                  fmt_num(f.details.get("batch_mean")),
                   "-" if change is None or not math.isfinite(change) else f"{change * 100:+.0f}%",
                   fmt_p(f.p_value), fmt_num(f.effect_size), Text(feature_state(f), style=style))
     console.print(t)
@@ -186,8 +186,8 @@ def render_markdown(results: list[BatchResult], overall: Status, baseline_name: 
                       "|---|---:|---:|---:|---:|---:|---|"]
             for name, f in e.image_stats.items():
                 ch = e.changes.get(name)
-                lines.append(f"| {name} | {fmt_num(f.details.get('reference_median'))} | "
-                             f"{fmt_num(f.details.get('batch_median'))} | "
+                lines.append(f"| {name} | {fmt_num(f.details.get('reference_mean'))} | "
+                             f"{fmt_num(f.details.get('batch_mean'))} | "
                              f"{'-' if ch is None or not math.isfinite(ch) else f'{ch * 100:+.0f}%'} | "
                              f"{fmt_p(f.p_value)} | {fmt_num(f.effect_size)} | {feature_state(f)} |")
             lines.append("")

@@ -178,7 +178,7 @@ def frames_text(e: dict) -> Text:
         details = st.get("details") or {}
         change = st.get("change")
         sev = st.get("severity") if st.get("drifted") else None
-        out.append(f"{name:<16}{fmt_num(details.get('reference_median')):>11}{fmt_num(details.get('batch_median')):>11}"
+        out.append(f"{name:<16}{fmt_num(details.get('reference_mean')):>11}{fmt_num(details.get('batch_mean')):>11}"
                    f"{'-' if change is None else f'{change * 100:+.0f}%':>9}  ")
         out.append((sev or "ok").upper() if sev else "ok", style=SEVERITY_STYLE.get(sev or "", ""))
         out.append("\n")
