@@ -32,7 +32,7 @@ def test_every_mode_and_format_becomes_rgb(tmp_path):
     pal = Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE)
     pal.info["transparency"] = 0
     pal.save(tmp_path / "g_palette.png", transparency=0)
-    Image.fromarray((rgb[..., 0].astype(np.uint16) * 257)).save(tmp_path / "h_16bit.png")
+    Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(tmp_path / "h_16bit.png")
     Image.fromarray(rgb).resize((300, 200)).save(tmp_path / "i_big.png")  # other size and aspect
     (tmp_path / "notes.txt").write_text("not an image")  # ignored: not an image suffix
     before = _digest(tmp_path)
