@@ -132,6 +132,7 @@ def write_frame_dir(directory: Path, name: str, frames: np.ndarray, fmt: str = "
 def write_frame_array(directory: Path, name: str, frames: np.ndarray) -> Path:
     """Write a batch as one ``.npy`` array (N, H, W, 3) uint8, atomically."""
     directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
     tmp = directory / f".{name}.npy.tmp"
     with open(tmp, "wb") as fh:
         np.save(fh, frames, allow_pickle=False)

@@ -43,6 +43,7 @@ class FrameReference:
     image_stats: dict[str, np.ndarray]  # name -> (R,)
     weights: list[np.ndarray] | None = None  # in memory when just built; else read from ``weights_path``
     weights_path: Path | None = None
+    embedder: Any = None  # the checks layer caches the verified embedder here (one weights hash per load)
     _sorted: dict[str, SortedReference] = field(default_factory=dict, repr=False)
 
     @property

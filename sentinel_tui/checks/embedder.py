@@ -209,17 +209,18 @@ _CACHE_LOCK = threading.Lock()
 
 
 def embedder_for(weights: list[np.ndarray], expected_sha: str, input_size: int, batch_size: int) -> Embedder:
-    """The embedder for a baseline's stored weights (built once per process and reused)."""
-    key = (expected_sha, input_size)
+    """The embedder for a baseline's stored weights (built once per process per weights and reused). The
+    weights are hashed here, so a baseline whose weights file was altered is refused, not compared."""
+    sha = weights_sha256(weights)
+    key = (sha, input_size)
     with _CACHE_LOCK:
-        cached = _CACHE.get(key)
-        if cached is not None:
-            return cached
-        sha = weights_sha256(weights)
         if sha != expected_sha:
             raise WeightsError(f"the stored embedder weights (sha256 {sha[:12]}…) are not the ones the reference "
                                f"embeddings were computed with ({expected_sha[:12]}…); embeddings from other "
                                "weights are not comparable: rebuild the baseline")
+        cached = _CACHE.get(key)
+        if cached is not None:
+            return cached
         try:
             _tf()
         except ImportError as exc:

@@ -119,7 +119,9 @@ def build_frame_reference(root: Path, settings: Settings) -> tuple[FrameReferenc
 
 
 def reference_embedder(ref: FrameReference, s: FrameSettings) -> Embedder:
-    return embedder_for(ref.load_weights(), ref.weights_sha, ref.input_size, s.batch_size)
+    if ref.embedder is None:
+        ref.embedder = embedder_for(ref.load_weights(), ref.weights_sha, ref.input_size, s.batch_size)
+    return ref.embedder
 
 
 def load_batch(path: Path, ref: FrameReference, s: FrameSettings) -> FrameBatch:

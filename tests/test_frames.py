@@ -1,0 +1,194 @@
+"""Embedding drift on frame batches with the real MobileNetV2 (TensorFlow): rates, explanations, weights,
+and the optional extra."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sentinel_tui.config import Settings
+from sentinel_tui.engine.pipeline import analyse_path
+from sentinel_tui.io.frames import FrameBatch
+from sentinel_tui.simulate_frames import corrupt, frame_batch, write_frame_array, write_frame_dir
+
+from .conftest import FRAME_SIZE, frame_settings
+from .photos import load_photos, patches
+
+pytest.importorskip("tensorflow", reason="the frames extra is not installed (make test installs it)")
+pytestmark = pytest.mark.frames
+
+
+def _score(batch: np.ndarray, baseline, s: Settings):
+    from sentinel_tui.checks.embeddings import embedding_drift, reference_embedder
+
+    fb = FrameBatch(batch, [""] * len(batch), [batch.shape[1:3]] * len(batch))
+    return embedding_drift(fb, baseline.frames, reference_embedder(baseline.frames, s.frames), s.frames)
+
+
+@pytest.mark.slow
+def test_generated_frames_rates(frames_baseline):
+    """Random-initialised model, 64-frame batches: each failure caught in >= 95% of batches, healthy
+    batches flagged in <= 2%."""
+    s = frame_settings()
+    healthy = [_score(frame_batch(64, np.random.default_rng(1000 + i), FRAME_SIZE), frames_baseline, s).drifted
+               for i in range(60)]
+    assert sum(healthy) <= 1, f"{sum(healthy)} of 60 healthy batches flagged"
+    for kind in ("blur", "noise", "low_light"):
+        hits = [_score(frame_batch(64, np.random.default_rng(2000 + i), FRAME_SIZE, kind), frames_baseline, s)
+                .drifted for i in range(20)]
+        assert sum(hits) >= 19, f"{kind}: {sum(hits)} of 20 batches detected"
+
+
+@pytest.fixture(scope="module")
+def photo_baseline(tmp_path_factory):
+    """Real photographs (scikit-image's bundled images) cut into 224 px patches, the default input size."""
+    from sentinel_tui.baseline.store import load_baseline, save_baseline
+    from sentinel_tui.checks.embeddings import build_frame_reference
+    from sentinel_tui.cli_frames import frames_only_baseline
+
+    root = tmp_path_factory.mktemp("photos")
+    photos = load_photos()
+    write_frame_array(root / "ref", "patches", patches(photos, 640, np.random.default_rng(0), 224))
+    s = Settings()
+    s.frames.weights = "random"
+    ref, _ = build_frame_reference(root / "ref", s)
+    save_baseline(frames_only_baseline("photos", ref), root / "baselines" / "photos")
+    return load_baseline("photos", root / "baselines"), photos
+
+
+@pytest.mark.slow
+def test_real_photographs_rates(photo_baseline):
+    baseline, photos = photo_baseline
+    s = Settings()
+    assert baseline.frames.input_size == 224
+    healthy = [_score(patches(photos, 64, np.random.default_rng(100 + i), 224), baseline, s).drifted
+               for i in range(20)]
+    assert sum(healthy) == 0
+    for kind in ("blur", "noise", "low_light"):
+        hits = []
+        for i in range(20):
+            rng = np.random.default_rng(300 + i)
+            hits.append(_score(corrupt(patches(photos, 64, rng, 224), kind, 1.0, rng), baseline, s).drifted)
+        assert sum(hits) >= 19, f"{kind}: {sum(hits)} of 20 batches detected"
+
+
+def test_alerts_explain_in_image_terms(frames_dir, frames_baseline, tmp_path):
+    s = frame_settings()
+    rng = np.random.default_rng(7)
+    dark = analyse_path(write_frame_dir(tmp_path, "dark", frame_batch(64, rng, FRAME_SIZE, "low_light")),
+                        frames_baseline, s)
+    assert dark.kind == "frames" and dark.embedding.drifted
+    alert = next(a for a in dark.alerts if a.subject == "embeddings")
+    assert "darker (brightness -" in alert.message and alert.message.startswith("embedding drift ")
+    blur = analyse_path(write_frame_array(tmp_path, "blur", frame_batch(64, rng, FRAME_SIZE, "blur")),
+                        frames_baseline, s)
+    assert blur.embedding.explanation.startswith("frames blurrier (sharpness -")
+    assert "less noisy" not in blur.embedding.explanation  # blur removes noise: one cause, one reason
+    cast = analyse_path(write_frame_dir(tmp_path, "cast", frame_batch(64, rng, FRAME_SIZE, "colour_cast")),
+                        frames_baseline, s)
+    assert not cast.embedding.drifted  # the embedding barely moves, but the image statistics do
+    assert [a.subject for a in cast.alerts] == ["image statistics"]
+    assert "colourful" in cast.alerts[0].message
+    ok = analyse_path(write_frame_dir(tmp_path, "ok", frame_batch(64, rng, FRAME_SIZE)), frames_baseline, s)
+    assert ok.status.label == "ok" and ok.alerts == () and ok.embedding.verdict == "PASS"
+    e = ok.embedding
+    assert 0 <= e.mmd_p_value <= 1 and e.distance < e.distance_null_p99 * 1.5
+    assert e.model["weights_sha256"] == frames_baseline.frames.weights_sha
+
+
+def test_bad_frames_in_a_batch_become_a_finding(frames_baseline, tmp_path):
+    from PIL import Image
+
+    d = write_frame_dir(tmp_path, "mixed", frame_batch(40, np.random.default_rng(3), FRAME_SIZE))
+    (d / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    Image.new("1", (9000, 9000)).save(d / "bomb.png")  # 81 MP declared, a few kilobytes on disk
+    s = frame_settings()
+    s.frames.max_pixels = 20_000_000
+    r = analyse_path(d, frames_baseline, s)
+    assert r.embedding is not None and r.embedding.frames == 40
+    finding = next(f for f in r.findings if f.check == "unreadable_frames")
+    assert "broken.png" in finding.message and "bomb.png" in finding.message and "2 of 42" in finding.message
+    junk = tmp_path / "junk.npy"
+    junk.write_bytes(b"\x93NUMPY garbage")
+    bad = analyse_path(junk, frames_baseline, s)
+    assert bad.status.label == "critical" and "junk.npy" in bad.findings[0].message
+
+
+def test_weights_are_checked(frames_dir, frames_baseline, tmp_path):
+    import shutil
+
+    from sentinel_tui.baseline.store import load_baseline
+    from sentinel_tui.cli import main
+
+    # Tampered weights in the baseline: refused with a clear reason, not silently compared.
+    copy = tmp_path / "baselines" / "cams"
+    shutil.copytree(frames_dir / "baselines" / "cams", copy)
+    with np.load(copy / "embedder.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["w0000"] = arrays["w0000"] + 0.01
+    np.savez(copy / "embedder.npz", **arrays)
+    tampered = load_baseline(str(copy), tmp_path)
+    r = analyse_path(write_frame_array(tmp_path, "b", frame_batch(20, np.random.default_rng(1), FRAME_SIZE)),
+                     tampered, frame_settings())
+    assert r.status.label == "critical" and r.embedding is None
+    assert "not comparable" in r.alerts[0].message and r.alerts[0].subject == "(frames)"
+    # Other weights named on the command line: refused before anything is analysed (exit 3).
+    code = main(["check", str(tmp_path / "b.npy"), "--baseline", "cams", "--baselines-dir",
+                 str(frames_dir / "baselines"), "--weights", "random", "--config", str(_toml(tmp_path))])
+    assert code == 3
+
+
+def _toml(tmp_path: Path) -> Path:
+    p = tmp_path / "sentinel.toml"
+    p.write_text(f"[frames]\ninput_size = {FRAME_SIZE}\n")
+    return p
+
+
+def test_frame_batch_with_a_table_only_baseline(credit_baseline, tmp_path):
+    r = analyse_path(write_frame_array(tmp_path, "f", frame_batch(8, np.random.default_rng(1), 32)),
+                     credit_baseline, Settings())
+    assert r.status.label == "critical" and "--frames" in r.alerts[0].message
+
+
+def _run(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_without_tensorflow_one_clear_alert(frames_dir, tmp_path):
+    """Simulates an install without the extra: ``import tensorflow`` fails as it would."""
+    write_frame_array(tmp_path / "w", "f", frame_batch(8, np.random.default_rng(1), FRAME_SIZE))
+    out = _run(f"""
+        import sys
+        sys.modules["tensorflow"] = None  # what an environment without TensorFlow looks like to import
+        from sentinel_tui.cli import main
+        code = main(["watch", "w", "--once", "--format", "json", "--baseline", "cams",
+                     "--baselines-dir", {str(frames_dir / "baselines")!r}])
+        sys.exit(code)
+    """, tmp_path)
+    assert out.returncode == 2, out.stderr
+    report = json.loads(out.stdout)
+    [alert] = report["open_alerts"]
+    assert alert["subject"] == "(frames)" and "pip install 'sentinel-tui[frames]'" in alert["message"]
+
+
+def test_tabular_use_never_imports_tensorflow(credit_dir, tmp_path):
+    from .helpers import credit_batch, write
+
+    (tmp_path / "w").mkdir()
+    write(credit_batch(500, 1), tmp_path / "w" / "b.csv")
+    out = _run(f"""
+        import sys
+        from sentinel_tui.cli import main
+        main(["check", "w/b.csv", "--baseline", "credit", "--baselines-dir", {str(credit_dir / "baselines")!r}])
+        main(["watch", "w", "--once", "--baseline", "credit", "--baselines-dir",
+              {str(credit_dir / "baselines")!r}])
+        print("LOADED", sorted(m for m in ("tensorflow", "keras", "PIL") if m in sys.modules))
+    """, tmp_path)
+    assert "LOADED []" in out.stdout, out.stdout[-500:] + out.stderr[-2000:]
