@@ -196,8 +196,13 @@ def _verify_weights(args: argparse.Namespace, baseline, settings) -> None:
 
 
 def _baseline_info(baseline) -> dict:
-    return {"name": baseline.name, "path": str(baseline.path), "created_at": baseline.meta.get("created_at"),
-            "source": baseline.meta.get("source", {})}
+    info = {"name": baseline.name, "path": str(baseline.path), "created_at": baseline.meta.get("created_at"),
+            "source": baseline.meta.get("source") or {}}
+    if baseline.frames is not None:
+        model = baseline.frames.meta.get("model", {})
+        info["frames"] = {"frames": baseline.frames.meta.get("frames"), "input_size": baseline.frames.input_size,
+                          "weights": model.get("weights"), "weights_sha256": model.get("weights_sha256")}
+    return info
 
 
 def cmd_watch(args: argparse.Namespace) -> int:

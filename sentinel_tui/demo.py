@@ -3,13 +3,15 @@
 Builds the demo baseline (``baselines/demo``, from a seeded reference in ``demo_data/``), starts the
 simulator writing batches into ``watch_dir/`` (healthy first, then a covariate shift, an unseen category,
 a corrupt file, a schema break and a concept change that only the accuracy shows, so the status visibly goes
-from green to red) and opens the monitor on
-it. Quitting the monitor stops the simulator: it is a thread of this process, so nothing is left running.
+from green to red) and opens the monitor on it. When the frames extra is installed, a camera stream of frame
+batches runs beside it (healthy, then darker, blurred and noisy frames). Quitting the monitor stops the
+simulators: they are threads of this process, so nothing is left running.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shutil
 import sys
 import threading
@@ -17,25 +19,44 @@ from pathlib import Path
 
 from .cli import main as cli_main
 from .simulate import run_simulation, write_reference
+from .simulate_frames import run_frame_simulation, write_reference_frames
 
 # (scenario, batches): about a minute of stream at one batch per second
 PLAN = [("healthy", 10), ("gradual", 10), ("covariate", 8), ("new_category", 4), ("corrupt", 3),
         ("schema_break", 3), ("healthy", 8), ("concept", 10), ("healthy", 10)]
+# The camera stream: one 32-frame batch every two seconds beside the table stream.
+FRAME_PLAN = [("healthy", 8), ("low_light", 5), ("healthy", 5), ("blur", 5), ("healthy", 4), ("noise", 4),
+              ("healthy", 8)]
+DEMO_FRAME_SIZE = 128  # small frames and model input keep the demo light on a laptop CPU
 
 
-def prepare(root: Path) -> tuple[Path, Path]:
+def frames_available() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("tensorflow", "PIL"))
+
+
+def prepare(root: Path, frames: bool = False) -> tuple[Path, Path]:
     watch_dir, baselines = root / "watch_dir", root / "baselines"
     reference = root / "demo_data" / "reference.csv"
+    reference_frames = root / "demo_data" / "frames"
     watch_dir.mkdir(parents=True, exist_ok=True)
     # Start from a clean stream: only the demo's own batches and its state directory are removed.
     for old in watch_dir.glob("batch_*.csv"):
         old.unlink()
+    for old in watch_dir.glob("frames_*"):
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
     shutil.rmtree(watch_dir / ".sentinel", ignore_errors=True)
-    if not (baselines / "demo" / "baseline.json").exists() or not reference.exists():
+    meta = baselines / "demo" / "baseline.json"
+    has_frames = meta.exists() and '"frames"' in meta.read_text(encoding="utf-8")
+    if not meta.exists() or not reference.exists() or (frames and not has_frames):
         write_reference(reference)
-        code = cli_main(["baseline", "create", str(reference), "--name", "demo", "--target", "default",
-                         "--prediction", "pred", "--score", "score", "--id", "id", "--timestamp", "ts", "--force",
-                         "--baselines-dir", str(baselines)])
+        args = ["baseline", "create", str(reference), "--name", "demo", "--target", "default",
+                "--prediction", "pred", "--score", "score", "--id", "id", "--timestamp", "ts", "--force",
+                "--baselines-dir", str(baselines)]
+        if frames:
+            print("building the demo baseline's frame reference (MobileNetV2, once)...", file=sys.stderr)
+            write_reference_frames(reference_frames, size=DEMO_FRAME_SIZE)
+            args += ["--frames", str(reference_frames), "--input-size", str(DEMO_FRAME_SIZE), "--weights", "random"]
+        code = cli_main(args)
         if code:
             raise SystemExit(code)
     return watch_dir, baselines
@@ -50,11 +71,26 @@ def stream(watch_dir: Path, stop: threading.Event, rate: float) -> None:
             return
 
 
-def run(root: Path, rate: float = 1.0, headless: bool = False) -> int:
-    watch_dir, baselines = prepare(root)
+def frame_stream(watch_dir: Path, stop: threading.Event, rate: float) -> None:
+    for seed, (scenario, count) in enumerate(FRAME_PLAN):
+        if stop.is_set():
+            return
+        run_frame_simulation(watch_dir, scenario=scenario, batches=count, frames=32, size=DEMO_FRAME_SIZE,
+                             rate=rate / 2, seed=100 + seed, stop=stop)
+        if stop.wait(2.0 / rate):
+            return
+
+
+def run(root: Path, rate: float = 1.0, headless: bool = False, frames: bool | None = None) -> int:
+    frames = frames_available() if frames is None else frames
+    watch_dir, baselines = prepare(root, frames)
     stop = threading.Event()
-    producer = threading.Thread(target=stream, args=(watch_dir, stop, rate), name="simulator", daemon=True)
-    producer.start()
+    producers = [threading.Thread(target=stream, args=(watch_dir, stop, rate), name="simulator", daemon=True)]
+    if frames:
+        producers.append(threading.Thread(target=frame_stream, args=(watch_dir, stop, rate), name="cameras",
+                                          daemon=True))
+    for producer in producers:
+        producer.start()
     args = ["watch", str(watch_dir), "--baseline", "demo", "--baselines-dir", str(baselines),
             "--quiet-period", "0.5"]
     if headless or not sys.stdout.isatty():
@@ -63,7 +99,8 @@ def run(root: Path, rate: float = 1.0, headless: bool = False) -> int:
         return cli_main(args)
     finally:
         stop.set()
-        producer.join(timeout=10)
+        for producer in producers:
+            producer.join(timeout=10)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,8 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=1.0, help="batches per second (default 1)")
     p.add_argument("--headless", action="store_true", help="print lines instead of opening the dashboard")
     p.add_argument("--root", type=Path, default=Path("."), help="where watch_dir/ and baselines/ are")
+    p.add_argument("--no-frames", action="store_true", help="no camera stream, even with the frames extra")
     args = p.parse_args(argv)
-    return run(args.root, rate=args.rate, headless=args.headless)
+    return run(args.root, rate=args.rate, headless=args.headless, frames=False if args.no_frames else None)
 
 
 if __name__ == "__main__":

@@ -146,22 +146,24 @@ def _compile(model, input_size: int):
     return fn
 
 
-def calibrate_batchnorm(model, frames: np.ndarray) -> None:
-    """Set every batch-norm layer's statistics to those of its inputs on ``frames``, in one pass.
+def calibrate_batchnorm(model, frames: np.ndarray, chunk: int = 16) -> None:
+    """Set every batch-norm layer's statistics to those of its inputs on ``frames``.
 
-    With momentum 0, a training-mode call replaces the moving mean and variance by the batch statistics,
-    and every layer sees inputs normalised with the statistics of the layers before it, which is exactly
-    what inference will use afterwards. This data-dependent initialisation keeps activations at unit scale
-    through the random network instead of shrinking them layer after layer.
+    In training mode each layer normalises with the statistics of the batch it sees, which is what
+    inference does afterwards with the stored ones; setting the momentum of chunk k to (k - 1) / k makes the
+    stored mean and variance the average over the chunks. This data-dependent initialisation keeps
+    activations at unit scale through the random network instead of shrinking them layer after layer.
+    Chunks keep memory bounded: one training-mode pass over 128 frames at 224 px holds 12 GB.
     """
     tf = _tf()
     bns = [layer for layer in model.layers if isinstance(layer, tf.keras.layers.BatchNormalization)]
     saved = [layer.momentum for layer in bns]
     try:
-        for layer in bns:
-            layer.momentum = 0.0
-        x = tf.cast(tf.constant(frames), tf.float32) / 127.5 - 1.0
-        model(x, training=True)
+        for k, start in enumerate(range(0, len(frames), chunk), start=1):
+            for layer in bns:
+                layer.momentum = (k - 1) / k
+            x = tf.cast(tf.constant(frames[start:start + chunk]), tf.float32) / 127.5 - 1.0
+            model(x, training=True)
     finally:
         for layer, m in zip(bns, saved, strict=True):
             layer.momentum = m
