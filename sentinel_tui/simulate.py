@@ -158,12 +158,17 @@ def run_simulation(directory: Path, scenario: str = "healthy", batches: int = 20
         written.append(path)
         if on_batch is not None:
             on_batch(path)
-        if stop is not None and stop.is_set():
+        if pace(i, batches, rate, stop):
             break
-        if rate > 0 and i < batches - 1:
-            if stop is not None:
-                if stop.wait(1.0 / rate):
-                    break
-            else:
-                time.sleep(1.0 / rate)
     return written
+
+
+def pace(i: int, batches: int, rate: float, stop: threading.Event | None) -> bool:
+    """Wait between batch ``i`` and the next at ``rate`` per second; True when ``stop`` says to end."""
+    if stop is not None and stop.is_set():
+        return True
+    if rate > 0 and i < batches - 1:
+        if stop is not None:
+            return stop.wait(1.0 / rate)
+        time.sleep(1.0 / rate)
+    return False

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import os
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +150,8 @@ def run_frame_simulation(directory: Path, scenario: str = "healthy", batches: in
                          stop: threading.Event | None = None) -> list[Path]:
     """Write ``batches`` frame batches named ``frames_NNNNN`` (directories of images, or ``.npy``); the
     corruption starts after ``drift_after`` healthy batches."""
+    from .simulate import pace
+
     if scenario not in FRAME_SCENARIOS:
         raise ValueError(f"unknown frame scenario {scenario!r}")
     directory = Path(directory)
@@ -167,12 +168,6 @@ def run_frame_simulation(directory: Path, scenario: str = "healthy", batches: in
         name = f"frames_{first + i:05d}"
         written.append(write_frame_array(directory, name, batch) if fmt == "npy"
                        else write_frame_dir(directory, name, batch, fmt))
-        if stop is not None and stop.is_set():
+        if pace(i, batches, rate, stop):
             break
-        if rate > 0 and i < batches - 1:
-            if stop is not None:
-                if stop.wait(1.0 / rate):
-                    break
-            else:
-                time.sleep(1.0 / rate)
     return written

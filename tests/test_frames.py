@@ -37,8 +37,8 @@ def test_generated_frames_rates(frames_baseline):
     batches flagged in <= 2%."""
     s = frame_settings()
     healthy = [_score(frame_batch(64, np.random.default_rng(1000 + i), FRAME_SIZE), frames_baseline, s).drifted
-               for i in range(60)]
-    assert sum(healthy) <= 1, f"{sum(healthy)} of 60 healthy batches flagged"
+               for i in range(50)]
+    assert sum(healthy) <= 1, f"{sum(healthy)} of 50 healthy batches flagged"
     for kind in ("blur", "noise", "low_light"):
         hits = [_score(frame_batch(64, np.random.default_rng(2000 + i), FRAME_SIZE, kind), frames_baseline, s)
                 .drifted for i in range(20)]
@@ -54,7 +54,7 @@ def photo_baseline(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("photos")
     photos = load_photos()
-    write_frame_array(root / "ref", "patches", patches(photos, 640, np.random.default_rng(0), 224))
+    write_frame_array(root / "ref", "patches", patches(photos, 480, np.random.default_rng(0), 224))
     s = Settings()
     s.frames.weights = "random"
     ref, _ = build_frame_reference(root / "ref", s)
@@ -68,8 +68,8 @@ def test_real_photographs_rates(photo_baseline):
     s = Settings()
     assert baseline.frames.input_size == 224
     healthy = [_score(patches(photos, 64, np.random.default_rng(100 + i), 224), baseline, s).drifted
-               for i in range(20)]
-    assert sum(healthy) == 0
+               for i in range(12)]
+    assert sum(healthy) == 0  # the false-alarm rate is measured on 50 generated batches; this is a check
     for kind in ("blur", "noise", "low_light"):
         hits = []
         for i in range(20):
