@@ -44,6 +44,7 @@ class FrameReference:
     weights: list[np.ndarray] | None = None  # in memory when just built; else read from ``weights_path``
     weights_path: Path | None = None
     embedder: Any = None  # the checks layer caches the verified embedder here (one weights hash per load)
+    cache: dict[str, float] = field(default_factory=dict)  # derived figures, e.g. distance nulls per batch size
     _sorted: dict[str, SortedReference] = field(default_factory=dict, repr=False)
 
     @property

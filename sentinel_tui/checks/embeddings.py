@@ -166,6 +166,15 @@ def _explained_by_light(name: str, change: float, light: float | None) -> bool:
     return abs(left) < _EXPLAINED or np.sign(left) != np.sign(change)
 
 
+def _distance_null(ref: FrameReference, n: int, seed: int) -> float:
+    """Cached per batch size: a stream's batches are mostly the same size, and the resampling is the costliest
+    part of the comparison after the model."""
+    key = f"null{n}"
+    if key not in ref.cache:
+        ref.cache[key] = mean_distance_null(ref.embedding_sample, n, seed=seed)
+    return ref.cache[key]
+
+
 def explain(stats: dict[str, FeatureDrift], changes: dict[str, float]) -> str:
     """Words for the drifted image statistics (largest effect first, at most three), leaving out changes
     that another one explains: darker frames also have less contrast, noise and colour; blur removes noise;
@@ -219,7 +228,7 @@ def embedding_drift(batch: FrameBatch, ref: FrameReference, embedder: Embedder, 
         p_threshold=p_threshold, drifted=drifted, severity=severity,
         mmd2=mmd.mmd2 if mmd else float("nan"), mmd_p_value=mmd.p_value if mmd else float("nan"),
         mmd_permutations=s.mmd_permutations, distance=mean_distance(ref.embedding_mean, emb),
-        distance_null_p99=mean_distance_null(ref.embedding_sample, n, seed=seed),
+        distance_null_p99=_distance_null(ref, n, seed),
         component_p_values=tuple(pvals), image_stats=image, changes=changes, explanation=explain(image, changes),
         model={k2: ref.meta["model"].get(k2) for k2 in ("name", "input_size", "weights", "weights_sha256")})
 

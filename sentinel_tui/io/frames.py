@@ -9,6 +9,7 @@ still analysed. Pillow is imported on first use: tabular monitoring never pays f
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,17 +165,24 @@ def load_frame_batch(path: Path, size: int, *, max_frames: int = 4096,
     if not files:
         raise FrameReadError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in the frame directory")
     idx = _evenly(len(files), max_frames)
-    frames, names, sizes, problems = [], [], [], []
-    for i in idx:
-        f = files[i]
+
+    def one(f: Path) -> tuple[np.ndarray, tuple[int, int]] | str:
         try:
-            arr, wh = load_image(f, size, max_pixels)
+            return load_image(f, size, max_pixels)
         except FrameReadError as exc:
-            problems.append((f.name, exc.reason))
+            return exc.reason
+
+    # Pillow releases the GIL while decoding and resizing: a small pool decodes on every core.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        loaded = list(pool.map(one, [files[i] for i in idx]))
+    frames, names, sizes, problems = [], [], [], []
+    for i, got in zip(idx, loaded, strict=True):
+        if isinstance(got, str):
+            problems.append((files[i].name, got))
             continue
-        frames.append(arr)
-        names.append(f.name)
-        sizes.append(wh)
+        frames.append(got[0])
+        names.append(files[i].name)
+        sizes.append(got[1])
     if not frames:
         first = problems[0] if problems else ("", "no frames")
         raise FrameReadError(f"none of the {len(idx)} images could be used (first: {first[0]}: {first[1]})")
