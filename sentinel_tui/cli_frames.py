@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from .textsafe import clean
+
+
+@contextmanager
+def _as_baseline_error() -> Iterator[None]:
+    """A missing extra, unusable weights or too few frames end the command with exit 3 and the reason."""
+    from .baseline.store import BaselineError
+    from .checks.embedder import FramesUnavailable, WeightsError
+
+    try:
+        yield
+    except (FramesUnavailable, WeightsError, ValueError) as exc:
+        raise BaselineError(str(exc)) from exc
 
 
 def build_frames(reference_dir: Path, settings):
@@ -15,19 +29,12 @@ def build_frames(reference_dir: Path, settings):
 
     if not reference_dir.is_dir():
         raise BaselineError(f"--frames {reference_dir} is not a directory of reference frames")
-    try:
-        from .checks.embedder import FramesUnavailable, WeightsError, require_frames_extra
+    from .checks.embedder import require_frames_extra
+    from .checks.embeddings import build_frame_reference
 
+    with _as_baseline_error():
         require_frames_extra()
-        from .checks.embeddings import build_frame_reference
-
         ref, problems = build_frame_reference(reference_dir, settings)
-    except ImportError as exc:  # Pillow or TensorFlow missing
-        from .checks.embedder import INSTALL_HINT
-
-        raise BaselineError(f"{INSTALL_HINT} ({exc})") from exc
-    except (FramesUnavailable, WeightsError, ValueError) as exc:
-        raise BaselineError(str(exc)) from exc
     for name, why in problems[:10]:
         print(f"sentinel: skipped reference frame {clean(name)}: {clean(why)}", file=sys.stderr)
     if len(problems) > 10:
@@ -54,14 +61,10 @@ def verify_weights(spec: str, baseline, settings) -> None:
 
     if baseline.frames is None:
         raise BaselineError(f"--weights given but baseline {baseline.name!r} has no frame reference")
-    try:
-        from .checks.embedder import FramesUnavailable, WeightsError, new_embedder
+    from .checks.embedder import new_embedder
 
+    with _as_baseline_error():
         _, identity = new_embedder(baseline.frames.input_size, spec, settings.frames.seed, 1, None)
-    except ImportError as exc:
-        raise BaselineError(str(exc)) from exc
-    except (FramesUnavailable, WeightsError) as exc:
-        raise BaselineError(str(exc)) from exc
     want = baseline.frames.weights_sha
     if identity["weights_sha256"] != want:
         model = baseline.frames.meta.get("model", {})

@@ -134,6 +134,12 @@ def _build_model(input_size: int, weights: str | None, seed: int):
                                           weights=weights, pooling="avg")
 
 
+def _wrap(model, input_size: int, batch_size: int, sha: str | None = None) -> Embedder:
+    """The embedder around a built model: its compiled function and the hash of its weights."""
+    sha = sha or weights_sha256([np.asarray(w) for w in model.get_weights()])
+    return Embedder(model, _compile(model, input_size), input_size, batch_size, sha, threading.Lock())
+
+
 def _compile(model, input_size: int):
     tf = _tf()
 
@@ -198,12 +204,12 @@ def new_embedder(input_size: int, weights_spec: str, seed: int, batch_size: int,
             calibrate_batchnorm(model, calibration)
             calibrated = len(calibration)
         source = f"random (seed {seed}, batch norm calibrated on {calibrated} reference frames)"
-    weights = [np.asarray(w) for w in model.get_weights()]
-    sha = weights_sha256(weights)
+    embedder = _wrap(model, input_size, batch_size)
     identity = {"name": MODEL_NAME, "pooling": "avg", "dim": EMBEDDING_DIM, "input_size": input_size,
-                "weights": source, "weights_kind": kind, "weights_sha256": sha, "tensorflow": tf.__version__,
+                "weights": source, "weights_kind": kind, "weights_sha256": embedder.sha256,
+                "tensorflow": tf.__version__,
                 "keras": tf.keras.__version__ if hasattr(tf.keras, "__version__") else None}
-    return Embedder(model, _compile(model, input_size), input_size, batch_size, sha, threading.Lock()), identity
+    return embedder, identity
 
 
 _CACHE: dict[tuple[str, int], Embedder] = {}
@@ -232,6 +238,5 @@ def embedder_for(weights: list[np.ndarray], expected_sha: str, input_size: int, 
             model.set_weights(weights)
         except ValueError as exc:
             raise WeightsError(f"the stored weights do not fit MobileNetV2 at {input_size}px: {exc}") from exc
-        emb = Embedder(model, _compile(model, input_size), input_size, batch_size, sha, threading.Lock())
-        _CACHE[key] = emb
+        emb = _CACHE[key] = _wrap(model, input_size, batch_size, sha)
         return emb

@@ -10,7 +10,6 @@ explanation ("frames darker (brightness -38%) and blurrier (sharpness -71%)").
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from ..io.frames import (
     FrameBatch,
     FrameReadError,
     load_frame_batch,
-    load_image,
+    load_images,
 )
 from ..model import AlertKind, AlertRecord, EmbeddingResult, FeatureDrift, Finding, Severity
 from ..stats.imagestats import IMAGE_STATS, image_statistics, relative_change
@@ -68,15 +67,12 @@ def collect_reference_frames(root: Path, s: FrameSettings) -> tuple[np.ndarray, 
         keep = np.unique(np.linspace(0, len(images) - 1, budget).round().astype(int)) if budget else []
         images = [images[i] for i in keep]
 
-    def load(p: Path):
-        try:
-            return load_image(p, s.input_size, s.max_pixels)[0]
-        except FrameReadError as exc:
-            problems.append((str(p.relative_to(root)), exc.reason))
-            return None
-
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        decoded = [f for f in pool.map(load, images) if f is not None]
+    decoded = []
+    for p, got in zip(images, load_images(images, s.input_size, s.max_pixels), strict=True):
+        if isinstance(got, str):
+            problems.append((str(p.relative_to(root)), got))
+        else:
+            decoded.append(got[0])
     if decoded:
         parts.append(np.stack(decoded))
     frames = np.concatenate(parts) if parts else np.empty((0, s.input_size, s.input_size, 3), np.uint8)

@@ -24,11 +24,10 @@ def _threshold(severity: Severity, s: AlertSettings) -> int:
 
 def apply_alert_rules(db: sqlite3.Connection, batch_id: int, records: list[AlertRecord],
                       settings: AlertSettings, now: float | None = None,
-                      only_kinds: set[str] | None = None,
                       scope: Callable[[Key], bool] | None = None) -> list[AlertEvent]:
-    """Within the caller's transaction; returns the changes to publish. ``only_kinds`` and ``scope`` limit
-    which alerts this evaluation may open, update or resolve: a label file speaks only about performance, and
-    a frame batch says nothing about a CSV feature (nor a CSV batch about the cameras)."""
+    """Within the caller's transaction; returns the changes to publish. ``scope`` limits which alerts this
+    evaluation may open, update or resolve: a label file speaks only about performance, and a frame batch
+    says nothing about a CSV feature (nor a CSV batch about the cameras)."""
     now = time.time() if now is None else now
     failing: dict[Key, AlertRecord] = {}
     for r in records:
@@ -39,9 +38,6 @@ def apply_alert_rules(db: sqlite3.Connection, batch_id: int, records: list[Alert
                for row in db.execute("SELECT * FROM alert_streaks").fetchall()}
     open_alerts = {(row["kind"], row["subject"]): Alert(**dict(row)) for row in db.execute(
         "SELECT * FROM alerts WHERE status IN ('open', 'acknowledged')").fetchall()}
-    if only_kinds is not None:
-        streaks = {k: v for k, v in streaks.items() if k[0] in only_kinds}
-        open_alerts = {k: v for k, v in open_alerts.items() if k[0] in only_kinds}
     if scope is not None:
         streaks = {k: v for k, v in streaks.items() if scope(k)}
         open_alerts = {k: v for k, v in open_alerts.items() if scope(k)}

@@ -305,7 +305,7 @@ class Engine:
                 # Late labels can open or resolve a performance alert; other kinds are left as they are.
                 records = performance_alerts(self.window, None)
                 alert_events = apply_alert_rules(db, last, records, self.settings.alerts,
-                                                 only_kinds={AlertKind.PERFORMANCE.value})
+                                                 scope=lambda key: key[0] == AlertKind.PERFORMANCE.value)
         self._publish(LabelsEvent(path, labels.rows, matched, unmatched, self.window, now))
         for e in alert_events:
             self._publish(e)

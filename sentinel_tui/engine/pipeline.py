@@ -46,9 +46,10 @@ def analyse_path(path: Path, baseline: Baseline, settings: Settings, sink: dict 
     return analyse_file(path, baseline, settings, sink=sink)
 
 
-def _frames_problem(path: Path, message: str, start: float, subject: str = FRAMES_SUBJECT) -> BatchResult:
-    """A frame batch that cannot be analysed for a reason shared by every such batch (the extra is missing,
-    the baseline has no frames): one alert with a fixed subject, updated rather than raised per batch."""
+def _stream_problem(path: Path, message: str, start: float, subject: str = FRAMES_SUBJECT) -> BatchResult:
+    """A batch that cannot be analysed for a reason shared by every batch of its stream (the frames extra is
+    missing, the baseline has no frames or no table): one alert with a fixed subject, updated rather than
+    raised per batch."""
     finding = Finding(f"{subject.strip('()')}_unavailable", Severity.CRITICAL, AlertKind.PIPELINE,
                       f"{path.name}: {message}", column=subject, values={"file": str(path), "reason": message})
     alert = AlertRecord(AlertKind.PIPELINE, Severity.CRITICAL, subject, message)
@@ -61,17 +62,15 @@ def analyse_frames(path: Path, baseline: Baseline, settings: Settings) -> BatchR
     """Load, embed and compare one frame batch. Never raises for bad input: problems become findings."""
     start = time.perf_counter()
     if baseline.frames is None:
-        return _frames_problem(path, f"baseline {baseline.name!r} has no frame reference; create one with "
+        return _stream_problem(path, f"baseline {baseline.name!r} has no frame reference; create one with "
                                      "'sentinel baseline create --frames REF_DIR --name NAME'", start)
+    from ..checks import embeddings as emb
+    from ..checks.embedder import FramesUnavailable, WeightsError, require_frames_extra
+
     try:
-        from ..checks import embeddings as emb
-        from ..checks.embedder import FramesUnavailable, WeightsError, require_frames_extra
-
         require_frames_extra()
-    except (ImportError, FramesUnavailable) as exc:
-        from ..checks.embedder import INSTALL_HINT
-
-        return _frames_problem(path, str(exc) if isinstance(exc, FramesUnavailable) else INSTALL_HINT, start)
+    except FramesUnavailable as exc:
+        return _stream_problem(path, str(exc), start)
     s = settings.frames
     try:
         batch = emb.load_batch(path, baseline.frames, s)
@@ -81,7 +80,7 @@ def analyse_frames(path: Path, baseline: Baseline, settings: Settings) -> BatchR
     try:
         embedder = emb.reference_embedder(baseline.frames, s)
     except (FramesUnavailable, WeightsError) as exc:
-        return _frames_problem(path, str(exc), start)
+        return _stream_problem(path, str(exc), start)
     result = emb.embedding_drift(batch, baseline.frames, embedder, s)
     findings = emb.frame_findings(batch, s)
     alerts = [*batch_alerts(findings, None), *emb.embedding_alerts(result)]
@@ -97,7 +96,7 @@ def analyse_file(path: Path, baseline: Baseline, settings: Settings, sink: dict 
     start = time.perf_counter()
     path = Path(path)
     if not baseline.has_table:
-        return _frames_problem(path, f"baseline {baseline.name!r} has only a frame reference; CSV batches need "
+        return _stream_problem(path, f"baseline {baseline.name!r} has only a frame reference; CSV batches need "
                                      "a baseline created from a reference CSV", start, subject=TABLE_SUBJECT)
     try:
         loaded = read_csv_batch(path, delimiter=settings.input.delimiter,

@@ -102,6 +102,20 @@ def load_image(path: Path, size: int, max_pixels: int) -> tuple[np.ndarray, tupl
         raise FrameReadError(f"cannot decode image: {exc}") from exc
 
 
+def load_images(paths: list[Path], size: int, max_pixels: int) -> list[tuple[np.ndarray, tuple[int, int]] | str]:
+    """Each image as (frame, source size), or the reason it cannot be used, in the order given."""
+
+    def one(f: Path) -> tuple[np.ndarray, tuple[int, int]] | str:
+        try:
+            return load_image(f, size, max_pixels)
+        except FrameReadError as exc:
+            return exc.reason
+
+    # Pillow releases the GIL while decoding and resizing: a small pool decodes on every core.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        return list(pool.map(one, paths))
+
+
 def _array_frames(path: Path) -> np.ndarray:
     try:
         if path.name.lower().endswith(".npz"):
@@ -165,16 +179,7 @@ def load_frame_batch(path: Path, size: int, *, max_frames: int = 4096,
     if not files:
         raise FrameReadError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in the frame directory")
     idx = _evenly(len(files), max_frames)
-
-    def one(f: Path) -> tuple[np.ndarray, tuple[int, int]] | str:
-        try:
-            return load_image(f, size, max_pixels)
-        except FrameReadError as exc:
-            return exc.reason
-
-    # Pillow releases the GIL while decoding and resizing: a small pool decodes on every core.
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        loaded = list(pool.map(one, [files[i] for i in idx]))
+    loaded = load_images([files[i] for i in idx], size, max_pixels)
     frames, names, sizes, problems = [], [], [], []
     for i, got in zip(idx, loaded, strict=True):
         if isinstance(got, str):
