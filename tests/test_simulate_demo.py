@@ -69,12 +69,26 @@ def test_simulator_is_seeded_and_writes_the_reference(tmp_path):
     assert 0.05 < df["default"].mean() < 0.35 and (df["pred"] == (df["score"] >= 0.5)).all()
 
 
+def stored_table_batches(watch_dir) -> int:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(watch_dir / ".sentinel" / "history.sqlite3", timeout=5) as db:
+            return db.execute("SELECT COUNT(*) FROM batches WHERE kind = 'table'").fetchone()[0]
+    except sqlite3.Error:
+        return 0  # not created yet
+
+
 def test_demo_streams_into_the_monitor_and_stops_cleanly(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "sentinel_tui.demo", "--rate", "8", "--headless", "--root",
                              str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline and len(list((tmp_path / "watch_dir").glob("batch_*.csv"))) < 24:
+            time.sleep(0.2)
+        # The monitor may lag the simulator (the camera stream shares the CPU): wait until it has stored the
+        # table batches, read from its own SQLite store.
+        while time.monotonic() < deadline and stored_table_batches(tmp_path / "watch_dir") < 20:
             time.sleep(0.2)
         time.sleep(1.0)
     finally:
