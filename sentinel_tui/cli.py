@@ -206,103 +206,15 @@ def _baseline_info(baseline) -> dict:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    import asyncio
-    import signal
+    from .cli_watch import watch
 
-    from .baseline.store import load_baseline
-    from .engine.engine import Engine
-    from .engine.store import Store, StoreError
-    from .engine.tuning import tune_allocator
-
-    directory = Path(args.directory)
-    if not directory.is_dir():
-        return _fail(f"watch directory {directory} does not exist or is not a directory")
-    if not args.once and not args.headless and not sys.stdout.isatty():
-        return _fail("stdout is not a terminal, so the dashboard cannot be drawn; "
-                     "use --headless (follow) or --once (cron)")
-    settings = _settings(args)
-    if args.quiet_period is not None:
-        settings.watch.quiet_period = args.quiet_period
-    baseline = load_baseline(args.baseline, _baselines_dir(args))
-    _verify_weights(args, baseline, settings)
-    tune_allocator()
-    try:
-        store = Store(Path(args.state_dir) if args.state_dir else directory / ".sentinel")
-    except (StoreError, OSError) as exc:
-        return _fail(f"cannot open the state directory: {exc}")
-    engine = Engine(directory, baseline, settings, store, poll=args.poll)
-    try:
-        if args.once:
-            return _watch_once(engine, baseline, args)
-        if not args.headless:
-            from .tui.app import SentinelApp
-
-            if baseline.frames is not None:
-                # Now, before the dashboard owns the terminal: TensorFlow's import writes to file descriptor 2.
-                from .checks.embedder import preload
-
-                preload()
-            SentinelApp(engine, directory=str(directory), baseline=baseline.name,
-                        theme="textual-light" if args.theme == "light" else "textual-dark").run()
-            return 0
-        from .report.headless import HeadlessPrinter
-
-        engine.subscribe(HeadlessPrinter("jsonl" if args.format == "jsonl" else "text"))
-
-        async def follow() -> None:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            await engine.run(stop)
-
-        asyncio.run(follow())
-        return 0
-    finally:
-        store.close()
+    return watch(args)
 
 
-def _watch_once(engine, baseline, args: argparse.Namespace) -> int:
-    import asyncio
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .web import serve
 
-    from .model import status_of_alerts
-    from .report.json_report import build_report, dumps
-
-    events = asyncio.run(engine.run_once())
-    results = [e.result for e in events]
-    alerts = engine.open_alerts()
-    status = status_of_alerts(alerts)
-    if args.format == "json":
-        report = build_report(results, _baseline_info(baseline), mode="watch")
-        report["status"], report["exit_code"] = status.label, int(status)
-        report["open_alerts"] = [a.to_dict() for a in alerts]
-        report["performance"] = engine.window.to_dict() if engine.window is not None else None
-        stats = engine.stats()
-        report["stats"] = {"batches_total": stats.batches, "latency_p50": stats.latency_p50,
-                           "latency_p95": stats.latency_p95, "drift_share": stats.drift_share}
-        sys.stdout.write(dumps(report) + "\n")
-    elif args.format == "markdown":
-        from .report.text import render_alerts_markdown, render_markdown
-
-        sys.stdout.write(render_markdown(results, status, baseline.name) + render_alerts_markdown(alerts))
-    else:
-        from .report.text import make_console, render_alerts, render_text
-
-        console = make_console()
-        if results:
-            render_text(results, status, baseline.name, console)
-        else:
-            print(f"no new batches in {args.directory}", file=sys.stderr)
-        if engine.window is not None:
-            from rich.text import Text
-
-            from .textsafe import clean
-
-            console.print(Text(f"performance (window of {engine.window.labelled_rows} labelled rows): "
-                               f"{engine.window.status}: {clean(engine.window.message)}"))
-        render_alerts(alerts, status, console)
-    sys.stdout.flush()
-    return 0 if args.exit_zero else int(status)
+    return serve(args)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -392,9 +304,22 @@ def build_parser() -> argparse.ArgumentParser:
     common(c)
     c.set_defaults(func=cmd_check)
 
+    def following(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("directory", help="directory the model-serving system writes batches into")
+        sp.add_argument("--baseline", required=True, help="baseline name or directory")
+        sp.add_argument("--state-dir", metavar="DIR", help="history store location (default: DIR/.sentinel)")
+        sp.add_argument("--poll", action="store_true", help="poll the directory (network file systems)")
+        sp.add_argument("--quiet-period", type=float, metavar="S",
+                        help="seconds a file must be unchanged to count as complete (default 1)")
+        sp.add_argument("--metrics-port", type=int, metavar="PORT",
+                        help="serve Prometheus /metrics and /health on this port (default: off)")
+        sp.add_argument("--metrics-host", metavar="HOST",
+                        help="address for --metrics-port (default 127.0.0.1; 0.0.0.0 in a container)")
+        sp.add_argument("--weights", help="refuse unless the baseline's frames were embedded with these weights")
+        analysis(sp)
+        common(sp)
+
     w = sub.add_parser("watch", help="watch a directory for new batches (dashboard, --headless or --once)")
-    w.add_argument("directory", help="directory the model-serving system writes batches into")
-    w.add_argument("--baseline", required=True, help="baseline name or directory")
     mode = w.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true",
                       help="process what is new since the last run, print a report, exit 0/1/2/3 (cron)")
@@ -402,16 +327,19 @@ def build_parser() -> argparse.ArgumentParser:
                       help="follow without a UI: one line per batch and per alert change")
     w.add_argument("--format", choices=("text", "json", "markdown", "jsonl"), default="text",
                    help="--once: text, json or markdown; --headless: text or jsonl")
-    w.add_argument("--state-dir", metavar="DIR", help="history store location (default: DIR/.sentinel)")
-    w.add_argument("--poll", action="store_true", help="poll the directory (network file systems)")
-    w.add_argument("--quiet-period", type=float, metavar="S",
-                   help="seconds a file must be unchanged to count as complete (default 1)")
     w.add_argument("--exit-zero", action="store_true", help="--once: exit 0 whatever the status")
     w.add_argument("--theme", choices=("dark", "light"), default="dark", help="dashboard theme (default dark)")
-    w.add_argument("--weights", help="refuse unless the baseline's frames were embedded with these weights")
-    analysis(w)
-    common(w)
+    following(w)
     w.set_defaults(func=cmd_watch)
+
+    v = sub.add_parser("serve", help="watch a directory and serve the dashboard to web browsers (textual-serve)")
+    v.add_argument("--host", default="127.0.0.1",
+                   help="address to serve on (default 127.0.0.1; there is no authentication)")
+    v.add_argument("--port", type=int, default=8000, help="port to serve on (default 8000)")
+    v.add_argument("--public-url", metavar="URL", help="URL browsers use, when behind a proxy")
+    v.add_argument("--theme", choices=("dark", "light"), default="dark", help="dashboard theme (default dark)")
+    following(v)
+    v.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("simulate", help="write a synthetic model-serving stream of CSV or frame batches")
     s.add_argument("directory", help="directory to write batches into (created if missing)")

@@ -154,6 +154,47 @@ class ColumnRoles:
     ignore: list[str] = field(default_factory=list)
 
 
+SEVERITIES = ("warning", "critical")
+ACTION_TYPES = ("webhook", "command", "jsonl")
+# Alert changes an action can fire on. "escalated" is an update that raised the severity (warning -> critical).
+ALERT_CHANGES = ("opened", "escalated", "updated", "resolved", "acknowledged")
+
+
+@dataclass
+class ActionSettings:
+    """One ``[[actions]]`` entry: where alert changes go. Defaults depend on the type (see ``_action``)."""
+
+    name: str
+    type: str  # webhook | command | jsonl
+    # Severity at least this (an alert's current severity; a resolve carries the last one).
+    min_severity: str = "warning"
+    # Changes that fire. Default: opened, escalated, resolved (jsonl: every change, it is the log).
+    on: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)  # alert kinds to send (empty: all)
+    # At most rate_limit deliveries per rate_period seconds (0: no limit). Default 20 per hour for webhooks
+    # and commands: a flapping alert or a broken upstream must not page someone 500 times an hour.
+    rate_limit: int = -1
+    rate_period: float = 3600.0
+    timeout: float = 10.0  # seconds per HTTP attempt / for the whole command
+    retries: int = 3  # webhook: attempts after the first on timeouts, connection errors, 429 and 5xx
+    backoff: float = 1.0  # seconds before the first retry, doubled for each next one (capped at 60)
+    url: str | None = None  # webhook
+    url_env: str | None = None  # webhook: read the URL from this environment variable (keeps secrets out)
+    headers: dict[str, str] = field(default_factory=dict)  # webhook: ${VAR} is replaced from the environment
+    command: list[str] | str | None = None  # command: argv list (or a string split like a shell would)
+    shell: bool = False  # command: run a string through /bin/sh (only when set explicitly)
+    path: str | None = None  # jsonl: file to append to (relative paths: to the state directory)
+
+
+@dataclass
+class MetricsSettings:
+    port: int = 0  # Prometheus endpoint port; 0: off (--metrics-port)
+    host: str = "127.0.0.1"  # loopback unless asked: the endpoint has no authentication (--metrics-host)
+    # At most this many per-feature effect-size series (largest effect first, drifted features always
+    # ahead): a 5,000-column table must not create 5,000 time series in Prometheus.
+    max_features: int = 100
+
+
 @dataclass
 class Settings:
     drift: DriftSettings = field(default_factory=DriftSettings)
@@ -165,6 +206,8 @@ class Settings:
     watch: WatchSettings = field(default_factory=WatchSettings)
     frames: FrameSettings = field(default_factory=FrameSettings)
     columns: ColumnRoles = field(default_factory=ColumnRoles)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    actions: list[ActionSettings] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -204,6 +247,9 @@ def apply_overrides(settings: Settings, data: dict[str, Any]) -> Settings:
     """Apply a nested mapping (from TOML or the CLI) onto ``settings``, rejecting unknown keys."""
     sections = {f.name: f for f in fields(Settings)}
     for section, values in data.items():
+        if section == "actions":
+            settings.actions = _actions(values)
+            continue
         if section not in sections:
             known = ", ".join(sorted(sections))
             raise ConfigError(f"unknown section [{section}] (known: {known})")
@@ -220,10 +266,73 @@ def apply_overrides(settings: Settings, data: dict[str, Any]) -> Settings:
         raise ConfigError(f"[frames] input_size must be between 96 and 224 (MobileNetV2), got {fr.input_size}")
     if fr.pca_components < 1 or fr.batch_size < 1:
         raise ConfigError("[frames] pca_components and batch_size must be at least 1")
+    if settings.metrics.port > 65535:
+        raise ConfigError(f"[metrics] port must be at most 65535, got {settings.metrics.port}")
     d = settings.drift
     if d.numeric_effect_critical < d.numeric_effect_warning:
         raise ConfigError("[drift] numeric_effect_critical must be >= numeric_effect_warning")
     return settings
+
+
+def _action(i: int, entry: Any) -> ActionSettings:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"[[actions]] entry {i + 1} must be a table")
+    name = entry.get("name", f"action{i + 1}")
+    kind = entry.get("type")
+    where = f"[[actions]] {name!r}"
+    if not isinstance(name, str) or not name or kind not in ACTION_TYPES:
+        raise ConfigError(f"{where} needs a name and a type ({', '.join(ACTION_TYPES)}), got type {kind!r}")
+    action = ActionSettings(name=name, type=kind)
+    known = {f.name: f for f in fields(ActionSettings)}
+    for key, value in entry.items():
+        if key not in known:
+            raise ConfigError(f"unknown key '{key}' in {where} (known: {', '.join(sorted(known))})")
+        if key in ("name", "type"):
+            continue
+        if key == "command":
+            ok = isinstance(value, str) or (isinstance(value, list) and value and all(isinstance(v, str)
+                                                                                         for v in value))
+            if not ok:
+                raise ConfigError(f"{where} command must be a list of arguments or a string")
+        elif key == "headers":
+            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+                raise ConfigError(f"{where} headers must be a table of strings")
+        elif key == "on":
+            if not isinstance(value, list) or not set(value) <= set(ALERT_CHANGES):
+                raise ConfigError(f"{where} on must be a list of: {', '.join(ALERT_CHANGES)}")
+        elif key == "min_severity":
+            if value not in SEVERITIES:
+                raise ConfigError(f"{where} min_severity must be one of {', '.join(SEVERITIES)}")
+        elif key == "rate_limit":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"{where} rate_limit must be a non-negative integer")
+        else:
+            default = getattr(action, key)
+            value = _check_value("actions", key, "" if default is None else default, value)
+        setattr(action, key, value)
+    if kind == "webhook" and bool(action.url) == bool(action.url_env):
+        raise ConfigError(f"{where} needs exactly one of url and url_env")
+    if kind == "command" and not action.command:
+        raise ConfigError(f"{where} needs a command")
+    if kind == "command" and action.shell and not isinstance(action.command, str):
+        raise ConfigError(f"{where} shell = true needs the command as one string")
+    if kind == "jsonl" and not action.path:
+        raise ConfigError(f"{where} needs a path")
+    if not action.on:
+        action.on = list(ALERT_CHANGES) if kind == "jsonl" else ["opened", "escalated", "resolved"]
+    if action.rate_limit < 0:
+        action.rate_limit = 0 if kind == "jsonl" else 20
+    return action
+
+
+def _actions(values: Any) -> list[ActionSettings]:
+    if not isinstance(values, list):
+        raise ConfigError("actions must be an array of tables: [[actions]]")
+    actions = [_action(i, entry) for i, entry in enumerate(values)]
+    names = [a.name for a in actions]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"[[actions]] names must be unique, got {names}")
+    return actions
 
 
 def load_settings(path: Path | None) -> Settings:

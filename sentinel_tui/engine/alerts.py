@@ -88,6 +88,37 @@ def apply_alert_rules(db: sqlite3.Connection, batch_id: int, records: list[Alert
     return events
 
 
+def set_condition(db: sqlite3.Connection, key: Key, record: AlertRecord | None,
+                  now: float | None = None) -> AlertEvent | None:
+    """An alert about the monitor itself rather than a batch (a failing alert action): opened at once while
+    ``record`` is given, resolved at once when it is None. Batches never open or resolve these."""
+    now = time.time() if now is None else now
+    row = db.execute("SELECT * FROM alerts WHERE kind = ? AND subject = ? AND status IN ('open', 'acknowledged')",
+                     key).fetchone()
+    alert = Alert(**dict(row)) if row else None
+    if record is None:
+        if alert is None:
+            return None
+        db.execute("UPDATE alerts SET status = 'resolved', resolved_at = ?, updated_at = ? WHERE id = ?",
+                   (now, now, alert.id))
+        alert.status, alert.resolved_at, alert.updated_at = "resolved", now, now
+        return AlertEvent("resolved", alert)
+    if alert is not None:
+        db.execute("UPDATE alerts SET count = count + 1, updated_at = ?, severity = ?, message = ? WHERE id = ?",
+                   (now, record.severity.label, record.message, alert.id))
+        previous = alert.severity
+        alert.count += 1
+        alert.updated_at, alert.severity, alert.message = now, record.severity.label, record.message
+        return AlertEvent("updated", alert, previous_severity=previous)
+    cur = db.execute("INSERT INTO alerts (kind, subject, severity, message, status, opened_at, updated_at, count) "
+                     "VALUES (?, ?, ?, ?, 'open', ?, ?, 1)", (key[0], key[1], record.severity.label, record.message,
+                                                             now, now))
+    return AlertEvent("opened", Alert(id=int(cur.lastrowid), kind=key[0], subject=key[1],
+                                      severity=record.severity.label, message=record.message, status="open",
+                                      opened_at=now, updated_at=now, resolved_at=None, acknowledged_at=None, count=1,
+                                      first_batch_id=None, last_batch_id=None))
+
+
 FRAMES_SUBJECT = "(frames)"  # pipeline and data-quality alerts about frame batches as a whole
 TABLE_SUBJECT = "(table)"
 
@@ -96,8 +127,22 @@ def is_frames_key(key: Key) -> bool:
     return key[0] == "embedding" or key[1] == FRAMES_SUBJECT
 
 
+_ACTION_PREFIX = "(action "
+
+
+def action_subject(name: str) -> str:
+    """The subject of the pipeline alert raised while alert action ``name`` fails."""
+    return f"{_ACTION_PREFIX}{name})"
+
+
+def is_monitor_key(key: Key) -> bool:
+    """Alerts about the monitor itself (``set_condition``), e.g. "(action slack)": no batch speaks for them."""
+    return key[0] == "pipeline" and key[1].startswith(_ACTION_PREFIX)
+
+
 def scope_for(kind: str) -> Callable[[Key], bool]:
     """The alerts a batch of this kind (table | frames) may change. Alerts about one file are shared."""
     if kind == "frames":
-        return lambda key: is_frames_key(key) or (key[0] == "pipeline" and key[1] != TABLE_SUBJECT)
-    return lambda key: not is_frames_key(key)
+        return lambda key: not is_monitor_key(key) and (
+            is_frames_key(key) or (key[0] == "pipeline" and key[1] != TABLE_SUBJECT))
+    return lambda key: not is_frames_key(key) and not is_monitor_key(key)

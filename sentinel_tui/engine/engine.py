@@ -29,15 +29,17 @@ from ..io.csv_reader import BatchReadError
 from ..model import (
     AlertEvent,
     AlertKind,
+    AlertRecord,
     BatchEvent,
     BatchResult,
     EngineStats,
     LabelsEvent,
     PerformanceResult,
+    Severity,
     status_of_alerts,
 )
 from . import labels as lab
-from .alerts import apply_alert_rules, scope_for
+from .alerts import action_subject, apply_alert_rules, is_monitor_key, scope_for, set_condition
 from .pipeline import analyse_path, unreadable_result
 from .readiness import ReadinessTracker, batch_of, is_batch_candidate
 from .store import FileIdentity, Store
@@ -117,7 +119,11 @@ class Engine:
         self._busy = False  # a batch is between hashing and publishing
         self.window: PerformanceResult | None = None  # the rolling window of labelled rows
         self._since_prune = 0  # prediction rows stored since the last prune
+        self.heartbeat: float | None = None  # monotonic time of the feed loop's latest tick (liveness)
         self._load_history()
+        # Alert actions currently failing: open "(action NAME)" alerts from before a restart count too.
+        self._failing_actions = {(a.kind, a.subject) for a in self.open_alerts() if is_monitor_key((a.kind,
+                                                                                                   a.subject))}
 
     # subscribers -------------------------------------------------------------------------------------
     def subscribe(self, fn: Subscriber) -> None:
@@ -140,6 +146,12 @@ class Engine:
             if row["effect_size"] is not None:
                 self._trend(row["feature"]).append(row["effect_size"])
         self.window = lab.window_performance(self.store.db, self.baseline, self.settings)
+
+    def reload(self) -> None:
+        """Re-read the history from the store (a viewer following another process's engine)."""
+        self.recent.clear()
+        self.feature_trends.clear()
+        self._load_history()
 
     def _trend(self, feature: str) -> deque[float]:
         trend = self.feature_trends.get(feature)
@@ -180,6 +192,23 @@ class Engine:
         alert = self.store.acknowledge(alert_id)
         if alert is not None and alert.status == "acknowledged":
             self._publish(AlertEvent("acknowledged", alert))
+
+    def action_status(self, name: str, error: str | None) -> None:
+        """On the loop thread, from an alert action: a failed delivery opens (or updates) the pipeline warning
+        "(action NAME)"; the next successful one resolves it. Analysis never waits for either."""
+        key = (AlertKind.PIPELINE.value, action_subject(name))
+        if error is None and key not in self._failing_actions:
+            return  # the common case, delivered and nothing open: no write
+        record = None if error is None else AlertRecord(AlertKind.PIPELINE, Severity.WARNING, key[1],
+                                                        f"alert action {name!r} failed: {error}")
+        with self.store.transaction() as db:
+            event = set_condition(db, key, record)
+        if error is None:
+            self._failing_actions.discard(key)
+        else:
+            self._failing_actions.add(key)
+        if event is not None:
+            self._publish(event)
 
     # sources -------------------------------------------------------------------------------------------
     def is_candidate(self, path: str, is_dir: bool = False) -> bool:
@@ -313,6 +342,7 @@ class Engine:
 
     async def run_once(self) -> list[BatchEvent]:
         """Process every batch in the directory not yet in the history, oldest first."""
+        self.store.claim()
         events = []
         for path in self.scan():
             event = await self.process(path, time.monotonic())
@@ -324,6 +354,7 @@ class Engine:
         """Follow the directory until ``stop`` is set: what arrived while down first, then new files."""
         from .watcher import DirectoryWatcher
 
+        self.store.claim()
         loop = asyncio.get_running_loop()
         tracker = ReadinessTracker(self.settings.watch.quiet_period)
         queue: asyncio.Queue[tuple[str, float]] = asyncio.Queue(maxsize=max(1, self.settings.watch.queue_size))
@@ -401,15 +432,24 @@ class Engine:
                     queued.discard(path)
                     self._busy = False
 
+        async def beat() -> None:
+            # Liveness for /health: the loop is responsive (analysis runs in threads, so a long batch or a
+            # full queue does not stop this).
+            while True:
+                self.heartbeat = time.monotonic()
+                await asyncio.sleep(1.0)
+
         feeder = asyncio.create_task(feed())
         worker = asyncio.create_task(work())
+        beater = asyncio.create_task(beat())
         try:
             await stop.wait()
         finally:
             feeder.cancel()
+            beater.cancel()
             # Let the batch in progress finish so its result is stored and published, then stop.
             while self._busy and not worker.done():
                 await asyncio.sleep(0.05)
             worker.cancel()
-            await asyncio.gather(feeder, worker, return_exceptions=True)
+            await asyncio.gather(feeder, worker, beater, return_exceptions=True)
             watcher.stop()

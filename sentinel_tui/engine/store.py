@@ -8,6 +8,7 @@ whole batch or none of it: a file left 'processing' is processed again on restar
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -19,7 +20,13 @@ from typing import Any
 
 from ..model import Alert, BatchResult
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, one engine per directory is up to the user
+    fcntl = None  # type: ignore[assignment]
+
 DB_NAME = "history.sqlite3"
+LOCK_NAME = "engine.lock"
 
 # Each entry migrates from version i to i + 1. Never edit a released entry; append a new one.
 MIGRATIONS: list[str] = [
@@ -122,6 +129,11 @@ class StoreError(Exception):
     pass
 
 
+class StoreBusy(StoreError):
+    """Another process is already analysing batches with this state directory."""
+
+
+
 @dataclass(frozen=True)
 class FileIdentity:
     path: str
@@ -139,6 +151,7 @@ class Store:
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         self.db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
+        self._claim_fd: int | None = None
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
@@ -168,7 +181,38 @@ class Store:
                 raise
             self.db.execute("COMMIT")
 
+    def claim(self) -> None:
+        """The exclusive right to process batches with this store: two engines on one directory would analyse
+        every batch twice and race on its alerts. An advisory lock, so it goes away with the process."""
+        if self._claim_fd is not None or fcntl is None:
+            return
+        fd = os.open(self.state_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            raise StoreBusy(f"another sentinel (pid {holder}) is already processing batches with the state "
+                            f"directory {self.state_dir}") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._claim_fd = fd
+
+    def signature(self) -> tuple:
+        """Changes whenever a batch, a label file or an alert is written (a viewer polls it)."""
+        return tuple(self.db.execute(
+            "SELECT (SELECT MAX(id) FROM batches), (SELECT MAX(file_id) FROM label_files),"
+            " (SELECT MAX(updated_at) FROM alerts), (SELECT MAX(acknowledged_at) FROM alerts)").fetchone())
+
+    def alerts_changed_since(self, since: float) -> list[Alert]:
+        rows = self.db.execute("SELECT * FROM alerts WHERE updated_at > ? OR acknowledged_at > ? "
+                               "ORDER BY updated_at, id", (since, since))
+        return [Alert(**dict(r)) for r in rows.fetchall()]
+
     def close(self) -> None:
+        if self._claim_fd is not None:
+            os.close(self._claim_fd)  # releases the lock
+            self._claim_fd = None
         self.db.close()
 
     # files -------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from .widgets import (
 SORT_MODES = ("severity", "effect", "p-value", "name")
 OFFSCREEN_ROWS_PER_REDRAW = 150
 REFRESH_SECONDS = 0.25
+VIEWER_POLL_SECONDS = 1.0  # a viewer re-reads the store this often (one indexed query when nothing changed)
 KEYS = [("q", "quit (stops the watcher; the history stays in the store)"), ("p", "pause / resume ingestion"),
         ("a", "acknowledge the selected alert (Alerts tab)"), ("/", "filter features by name (Escape closes)"),
         ("s", "cycle the feature sort: severity, effect size, p-value, name"),
@@ -96,11 +97,16 @@ class SentinelApp(App):
     ]
 
     def __init__(self, engine=None, *, directory: str = "", baseline: str = "", follow: bool = True,
-                 theme: str = "textual-dark", clock_format: str = "%H:%M:%S"):
+                 viewer: bool = False, theme: str = "textual-dark", clock_format: str = "%H:%M:%S"):
         super().__init__()
         self.engine = engine
-        self.follow = follow and engine is not None
-        self.state = DashboardState(directory=directory, baseline=baseline)
+        self.follow = follow and engine is not None and not viewer
+        # A viewer shows what another process's engine writes to the store (a second dashboard on the same
+        # directory, every browser session of `sentinel serve`): it polls the store and analyses nothing.
+        self.viewer = viewer and engine is not None
+        self.state = DashboardState(directory=directory, baseline=baseline, viewer=self.viewer)
+        self._store_seen: tuple | None = None
+        self._alerts_seen = 0.0
         self.sort_mode = SORT_MODES[0]
         self.filter_text = ""
         self.clock_format = clock_format
@@ -161,6 +167,10 @@ class SentinelApp(App):
         self.set_interval(REFRESH_SECONDS, self._tick)
         if self.follow:
             self.run_worker(self.engine.run(self._stop), name="engine", exit_on_error=False)
+        if self.viewer:
+            self._store_seen = self.engine.store.signature()
+            self._alerts_seen = max((a.updated_at for a in self.engine.open_alerts()), default=0.0)
+            self.set_interval(VIEWER_POLL_SECONDS, self._follow_store)
         self.query_one(FeatureTable).focus()
 
     def _load_history(self) -> None:
@@ -188,6 +198,26 @@ class SentinelApp(App):
             st.alerts[a.id] = a
         st.stats = engine.stats()
         st.on_performance(engine.window)
+
+    def _follow_store(self) -> None:
+        """Viewer: when the store changed, reload batches and trends from it and log the alert changes."""
+        store = self.engine.store
+        seen = store.signature()
+        if seen == self._store_seen:
+            return
+        self._store_seen = seen
+        old = self.state
+        self.state = DashboardState(directory=old.directory, baseline=old.baseline, viewer=True)
+        self.state.alert_log, self.state.alert_log_total = old.alert_log, old.alert_log_total
+        self.engine.reload()
+        self._load_history()
+        for alert in store.alerts_changed_since(self._alerts_seen):
+            self._alerts_seen = max(self._alerts_seen, alert.updated_at, alert.acknowledged_at or 0.0)
+            change = alert.status if alert.status != "open" else (
+                "opened" if alert.updated_at == alert.opened_at else "updated")
+            # Unknown previous severity: an update is drawn like a repeat (not logged), as the engine's are.
+            self.state.on_alert(AlertEvent(change, alert, previous_severity=alert.severity))
+        self._cells.clear()
 
     # events --------------------------------------------------------------------------------------------
     def on_engine_event(self, event: BatchEvent | AlertEvent) -> None:
@@ -316,6 +346,9 @@ class SentinelApp(App):
 
     # actions -------------------------------------------------------------------------------------------
     def action_toggle_pause(self) -> None:
+        if self.viewer:
+            self.notify("this dashboard is a viewer: the process that analyses the batches is not paused by it")
+            return
         self._paused = not self._paused
         if self.engine is not None:
             (self.engine.pause if self._paused else self.engine.resume)()

@@ -49,6 +49,7 @@ class BatchRow:
 class DashboardState:
     directory: str = ""
     baseline: str = ""
+    viewer: bool = False  # showing another process's engine through the store
     features: dict[str, FeatureDrift] = field(default_factory=dict)  # latest drift result per feature
     findings: list[dict[str, Any]] = field(default_factory=list)  # of the latest batch
     feature_trends: dict[str, deque] = field(default_factory=dict)

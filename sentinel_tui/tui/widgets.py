@@ -35,6 +35,8 @@ def status_text(state: DashboardState, paused: bool, clock_fmt: str = "%H:%M:%S"
     t.append(f" {n} alert{'s' if n != 1 else ''}")
     if paused:
         t.append("  PAUSED ", style="bold reverse")
+    if state.viewer:
+        t.append("  VIEWER ", style="bold")
     stats = state.stats
     parts = [clean(state.directory), f"baseline {clean(state.baseline)}"]
     if stats is not None:

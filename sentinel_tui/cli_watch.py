@@ -1,0 +1,167 @@
+"""``sentinel watch``: the dashboard, ``--headless`` and ``--once``, with alert actions and metrics attached.
+
+One engine per state directory (``Store.claim``): a second dashboard on the same directory opens as a viewer
+of the first one's store instead of analysing every batch again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .cli import _baseline_info, _baselines_dir, _fail, _settings, _verify_weights
+
+
+@dataclass
+class Monitor:
+    engine: Any
+    baseline: Any
+    settings: Any
+    store: Any
+    directory: Path
+
+
+def open_monitor(args: argparse.Namespace) -> Monitor | int:
+    """Settings, baseline, store and engine for ``watch`` and ``serve``, or an exit status after a message."""
+    from .baseline.store import load_baseline
+    from .engine.engine import Engine
+    from .engine.store import Store, StoreError
+    from .engine.tuning import tune_allocator
+
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        return _fail(f"watch directory {directory} does not exist or is not a directory")
+    settings = _settings(args)
+    if getattr(args, "quiet_period", None) is not None:
+        settings.watch.quiet_period = args.quiet_period
+    if getattr(args, "metrics_port", None) is not None:
+        settings.metrics.port = args.metrics_port
+    if getattr(args, "metrics_host", None) is not None:
+        settings.metrics.host = args.metrics_host
+    baseline = load_baseline(args.baseline, _baselines_dir(args))
+    _verify_weights(args, baseline, settings)
+    tune_allocator()
+    try:
+        store = Store(Path(args.state_dir) if args.state_dir else directory / ".sentinel")
+    except (StoreError, OSError) as exc:
+        return _fail(f"cannot open the state directory: {exc}")
+    engine = Engine(directory, baseline, settings, store, poll=args.poll)
+    return Monitor(engine, baseline, settings, store, directory)
+
+
+def watch(args: argparse.Namespace) -> int:
+    from .engine.store import StoreBusy
+    from .integrations import attach
+
+    if args.once and args.metrics_port:
+        return _fail("--metrics-port needs a monitor that keeps running (--headless or the dashboard); "
+                     "--once exits after its report (use --format json for machines)")
+    # Under textual-serve (TEXTUAL_DRIVER is its web driver) stdout is a pipe to the browser, not a terminal.
+    if not args.once and not args.headless and not sys.stdout.isatty() and not os.environ.get("TEXTUAL_DRIVER"):
+        return _fail("stdout is not a terminal, so the dashboard cannot be drawn; "
+                     "use --headless (follow) or --once (cron)")
+    m = open_monitor(args)
+    if isinstance(m, int):
+        return m
+    try:
+        try:
+            m.store.claim()
+        except StoreBusy as exc:
+            if args.once or args.headless:
+                return _fail(f"{exc}; stop it or use another --state-dir")
+            return _dashboard(m, args, viewer=True)
+        integrations = attach(m.engine, m.settings, stderr=args.once or args.headless)
+        try:
+            if args.once:
+                return _watch_once(m, args, integrations)
+            if not args.headless:
+                return _dashboard(m, args, viewer=False)
+            from .report.headless import HeadlessPrinter
+
+            m.engine.subscribe(HeadlessPrinter("jsonl" if args.format == "jsonl" else "text"))
+            asyncio.run(follow(m.engine))
+            return 0
+        finally:
+            integrations.close()
+    finally:
+        m.store.close()
+
+
+async def follow(engine: Any, stop: asyncio.Event | None = None) -> None:
+    """Run the engine until SIGINT/SIGTERM (or ``stop``)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await engine.run(stop)
+
+
+def _dashboard(m: Monitor, args: argparse.Namespace, *, viewer: bool) -> int:
+    from .tui.app import SentinelApp
+
+    if m.baseline.frames is not None and not viewer:
+        # Now, before the dashboard owns the terminal: TensorFlow's import writes to file descriptor 2.
+        from .checks.embedder import preload
+
+        preload()
+    SentinelApp(m.engine, directory=str(m.directory), baseline=m.baseline.name, follow=not viewer, viewer=viewer,
+                theme="textual-light" if args.theme == "light" else "textual-dark").run()
+    return 0
+
+
+def _watch_once(m: Monitor, args: argparse.Namespace, integrations: Any) -> int:
+    from .model import status_of_alerts
+    from .report.json_report import build_report, dumps
+
+    engine, baseline = m.engine, m.baseline
+
+    async def once() -> list:
+        events = await engine.run_once()
+        if integrations.dispatcher is not None:
+            # Deliver before the report: a failed delivery is a pipeline warning of this run, and the loop must
+            # still be running to record it.
+            await asyncio.to_thread(integrations.dispatcher.close, 60.0)
+            await asyncio.sleep(0)
+        return events
+
+    events = asyncio.run(once())
+    results = [e.result for e in events]
+    alerts = engine.open_alerts()
+    status = status_of_alerts(alerts)
+    if args.format == "json":
+        report = build_report(results, _baseline_info(baseline), mode="watch")
+        report["status"], report["exit_code"] = status.label, int(status)
+        report["open_alerts"] = [a.to_dict() for a in alerts]
+        report["performance"] = engine.window.to_dict() if engine.window is not None else None
+        stats = engine.stats()
+        report["stats"] = {"batches_total": stats.batches, "latency_p50": stats.latency_p50,
+                           "latency_p95": stats.latency_p95, "drift_share": stats.drift_share}
+        sys.stdout.write(dumps(report) + "\n")
+    elif args.format == "markdown":
+        from .report.text import render_alerts_markdown, render_markdown
+
+        sys.stdout.write(render_markdown(results, status, baseline.name) + render_alerts_markdown(alerts))
+    else:
+        from .report.text import make_console, render_alerts, render_text
+
+        console = make_console()
+        if results:
+            render_text(results, status, baseline.name, console)
+        else:
+            print(f"no new batches in {args.directory}", file=sys.stderr)
+        if engine.window is not None:
+            from rich.text import Text
+
+            from .textsafe import clean
+
+            console.print(Text(f"performance (window of {engine.window.labelled_rows} labelled rows): "
+                               f"{engine.window.status}: {clean(engine.window.message)}"))
+        render_alerts(alerts, status, console)
+    sys.stdout.flush()
+    return 0 if args.exit_zero else int(status)

@@ -1,0 +1,282 @@
+"""Prometheus metrics and a liveness endpoint: an engine subscriber plus a small HTTP server.
+
+The subscriber keeps a snapshot of the latest verdicts (updated on the loop thread, under a lock); a scrape
+reads the snapshot from the server's thread and never touches SQLite or waits for analysis. Gauges describe
+the latest state (status, open alerts, drift share, effect sizes, rolling performance, embedding score);
+counters and the latency histogram accumulate from the monitor's start, as Prometheus expects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+
+from .. import __version__
+from ..model import AlertEvent, BatchEvent, BatchResult, LabelsEvent, PerformanceResult, Severity, Status
+from ..textsafe import clean
+
+MAX_LABEL = 120  # characters of a feature name kept in a label value
+STALL_SECONDS = 60.0  # /health answers 503 when the engine's loop has not ticked for this long
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+
+def label_value(name: str) -> str:
+    """A feature name as a Prometheus label value: valid UTF-8, no control characters, bounded length. A
+    truncated name keeps a short hash so two long names sharing a prefix stay two series."""
+    text = clean(name).encode("utf-8", "replace").decode("utf-8")
+    if len(text) > MAX_LABEL:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+        text = f"{text[:MAX_LABEL - 10]}…{digest}"
+    return text
+
+
+def is_failed(result: BatchResult) -> bool:
+    """A batch that could not be analysed at all (unreadable, empty, schema broken beyond testing)."""
+    return result.drift is None and result.embedding is None
+
+
+def _scalar_metrics(metrics: dict[str, Any] | None) -> dict[str, float]:
+    skip = {"rows", "mape_rows_excluded"}
+    return {k: float(v) for k, v in (metrics or {}).items()
+            if k not in skip and isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+class MetricsExporter:
+    """Engine subscriber and Prometheus collector. ``registry`` holds only Sentinel's metrics (no process or
+    platform collectors of other code), so two monitors in one process never clash."""
+
+    def __init__(self, engine: Any, max_features: int = 100):
+        self.engine = engine
+        self.max_features = max_features
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._lock = threading.Lock()
+        r = self.registry
+        self.batches = Counter("sentinel_batches", "Batches processed, by kind (table | frames)", ["kind"], registry=r)
+        self.batches_failed = Counter("sentinel_batches_failed", "Batches that could not be analysed (unreadable, "
+                                      "empty, schema too broken to test)", ["kind"], registry=r)
+        self.rows = Counter("sentinel_rows", "Rows (table) or frames (frames) processed", ["kind"], registry=r)
+        self.rows_failed = Counter("sentinel_rows_failed", "Rows of batches that could not be analysed", ["kind"],
+                                   registry=r)
+        self.label_rows = Counter("sentinel_label_rows", "Late label rows joined to stored predictions, by outcome "
+                                  "(matched | unmatched)", ["outcome"], registry=r)
+        self.latency = Histogram("sentinel_batch_latency_seconds", "Seconds from a batch being complete on disk to "
+                                 "its result being stored and published", buckets=LATENCY_BUCKETS, registry=r)
+        for kind in ("table", "frames"):  # present from the first scrape: rate() needs the zero
+            for c in (self.batches, self.batches_failed, self.rows, self.rows_failed):
+                c.labels(kind=kind)
+        for outcome in ("matched", "unmatched"):
+            self.label_rows.labels(outcome=outcome)
+        self.alerts: dict[int, str] = {a.id: a.severity for a in engine.open_alerts()}
+        self.features: dict[str, Any] = {}
+        self.drift: tuple[float, int, int, bool] | None = None  # share, drifted, tested, dataset drift
+        self.embedding: tuple[float, bool] | None = None
+        self.performance: PerformanceResult | None = engine.window
+        self.last_batch_at: float | None = engine.recent[-1].processed_at if engine.recent else None
+        self.batches_total = engine.store.batch_count()
+        self.started = time.time()
+        self._prime()
+        self.registry.register(self)
+
+    def _prime(self) -> None:
+        """The latest table and frame verdicts from the store, so a restart does not blank the gauges."""
+        recent = list(self.engine.recent)
+        for pick in (lambda b: b.drift_share is not None, lambda b: b.embedding_score is not None):
+            batch_id = next((b.batch_id for b in reversed(recent) if pick(b)), None)
+            if batch_id is None:
+                continue
+            for result in self.engine.store.batch_results([batch_id]):
+                drift, emb = result.get("drift"), result.get("embedding")
+                if drift:
+                    share = drift["share"] if drift["share"] is not None else float("nan")
+                    self.drift = (share, drift["drifted_count"], drift["tested_count"], drift["dataset_drift"])
+                    self.features = {n: (f.get("effect_size"), f.get("drifted")) for n, f in drift["features"].items()}
+                if emb:
+                    self.embedding = (emb["score"], emb["verdict"] == "FAIL")
+
+    # subscriber (loop thread) ------------------------------------------------------------------------------
+    def __call__(self, event: BatchEvent | AlertEvent | LabelsEvent) -> None:
+        if isinstance(event, BatchEvent):
+            r = event.result
+            failed = is_failed(r)
+            self.batches.labels(kind=r.kind).inc()
+            self.rows.labels(kind=r.kind).inc(r.rows)
+            if failed:
+                self.batches_failed.labels(kind=r.kind).inc()
+                self.rows_failed.labels(kind=r.kind).inc(r.rows)
+            if event.latency is not None:
+                self.latency.observe(event.latency)
+            with self._lock:
+                self.last_batch_at, self.batches_total = event.processed_at, event.stats.batches
+                if r.drift is not None:
+                    d = r.drift
+                    self.drift = (d.share, d.drifted_count, d.tested_count, d.dataset_drift)
+                    self.features = {n: (f.effect_size, f.drifted) for n, f in d.features.items()}
+                if r.embedding is not None:
+                    self.embedding = (r.embedding.score, r.embedding.drifted)
+                if event.performance is not None:
+                    self.performance = event.performance
+        elif isinstance(event, LabelsEvent):
+            self.label_rows.labels(outcome="matched").inc(event.matched)
+            self.label_rows.labels(outcome="unmatched").inc(event.unmatched)
+            with self._lock:
+                if event.performance is not None:
+                    self.performance = event.performance
+        elif isinstance(event, AlertEvent):
+            with self._lock:
+                if event.alert.is_open:
+                    self.alerts[event.alert.id] = event.alert.severity
+                else:
+                    self.alerts.pop(event.alert.id, None)
+
+    # collector (server thread) -----------------------------------------------------------------------------
+    def status(self) -> Status:
+        with self._lock:
+            severities = [Severity[s.upper()] for s in self.alerts.values()]
+        return Status.from_severity(max(severities)) if severities else Status.OK
+
+    def describe(self) -> list[Metric]:
+        return []  # the families below vary (absent until known); no fixed description to register
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            alerts = list(self.alerts.values())
+            features = dict(self.features)
+            drift, emb, perf, last = self.drift, self.embedding, self.performance, self.last_batch_at
+        g = GaugeMetricFamily
+        info = g("sentinel_info", "Monitor identity", labels=["baseline", "directory", "version"])
+        info.add_metric([label_value(self.engine.baseline.name), label_value(str(self.engine.directory)),
+                         __version__], 1)
+        yield info
+        yield g("sentinel_status", "Overall status: 0 ok, 1 warning, 2 critical (worst open alert)",
+                value=int(self.status()))
+        by_severity = g("sentinel_open_alerts", "Open (or acknowledged) alerts by severity", labels=["severity"])
+        for severity in ("warning", "critical"):
+            by_severity.add_metric([severity], sum(1 for s in alerts if s == severity))
+        yield by_severity
+        if last is not None:
+            yield g("sentinel_last_batch_timestamp_seconds", "Unix time of the latest processed batch", value=last)
+        if drift is not None:
+            yield g("sentinel_drift_share", "Share of tested features that drifted in the latest table batch",
+                    value=drift[0])
+            yield g("sentinel_drifted_features", "Features that drifted in the latest table batch", value=drift[1])
+            yield g("sentinel_tested_features", "Features tested in the latest table batch", value=drift[2])
+            yield g("sentinel_dataset_drift", "1 when the latest table batch drifted as a whole", value=int(drift[3]))
+        yield from self._feature_families(features)
+        if perf is not None and perf.metrics is not None:
+            current = g("sentinel_performance", "Model quality on the rolling window of labelled rows",
+                        labels=["metric"])
+            for name, value in _scalar_metrics(perf.metrics).items():
+                current.add_metric([name], value)
+            reference = g("sentinel_performance_reference", "The same metrics on the baseline's reference",
+                          labels=["metric"])
+            for name, value in _scalar_metrics(perf.reference).items():
+                reference.add_metric([name], value)
+            yield current
+            yield reference
+            yield g("sentinel_performance_degraded", "1 when the window is worse than the reference (interval "
+                    "and tolerance)", value=int(perf.status == "degraded"))
+            yield g("sentinel_labelled_rows", "Labelled rows in the rolling window", value=perf.labelled_rows)
+        if emb is not None:
+            yield g("sentinel_embedding_drift_score", "Share of embedding PCA components that drifted in the "
+                    "latest frame batch", value=emb[0])
+            yield g("sentinel_embedding_drift", "1 when the latest frame batch's embeddings drifted", value=int(emb[1]))
+
+    def _feature_families(self, features: dict[str, tuple[float | None, bool]]) -> Iterator[Metric]:
+        if not features:
+            return
+        # Capped: drifted features first, then the largest effects; the rest are counted, not exported.
+        ranked = sorted(features.items(), key=lambda kv: (not kv[1][1], -(kv[1][0] or 0.0), kv[0]))
+        kept = ranked[: self.max_features]
+        effect = GaugeMetricFamily("sentinel_feature_effect_size", "Effect size of each feature's drift in the "
+                                   "latest table batch (capped: drifted and largest first)", labels=["feature"])
+        drifted = GaugeMetricFamily("sentinel_feature_drifted", "1 when the feature drifted in the latest table "
+                                    "batch", labels=["feature"])
+        seen: set[str] = set()
+        for name, (size, is_drifted) in kept:
+            value = label_value(name)
+            while value in seen:  # two names made equal by cleaning must stay two series
+                value += "~"
+            seen.add(value)
+            if size is not None and size == size:
+                effect.add_metric([value], size)
+            drifted.add_metric([value], int(bool(is_drifted)))
+        yield effect
+        yield drifted
+        yield GaugeMetricFamily("sentinel_features_not_exported", "Features left out by the series cap "
+                                "([metrics] max_features)", value=len(features) - len(kept))
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        """Liveness: 200 while the engine's loop ticks, whatever the data's status (a drifting model is not a
+        reason to restart the monitor); 503 when the loop has stalled."""
+        beat = getattr(self.engine, "heartbeat", None)
+        age = time.monotonic() - beat if beat is not None else None
+        alive = age is None or age < STALL_SECONDS
+        with self._lock:
+            last, batches, open_alerts = self.last_batch_at, self.batches_total, len(self.alerts)
+        body = {"status": self.status().label, "monitor": "running" if alive else "stalled",
+                "last_batch_at": datetime.fromtimestamp(last, UTC).isoformat(timespec="seconds") if last else None,
+                "last_batch_age_seconds": round(time.time() - last, 1) if last else None,
+                "batches": batches, "open_alerts": open_alerts,
+                "uptime_seconds": round(time.time() - self.started, 1), "version": __version__}
+        return (200 if alive else 503), body
+
+
+class _Handler(BaseHTTPRequestHandler):
+    exporter: MetricsExporter  # set on the subclass the server creates
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
+            self._send(200, encoder(self.exporter.registry), content_type)
+        elif path in ("/health", "/healthz"):
+            code, body = self.exporter.health()
+            self._send(code, json.dumps(body).encode(), "application/json")
+        elif path == "/":
+            self._send(200, b"sentinel-tui: /metrics (Prometheus), /health (JSON)\n", "text/plain; charset=utf-8")
+        else:
+            self._send(404, b"not found\n", "text/plain; charset=utf-8")
+
+    def _send(self, code: int, body: bytes, content_type: str) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass  # a scrape every 15 s must not fill stderr (or draw over the dashboard)
+
+
+class MetricsServer:
+    """``/metrics`` and ``/health`` in a daemon thread. Port 0 picks a free port (see ``port``)."""
+
+    def __init__(self, exporter: MetricsExporter, host: str = "127.0.0.1", port: int = 0):
+        handler = type("Handler", (_Handler,), {"exporter": exporter})
+        server_class = type("Server", (ThreadingHTTPServer,), {
+            "address_family": socket.AF_INET6 if ":" in host else socket.AF_INET, "daemon_threads": True})
+        self.httpd = server_class((host, port), handler)
+        self.host = host
+        self.port = int(self.httpd.server_address[1])
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="sentinel-metrics", daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,92 @@
+"""``sentinel serve``: the dashboard in a web browser, through textual-serve (the ``web`` extra).
+
+This process runs the one engine (with alert actions and metrics, and a headless line per batch on stdout);
+each browser session is a separate ``sentinel watch`` process that finds the store claimed and opens as a
+viewer of it. So any number of tabs, or none, never analyse a batch twice or stop the monitoring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from .cli import _fail
+
+WEB_HINT = "pip install 'sentinel-tui[web]'  (or: pipx inject sentinel-tui textual-serve)"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def session_command(args: argparse.Namespace, baseline_path: Path, state_dir: Path) -> str:
+    """The command textual-serve starts for each browser session (a viewer of this process's store)."""
+    argv = [sys.executable, "-m", "sentinel_tui", "watch", str(Path(args.directory).resolve()),
+            "--baseline", str(Path(baseline_path).resolve()), "--state-dir", str(state_dir.resolve()),
+            "--theme", args.theme]
+    if args.config is not None:
+        argv += ["--config", str(Path(args.config).resolve())]
+    if args.baselines_dir:
+        argv += ["--baselines-dir", str(Path(args.baselines_dir).resolve())]
+    return shlex.join(argv)
+
+
+def serve(args: argparse.Namespace) -> int:
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        return _fail(f"the browser view needs textual-serve: {WEB_HINT}")
+    from .cli_watch import open_monitor
+    from .engine.store import StoreBusy
+    from .integrations import attach
+    from .report.headless import HeadlessPrinter
+
+    m = open_monitor(args)
+    if isinstance(m, int):
+        return m
+    try:
+        try:
+            m.store.claim()
+        except StoreBusy as exc:
+            return _fail(f"{exc}; stop it or use another --state-dir")
+        integrations = attach(m.engine, m.settings, stderr=True)
+        m.engine.subscribe(HeadlessPrinter("text"))
+        if not is_loopback(args.host):
+            print(f"sentinel: WARNING: serving the dashboard on {args.host}:{args.port} with NO AUTHENTICATION: "
+                  "anyone who can reach this port sees your data and can acknowledge alerts. Prefer the default "
+                  "127.0.0.1 with an SSH tunnel, or an authenticating reverse proxy.", file=sys.stderr)
+
+        class MonitorServer(Server):
+            """textual-serve's server with the engine running on its event loop."""
+
+            async def on_startup(self, app: Any) -> None:
+                await super().on_startup(app)
+                self._stop = asyncio.Event()
+                self._engine = asyncio.create_task(m.engine.run(self._stop))
+
+            async def on_shutdown(self, app: Any) -> None:
+                self._stop.set()
+                await asyncio.gather(self._engine, return_exceptions=True)
+
+        command = session_command(args, m.baseline.path or Path(args.baseline), m.store.state_dir)
+        server = MonitorServer(command, host=args.host, port=args.port, title=f"sentinel · {m.baseline.name}",
+                               public_url=args.public_url)
+        try:
+            server.serve()
+        except OSError as exc:
+            return _fail(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}")
+        finally:
+            integrations.close()
+        return 0
+    finally:
+        m.store.close()
