@@ -18,13 +18,16 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
 from .. import __version__
 from ..model import AlertEvent, BatchEvent, BatchResult, LabelsEvent, PerformanceResult, Severity, Status
 from ..textsafe import clean
+
+# "_created" series double every counter for a timestamp Prometheus does not use (it detects resets itself).
+disable_created_metrics()
 
 MAX_LABEL = 120  # characters of a feature name kept in a label value
 STALL_SECONDS = 60.0  # /health answers 503 when the engine's loop has not ticked for this long
