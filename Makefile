@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test bench demo lint install clean
+.PHONY: test bench demo lint install dist clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -24,6 +24,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m tests.benchmarks
+
+dist: $(STAMP)
+	$(PY) -m pip install --quiet build
+	$(PY) -m build --outdir dist .
 
 demo: $(STAMP)
 	$(PY) -m sentinel_tui.demo

@@ -32,6 +32,8 @@ def _settings(args: argparse.Namespace):
     from .config import apply_overrides, load_settings
 
     config = getattr(args, "config", None)
+    if config is None and os.environ.get("SENTINEL_CONFIG"):
+        config = Path(os.environ["SENTINEL_CONFIG"])
     if config is None and Path("sentinel.toml").is_file():
         config = Path("sentinel.toml")
     settings = load_settings(config)
@@ -252,7 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--baselines-dir", metavar="DIR", help="where named baselines live (default: "
                         "./baselines or $SENTINEL_BASELINES)")
         sp.add_argument("--config", type=Path, metavar="FILE",
-                        help="sentinel.toml with thresholds and column roles (default: ./sentinel.toml if present)")
+                        help="sentinel.toml with thresholds, column roles and alert actions "
+                        "(default: $SENTINEL_CONFIG, else ./sentinel.toml if present)")
 
     def analysis(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--alpha", type=float, help="family-wise false-alarm rate per batch (default 0.005)")
@@ -306,7 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def following(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("directory", help="directory the model-serving system writes batches into")
-        sp.add_argument("--baseline", required=True, help="baseline name or directory")
+        env_baseline = os.environ.get("SENTINEL_BASELINE") or None
+        sp.add_argument("--baseline", required=env_baseline is None, default=env_baseline,
+                        help="baseline name or directory (default: $SENTINEL_BASELINE)")
         sp.add_argument("--state-dir", metavar="DIR", help="history store location (default: DIR/.sentinel)")
         sp.add_argument("--poll", action="store_true", help="poll the directory (network file systems)")
         sp.add_argument("--quiet-period", type=float, metavar="S",
