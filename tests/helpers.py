@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,3 +17,13 @@ def credit_batch(rows: int = 1000, seed: int = 1) -> pd.DataFrame:
 def write(df: pd.DataFrame, path: Path) -> Path:
     df.to_csv(path, index=False)
     return path
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` seconds pass (for other processes and threads)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return bool(predicate())

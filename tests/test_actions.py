@@ -26,7 +26,7 @@ from sentinel_tui.engine.store import Store
 from sentinel_tui.model import Alert, AlertEvent
 
 from .conftest import credit_settings
-from .helpers import credit_batch, write
+from .helpers import credit_batch, wait_until, write
 from .localhttp import Hook, closed_port
 from .test_engine import drifted
 
@@ -41,15 +41,6 @@ def alert(id=1, severity="critical", kind="drift", subject="income", status="ope
 
 def action(**kw) -> ActionSettings:
     return apply_overrides(Settings(), {"actions": [kw]}).actions[0]
-
-
-def wait_until(predicate, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 # delivery ----------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from .helpers import credit_batch, write
+from .helpers import credit_batch, wait_until, write
 
 
 def watch(directory, credit_dir, *args, env=None, **kw):
@@ -53,15 +53,6 @@ def test_dashboard_mode_needs_a_terminal(tmp_path, credit_dir):
     assert proc.returncode == 3 and "--headless" in proc.stderr
 
 
-def _wait(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def _db_rows(state_dir, sql):
     db_path = state_dir / "history.sqlite3"
     if not db_path.exists():
@@ -82,7 +73,7 @@ def test_kill_9_mid_analysis_then_restart_processes_it_exactly_once(tmp_path, cr
     proc = start_watch(watched, credit_dir, "--headless", "--state-dir", str(state),
                        env={"SENTINEL_DEBUG_SLOW_ANALYSIS": "60"})
     try:
-        assert _wait(lambda: _db_rows(state, "SELECT status FROM files") == [("processing",)])
+        assert wait_until(lambda: _db_rows(state, "SELECT status FROM files") == [("processing",)])
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
@@ -108,7 +99,7 @@ def test_headless_jsonl_lines_and_clean_sigterm(tmp_path, credit_dir):
             write(df, tmp)
             tmp.rename(tmp_path / f"b{i}.csv")
         (tmp_path / "bad.csv").write_bytes(b"\x00\xff" * 50)
-        assert _wait(lambda: _db_rows(tmp_path / ".sentinel", "SELECT COUNT(*) FROM batches") == [(4,)])
+        assert wait_until(lambda: _db_rows(tmp_path / ".sentinel", "SELECT COUNT(*) FROM batches") == [(4,)])
         time.sleep(0.3)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -128,7 +119,7 @@ def test_headless_text_escapes_untrusted_names(tmp_path, credit_dir):
         write(credit_batch(200, i).assign(**{"\x1b[31mred": 1}), tmp_path / f"x{i}.csv")
     proc = start_watch(tmp_path, credit_dir, "--headless")
     try:
-        assert _wait(lambda: _db_rows(tmp_path / ".sentinel", "SELECT COUNT(*) FROM batches") == [(2,)])
+        assert wait_until(lambda: _db_rows(tmp_path / ".sentinel", "SELECT COUNT(*) FROM batches") == [(2,)])
         time.sleep(0.3)
     finally:
         proc.send_signal(signal.SIGINT)
