@@ -25,13 +25,14 @@ class Monitor:
     settings: Any
     store: Any
     directory: Path
+    busy: str | None = None  # another process holds the store: why this one may not analyse batches
 
 
 def open_monitor(args: argparse.Namespace) -> Monitor | int:
     """Settings, baseline, store and engine for ``watch`` and ``serve``, or an exit status after a message."""
     from .baseline.store import load_baseline
     from .engine.engine import Engine
-    from .engine.store import Store, StoreError
+    from .engine.store import Store, StoreBusy, StoreError
     from .engine.tuning import tune_allocator
 
     directory = Path(args.directory)
@@ -52,11 +53,15 @@ def open_monitor(args: argparse.Namespace) -> Monitor | int:
     except (StoreError, OSError) as exc:
         return _fail(f"cannot open the state directory: {exc}")
     engine = Engine(directory, baseline, settings, store, poll=args.poll)
-    return Monitor(engine, baseline, settings, store, directory)
+    busy = None
+    try:
+        store.claim()
+    except StoreBusy as exc:
+        busy = f"{exc}; stop it or use another --state-dir"
+    return Monitor(engine, baseline, settings, store, directory, busy)
 
 
 def watch(args: argparse.Namespace) -> int:
-    from .engine.store import StoreBusy
     from .integrations import attach
 
     if args.once and args.metrics_port:
@@ -70,12 +75,8 @@ def watch(args: argparse.Namespace) -> int:
     if isinstance(m, int):
         return m
     try:
-        try:
-            m.store.claim()
-        except StoreBusy as exc:
-            if args.once or args.headless:
-                return _fail(f"{exc}; stop it or use another --state-dir")
-            return _dashboard(m, args, viewer=True)
+        if m.busy:
+            return _fail(m.busy) if args.once or args.headless else _dashboard(m, args, viewer=True)
         integrations = attach(m.engine, m.settings, stderr=args.once or args.headless)
         try:
             if args.once:

@@ -15,8 +15,8 @@ import pytest
 
 from sentinel_tui.engine.engine import Engine
 from sentinel_tui.engine.store import Store, StoreBusy
+from sentinel_tui.serve import is_loopback
 from sentinel_tui.tui.app import SentinelApp
-from sentinel_tui.web import is_loopback
 
 from .conftest import credit_settings
 from .helpers import credit_batch, write

@@ -47,7 +47,6 @@ def serve(args: argparse.Namespace) -> int:
     except ImportError:
         return _fail(f"the browser view needs textual-serve: {WEB_HINT}")
     from .cli_watch import open_monitor
-    from .engine.store import StoreBusy
     from .integrations import attach
     from .report.headless import HeadlessPrinter
 
@@ -55,10 +54,8 @@ def serve(args: argparse.Namespace) -> int:
     if isinstance(m, int):
         return m
     try:
-        try:
-            m.store.claim()
-        except StoreBusy as exc:
-            return _fail(f"{exc}; stop it or use another --state-dir")
+        if m.busy:
+            return _fail(m.busy)
         integrations = attach(m.engine, m.settings, stderr=True)
         m.engine.subscribe(HeadlessPrinter("text"))
         if not is_loopback(args.host):
