@@ -119,7 +119,7 @@ class Engine:
         self._busy = False  # a batch is between hashing and publishing
         self.window: PerformanceResult | None = None  # the rolling window of labelled rows
         self._since_prune = 0  # prediction rows stored since the last prune
-        self.heartbeat: float | None = None  # monotonic time of the feed loop's latest tick (liveness)
+        self.heartbeat: float | None = None  # monotonic time the running loop last ticked (liveness, /health)
         self._load_history()
         # Alert actions currently failing: open "(action NAME)" alerts from before a restart count too.
         self._failing_actions = {(a.kind, a.subject) for a in self.open_alerts() if is_monitor_key((a.kind,

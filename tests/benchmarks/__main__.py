@@ -5,18 +5,18 @@ from __future__ import annotations
 import os
 import sys
 
-from . import bench_check, bench_frames, bench_perf, bench_tui, bench_watch
+from . import bench_check, bench_frames, bench_integrations, bench_perf, bench_tui, bench_watch
 
 
 def main() -> int:
     rows = []
     only = set(sys.argv[1:])
-    for module in (bench_check, bench_watch, bench_tui, bench_perf, bench_frames):
+    for module in (bench_check, bench_watch, bench_tui, bench_perf, bench_frames, bench_integrations):
         if only and module.__name__.rsplit(".", 1)[-1] not in only:
             continue
         rows.extend(module.run())
     width = max(len(r[0]) for r in rows)
-    print(f"{'benchmark':<{width}}  {'value':>9}  note (values are seconds unless the name says MB or frames/s)")
+    print(f"{'benchmark':<{width}}  {'value':>9}  note (values are seconds unless the name gives another unit)")
     print("-" * (width + 40))
     for name, seconds, note, ok in rows:
         print(f"{name:<{width}}  {seconds:>9.3f}  {note}{'' if ok else '  <-- MISSED'}")
