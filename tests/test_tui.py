@@ -181,7 +181,8 @@ async def test_untrusted_feature_name_renders_literally(tmp_path, credit_baselin
 
 def test_engine_and_statistics_do_not_import_textual():
     code = ("import sys; import sentinel_tui.cli, sentinel_tui.engine.engine, sentinel_tui.checks.drift, "
-            "sentinel_tui.report.headless, sentinel_tui.report.text; "
+            "sentinel_tui.report.headless, sentinel_tui.report.text, sentinel_tui.engine.actions, "
+            "sentinel_tui.engine.metrics, sentinel_tui.integrations, sentinel_tui.cli_watch; "
             "sys.exit(1 if any(m == 'textual' or m.startswith('textual.') for m in sys.modules) else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
