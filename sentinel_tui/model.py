@@ -63,6 +63,15 @@ class AlertKind(enum.StrEnum):
     PREDICTION_DRIFT = "prediction_drift"
 
 
+def iso_utc(t: float | None) -> str | None:
+    """A Unix time as ISO 8601 in UTC to the second, as every machine-readable output writes times."""
+    if t is None:
+        return None
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
+
+
 def _num(x: float | None) -> float | None:
     """JSON has no NaN/inf: they become null."""
     if x is None:

@@ -21,12 +21,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..config import ActionSettings, ConfigError
-from ..model import SCHEMA_VERSION, AlertEvent, Severity
+from ..model import SCHEMA_VERSION, AlertEvent, Severity, iso_utc
 from ..textsafe import clean
 from .alerts import action_subject
 from .delivery import Outcome, append_line, post_json, redact, run_command
@@ -34,10 +33,6 @@ from .delivery import Outcome, append_line, post_json, redact, run_command
 QUEUE_SIZE = 1000  # alert changes waiting per action; beyond that they are dropped and counted
 log = logging.getLogger("sentinel.actions")
 Report = Callable[[str, str | None], None]  # (action name, error or None when delivered)
-
-
-def _iso(t: float | None) -> str | None:
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds") if t is not None else None
 
 
 def change_of(event: AlertEvent) -> str:
@@ -72,9 +67,9 @@ def alert_payload(event: AlertEvent, change: str, context: dict[str, str], suppr
     a = event.alert
     alert = a.to_dict()
     for key in ("opened_at", "updated_at", "resolved_at", "acknowledged_at"):
-        alert[key] = _iso(alert[key])
+        alert[key] = iso_utc(alert[key])
     return {"text": slack_text(event, change, context, suppressed), "event": "alert", "change": change,
-            "time": _iso(a.updated_at), "alert": alert, "previous_severity": event.previous_severity,
+            "time": iso_utc(a.updated_at), "alert": alert, "previous_severity": event.previous_severity,
             "monitor": dict(context), "suppressed": suppressed, "schema_version": SCHEMA_VERSION}
 
 
@@ -109,8 +104,6 @@ class ActionRunner:
         self.path = str(base_dir / cfg.path) if cfg.path else None
         self._sent: deque[float] = deque()  # offer times within the rate period
         self.suppressed = 0  # rate-limited or dropped since the last delivery that went out
-        self.delivered = 0
-        self.failed = 0
         self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=QUEUE_SIZE)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._work, name=f"sentinel-action-{cfg.name}", daemon=True)
@@ -194,13 +187,11 @@ class ActionRunner:
                 outcome = Outcome(False, f"internal error: {exc!r}")
             target = redact(self.url) if self.url else (self.path or self.cfg.type)
             if outcome.ok:
-                self.delivered += 1
                 log.info("%s: alert #%d %s -> %s: %s (%d attempt%s)%s", self.cfg.name, item.alert_id, item.change,
                          target, outcome.detail, outcome.attempts, "" if outcome.attempts == 1 else "s",
                          f"\n{outcome.output}" if outcome.output else "")
                 self.report(self.cfg.name, None)
             else:
-                self.failed += 1
                 log.error("%s: alert #%d %s -> %s failed: %s%s", self.cfg.name, item.alert_id, item.change, target,
                           outcome.detail, f"\n{outcome.output}" if outcome.output else "")
                 self.report(self.cfg.name, f"{self.cfg.type} {target}: {outcome.detail}")

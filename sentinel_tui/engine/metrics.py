@@ -14,7 +14,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -23,7 +22,17 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
 from .. import __version__
-from ..model import AlertEvent, BatchEvent, BatchResult, LabelsEvent, PerformanceResult, Severity, Status
+from ..model import (
+    Alert,
+    AlertEvent,
+    BatchEvent,
+    BatchResult,
+    LabelsEvent,
+    PerformanceResult,
+    Status,
+    iso_utc,
+    status_of_alerts,
+)
 from ..textsafe import clean
 
 # "_created" series double every counter for a timestamp Prometheus does not use (it detects resets itself).
@@ -80,7 +89,7 @@ class MetricsExporter:
                 c.labels(kind=kind)
         for outcome in ("matched", "unmatched"):
             self.label_rows.labels(outcome=outcome)
-        self.alerts: dict[int, str] = {a.id: a.severity for a in engine.open_alerts()}
+        self.alerts: dict[int, Alert] = {a.id: a for a in engine.open_alerts()}
         self.features: dict[str, Any] = {}
         self.drift: tuple[float, int, int, bool] | None = None  # share, drifted, tested, dataset drift
         self.embedding: tuple[float, bool] | None = None
@@ -138,22 +147,21 @@ class MetricsExporter:
         elif isinstance(event, AlertEvent):
             with self._lock:
                 if event.alert.is_open:
-                    self.alerts[event.alert.id] = event.alert.severity
+                    self.alerts[event.alert.id] = event.alert
                 else:
                     self.alerts.pop(event.alert.id, None)
 
     # collector (server thread) -----------------------------------------------------------------------------
     def status(self) -> Status:
         with self._lock:
-            severities = [Severity[s.upper()] for s in self.alerts.values()]
-        return Status.from_severity(max(severities)) if severities else Status.OK
+            return status_of_alerts(list(self.alerts.values()))
 
     def describe(self) -> list[Metric]:
         return []  # the families below vary (absent until known); no fixed description to register
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
-            alerts = list(self.alerts.values())
+            alerts = [a.severity for a in self.alerts.values()]
             features = dict(self.features)
             drift, emb, perf, last = self.drift, self.embedding, self.performance, self.last_batch_at
         g = GaugeMetricFamily
@@ -228,7 +236,7 @@ class MetricsExporter:
         with self._lock:
             last, batches, open_alerts = self.last_batch_at, self.batches_total, len(self.alerts)
         body = {"status": self.status().label, "monitor": "running" if alive else "stalled",
-                "last_batch_at": datetime.fromtimestamp(last, UTC).isoformat(timespec="seconds") if last else None,
+                "last_batch_at": iso_utc(last),
                 "last_batch_age_seconds": round(time.time() - last, 1) if last else None,
                 "batches": batches, "open_alerts": open_alerts,
                 "uptime_seconds": round(time.time() - self.started, 1), "version": __version__}

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
 from typing import IO
 
-from ..model import AlertEvent, BatchEvent, LabelsEvent, PerformanceResult
+from ..model import AlertEvent, BatchEvent, LabelsEvent, PerformanceResult, iso_utc
 from ..textsafe import clean
-
-
-def _ts(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
 
 
 class HeadlessPrinter:
@@ -34,9 +29,10 @@ class HeadlessPrinter:
     @staticmethod
     def text(event: BatchEvent | AlertEvent | LabelsEvent) -> str:
         if isinstance(event, LabelsEvent):
+            ts = iso_utc(event.processed_at)
             if event.reason:
-                return f"{_ts(event.processed_at)} labels {clean(event.file)} unreadable: {clean(event.reason)}"
-            return (f"{_ts(event.processed_at)} labels {clean(event.file)} rows={event.rows} matched={event.matched} "
+                return f"{ts} labels {clean(event.file)} unreadable: {clean(event.reason)}"
+            return (f"{ts} labels {clean(event.file)} rows={event.rows} matched={event.matched} "
                     f"unmatched={event.unmatched} {_perf_text(event.performance)}")
         if isinstance(event, BatchEvent):
             r, s = event.result, event.stats
@@ -47,25 +43,25 @@ class HeadlessPrinter:
                     f" ({clean(e.explanation)})" if e.explanation else "")
             problems = sum(1 for f in r.findings if f.severity >= 1)
             latency = f"{event.latency * 1000:.0f}ms" if event.latency is not None else "-"
-            return (f"{_ts(event.processed_at)} batch {clean(r.file)} status={r.status.label} rows={r.rows} "
+            return (f"{iso_utc(event.processed_at)} batch {clean(r.file)} status={r.status.label} rows={r.rows} "
                     f"{drift} findings={problems} latency={latency} overall={s.status.label} "
                     f"open_alerts={s.open_alerts}" + (f" {_perf_text(event.performance)}" if event.performance
                                                       else ""))
         a = event.alert
-        return (f"{_ts(a.updated_at)} alert {event.change} #{a.id} {a.severity} {a.kind} "
+        return (f"{iso_utc(a.updated_at)} alert {event.change} #{a.id} {a.severity} {a.kind} "
                 f"{clean(a.subject)}: {clean(a.message)} (count={a.count})")
 
     @staticmethod
     def jsonl(event: BatchEvent | AlertEvent | LabelsEvent) -> str:
         if isinstance(event, LabelsEvent):
-            payload = {"event": "labels", "time": _ts(event.processed_at), "file": event.file, "rows": event.rows,
+            payload = {"event": "labels", "time": iso_utc(event.processed_at), "file": event.file, "rows": event.rows,
                        "matched": event.matched, "unmatched": event.unmatched, "reason": event.reason,
                        "performance": event.performance.to_dict() if event.performance else None}
             return json.dumps(payload, ensure_ascii=False, allow_nan=False)
         if isinstance(event, BatchEvent):
             r, s = event.result, event.stats
             payload = {
-                "event": "batch", "time": _ts(event.processed_at), "batch_id": event.batch_id, "file": r.file,
+                "event": "batch", "time": iso_utc(event.processed_at), "batch_id": event.batch_id, "file": r.file,
                 "rows": r.rows, "status": r.status.label, "latency": event.latency, "seconds": r.seconds,
                 "kind": r.kind, "drift_share": r.drift.share if r.drift else None,
                 "embedding": ({"verdict": r.embedding.verdict, "score": r.embedding.score,
@@ -76,7 +72,7 @@ class HeadlessPrinter:
                 "performance": event.performance.to_dict() if event.performance else None,
             }
         else:
-            payload = {"event": "alert", "change": event.change, "time": _ts(event.alert.updated_at),
+            payload = {"event": "alert", "change": event.change, "time": iso_utc(event.alert.updated_at),
                        **event.alert.to_dict()}
         return json.dumps(payload, ensure_ascii=False, allow_nan=False)
 
