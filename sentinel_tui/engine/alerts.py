@@ -22,6 +22,36 @@ def _threshold(severity: Severity, s: AlertSettings) -> int:
     return max(1, s.open_after_critical if severity == Severity.CRITICAL else s.open_after_warning)
 
 
+def _open(db: sqlite3.Connection, key: Key, rec: AlertRecord, now: float, count: int,
+          batch_id: int | None) -> AlertEvent:
+    cur = db.execute(
+        "INSERT INTO alerts (kind, subject, severity, message, status, opened_at, updated_at, count,"
+        " first_batch_id, last_batch_id) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)",
+        (key[0], key[1], rec.severity.label, rec.message, now, now, count, batch_id, batch_id))
+    return AlertEvent("opened", Alert(
+        id=int(cur.lastrowid), kind=key[0], subject=key[1], severity=rec.severity.label,
+        message=rec.message, status="open", opened_at=now, updated_at=now, resolved_at=None,
+        acknowledged_at=None, count=count, first_batch_id=batch_id, last_batch_id=batch_id))
+
+
+def _update(db: sqlite3.Connection, alert: Alert, rec: AlertRecord, now: float, batch_id: int | None) -> AlertEvent:
+    db.execute("UPDATE alerts SET count = count + 1, updated_at = ?, last_batch_id = COALESCE(?, last_batch_id),"
+               " severity = ?, message = ? WHERE id = ?", (now, batch_id, rec.severity.label, rec.message, alert.id))
+    previous = alert.severity
+    alert.count += 1
+    alert.updated_at, alert.severity, alert.message = now, rec.severity.label, rec.message
+    if batch_id is not None:
+        alert.last_batch_id = batch_id
+    return AlertEvent("updated", alert, previous_severity=previous)
+
+
+def _resolve(db: sqlite3.Connection, alert: Alert, now: float) -> AlertEvent:
+    db.execute("UPDATE alerts SET status = 'resolved', resolved_at = ?, updated_at = ? WHERE id = ?",
+               (now, now, alert.id))
+    alert.status, alert.resolved_at, alert.updated_at = "resolved", now, now
+    return AlertEvent("resolved", alert)
+
+
 def apply_alert_rules(db: sqlite3.Connection, batch_id: int, records: list[AlertRecord],
                       settings: AlertSettings, now: float | None = None,
                       scope: Callable[[Key], bool] | None = None) -> list[AlertEvent]:
@@ -54,22 +84,9 @@ def apply_alert_rules(db: sqlite3.Connection, batch_id: int, records: list[Alert
         save(key, f, 0)
         alert = open_alerts.get(key)
         if alert is not None:
-            db.execute("UPDATE alerts SET count = count + 1, updated_at = ?, last_batch_id = ?, severity = ?, "
-                       "message = ? WHERE id = ?", (now, batch_id, rec.severity.label, rec.message, alert.id))
-            previous = alert.severity
-            alert.count += 1
-            alert.updated_at, alert.last_batch_id = now, batch_id
-            alert.severity, alert.message = rec.severity.label, rec.message
-            events.append(AlertEvent("updated", alert, previous_severity=previous))
+            events.append(_update(db, alert, rec, now, batch_id))
         elif f >= _threshold(rec.severity, settings):
-            cur = db.execute(
-                "INSERT INTO alerts (kind, subject, severity, message, status, opened_at, updated_at, count,"
-                " first_batch_id, last_batch_id) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)",
-                (key[0], key[1], rec.severity.label, rec.message, now, now, f, batch_id, batch_id))
-            events.append(AlertEvent("opened", Alert(
-                id=int(cur.lastrowid), kind=key[0], subject=key[1], severity=rec.severity.label,
-                message=rec.message, status="open", opened_at=now, updated_at=now, resolved_at=None,
-                acknowledged_at=None, count=f, first_batch_id=batch_id, last_batch_id=batch_id)))
+            events.append(_open(db, key, rec, now, f, batch_id))
 
     for key in (set(streaks) | set(open_alerts)) - set(failing):
         alert = open_alerts.get(key)
@@ -78,11 +95,8 @@ def apply_alert_rules(db: sqlite3.Connection, batch_id: int, records: list[Alert
         if alert is None:
             db.execute("DELETE FROM alert_streaks WHERE kind = ? AND subject = ?", key)
         elif c >= settings.resolve_after:
-            db.execute("UPDATE alerts SET status = 'resolved', resolved_at = ?, updated_at = ? WHERE id = ?",
-                       (now, now, alert.id))
             db.execute("DELETE FROM alert_streaks WHERE kind = ? AND subject = ?", key)
-            alert.status, alert.resolved_at, alert.updated_at = "resolved", now, now
-            events.append(AlertEvent("resolved", alert))
+            events.append(_resolve(db, alert, now))
         else:
             save(key, 0, c)
     return events
@@ -97,26 +111,10 @@ def set_condition(db: sqlite3.Connection, key: Key, record: AlertRecord | None,
                      key).fetchone()
     alert = Alert(**dict(row)) if row else None
     if record is None:
-        if alert is None:
-            return None
-        db.execute("UPDATE alerts SET status = 'resolved', resolved_at = ?, updated_at = ? WHERE id = ?",
-                   (now, now, alert.id))
-        alert.status, alert.resolved_at, alert.updated_at = "resolved", now, now
-        return AlertEvent("resolved", alert)
+        return _resolve(db, alert, now) if alert is not None else None
     if alert is not None:
-        db.execute("UPDATE alerts SET count = count + 1, updated_at = ?, severity = ?, message = ? WHERE id = ?",
-                   (now, record.severity.label, record.message, alert.id))
-        previous = alert.severity
-        alert.count += 1
-        alert.updated_at, alert.severity, alert.message = now, record.severity.label, record.message
-        return AlertEvent("updated", alert, previous_severity=previous)
-    cur = db.execute("INSERT INTO alerts (kind, subject, severity, message, status, opened_at, updated_at, count) "
-                     "VALUES (?, ?, ?, ?, 'open', ?, ?, 1)", (key[0], key[1], record.severity.label, record.message,
-                                                             now, now))
-    return AlertEvent("opened", Alert(id=int(cur.lastrowid), kind=key[0], subject=key[1],
-                                      severity=record.severity.label, message=record.message, status="open",
-                                      opened_at=now, updated_at=now, resolved_at=None, acknowledged_at=None, count=1,
-                                      first_batch_id=None, last_batch_id=None))
+        return _update(db, alert, record, now, None)
+    return _open(db, key, record, now, 1, None)
 
 
 FRAMES_SUBJECT = "(frames)"  # pipeline and data-quality alerts about frame batches as a whole
