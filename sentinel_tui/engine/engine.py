@@ -153,6 +153,16 @@ class Engine:
         self.feature_trends.clear()
         self._load_history()
 
+    def latest_results(self) -> tuple[dict | None, dict | None]:
+        """The stored JSON results of the latest table batch with drift and of the latest frame batch with
+        embeddings (what a dashboard or the metrics show after a restart)."""
+        found = []
+        for pick in (lambda b: b.drift_share is not None, lambda b: b.embedding_score is not None):
+            batch_id = next((b.batch_id for b in reversed(self.recent) if pick(b)), None)
+            results = self.store.batch_results([batch_id]) if batch_id is not None else []
+            found.append(results[0] if results else None)
+        return found[0], found[1]
+
     def _trend(self, feature: str) -> deque[float]:
         trend = self.feature_trends.get(feature)
         if trend is None:

@@ -102,19 +102,15 @@ class MetricsExporter:
 
     def _prime(self) -> None:
         """The latest table and frame verdicts from the store, so a restart does not blank the gauges."""
-        recent = list(self.engine.recent)
-        for pick in (lambda b: b.drift_share is not None, lambda b: b.embedding_score is not None):
-            batch_id = next((b.batch_id for b in reversed(recent) if pick(b)), None)
-            if batch_id is None:
-                continue
-            for result in self.engine.store.batch_results([batch_id]):
-                drift, emb = result.get("drift"), result.get("embedding")
-                if drift:
-                    share = drift["share"] if drift["share"] is not None else float("nan")
-                    self.drift = (share, drift["drifted_count"], drift["tested_count"], drift["dataset_drift"])
-                    self.features = {n: (f.get("effect_size"), f.get("drifted")) for n, f in drift["features"].items()}
-                if emb:
-                    self.embedding = (emb["score"], emb["verdict"] == "FAIL")
+        table, frames = self.engine.latest_results()
+        drift = table["drift"] if table else None
+        if drift:
+            share = drift["share"] if drift["share"] is not None else float("nan")
+            self.drift = (share, drift["drifted_count"], drift["tested_count"], drift["dataset_drift"])
+            self.features = {n: (f.get("effect_size"), f.get("drifted")) for n, f in drift["features"].items()}
+        emb = frames["embedding"] if frames else None
+        if emb:
+            self.embedding = (emb["score"], emb["verdict"] == "FAIL")
 
     # subscriber (loop thread) ------------------------------------------------------------------------------
     def __call__(self, event: BatchEvent | AlertEvent | LabelsEvent) -> None:

@@ -185,15 +185,12 @@ class SentinelApp(App):
             st.last_batch_at = b.processed_at
         for name, values in engine.feature_trends.items():
             st.trend(name).extend(values)
-        latest = next((b.batch_id for b in reversed(engine.recent) if b.drift_share is not None), None)
-        if latest is not None:
-            for result in engine.store.batch_results([latest]):
-                st.load_result(result)
+        table, frames = engine.latest_results()
+        if table is not None:
+            st.load_result(table)
         st.embedding_trend.extend(b.embedding_score for b in engine.recent if b.embedding_score is not None)
-        frames = next((b.batch_id for b in reversed(engine.recent) if b.embedding_score is not None), None)
         if frames is not None:
-            for result in engine.store.batch_results([frames]):
-                st.load_frames(result)
+            st.load_frames(frames)
         for a in engine.open_alerts():
             st.alerts[a.id] = a
         st.stats = engine.stats()

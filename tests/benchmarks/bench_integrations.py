@@ -49,6 +49,7 @@ def run() -> list[Row]:
         rate = len(hook.requests) / delivered_s
     # A scrape of a 5,000-feature table: the engine's parts the exporter reads, without a store.
     engine = SimpleNamespace(open_alerts=lambda: [], window=None, recent=[], store=_Store(),
+                             latest_results=lambda: (None, None),
                              baseline=SimpleNamespace(name="bench"), directory="/data", heartbeat=None)
     exporter = MetricsExporter(engine, max_features=100)
     exporter.features = {f"feature_{i}": (i / 5000, i % 50 == 0) for i in range(5000)}
