@@ -43,7 +43,7 @@ class Integrations:
             h.close()
 
 
-def attach(engine: Any, settings: Settings, *, stderr: bool, metrics: bool = True) -> Integrations:
+def attach(engine: Any, settings: Settings, *, stderr: bool) -> Integrations:
     """Subscribe actions and metrics to ``engine``. ``stderr``: also print failed deliveries there (headless
     modes; never under the dashboard, which shows them as alerts). Raises ConfigError on a bad URL, a missing
     environment variable or a port that cannot be bound."""
@@ -73,7 +73,7 @@ def attach(engine: Any, settings: Settings, *, stderr: bool, metrics: bool = Tru
             out.close(0)
             raise
         engine.subscribe(out.dispatcher)
-    if metrics and settings.metrics.port:
+    if settings.metrics.port:
         from .engine.metrics import MetricsExporter, MetricsServer
 
         out.exporter = MetricsExporter(engine, settings.metrics.max_features)
