@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import os
 import signal
+import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,17 +49,31 @@ def open_monitor(args: argparse.Namespace) -> Monitor | int:
     baseline = load_baseline(args.baseline, _baselines_dir(args))
     _verify_weights(args, baseline, settings)
     tune_allocator()
+    state_dir = Path(args.state_dir) if args.state_dir else directory / ".sentinel"
+    store = None
     try:
-        store = Store(Path(args.state_dir) if args.state_dir else directory / ".sentinel")
-    except (StoreError, OSError) as exc:
-        return _fail(f"cannot open the state directory: {exc}")
-    engine = Engine(directory, baseline, settings, store, poll=args.poll)
-    busy = None
-    try:
-        store.claim()
-    except StoreBusy as exc:
-        busy = f"{exc}; stop it or use another --state-dir"
+        store = Store(state_dir)
+        engine = Engine(directory, baseline, settings, store, poll=args.poll)
+        busy = None
+        try:
+            store.claim()
+        except StoreBusy as exc:
+            busy = f"{exc}; stop it or use another --state-dir"
+    except (StoreError, OSError, sqlite3.Error) as exc:
+        if store is not None:
+            store.close()
+        return _fail(store_problem(state_dir, exc))
     return Monitor(engine, baseline, settings, store, directory, busy)
+
+
+def store_problem(state_dir: Path, exc: BaseException) -> str:
+    """One line naming the store and the cause, for every way a state directory can be unusable."""
+    if isinstance(exc, sqlite3.Error):
+        return (f"cannot use the history store {state_dir / 'history.sqlite3'}: {exc} (move it aside to start "
+                "a new history, or use another --state-dir)")
+    if isinstance(exc, OSError):
+        return f"cannot use the state directory {state_dir}: {exc.strerror or exc}"
+    return f"cannot use the state directory {state_dir}: {exc}"
 
 
 def watch(args: argparse.Namespace) -> int:
@@ -87,6 +102,9 @@ def watch(args: argparse.Namespace) -> int:
 
             m.engine.subscribe(HeadlessPrinter("jsonl" if args.format == "jsonl" else "text"))
             asyncio.run(follow(m.engine))
+            if m.engine.failure:
+                # Stopped while the monitor itself was failing: not a clean run, whatever the data said.
+                return _fail(f"stopped while the monitor was failing: {m.engine.failure}")
             return 0
         finally:
             integrations.close()
@@ -131,9 +149,12 @@ def _watch_once(m: Monitor, args: argparse.Namespace, integrations: Any) -> int:
             await asyncio.sleep(0)
         return events
 
-    events = asyncio.run(once())
+    try:
+        events = asyncio.run(once())
+        alerts = engine.open_alerts()
+    except sqlite3.Error as exc:
+        return _fail(store_problem(m.store.state_dir, exc))
     results = [e.result for e in events]
-    alerts = engine.open_alerts()
     status = status_of_alerts(alerts)
     if args.format == "json":
         report = build_report(results, _baseline_info(baseline), mode="watch")

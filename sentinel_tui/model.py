@@ -378,3 +378,16 @@ class LabelsEvent:
 def status_of_alerts(alerts: list[Alert]) -> Status:
     open_severities = [Severity[a.severity.upper()] for a in alerts if a.is_open]
     return Status.from_severity(max(open_severities)) if open_severities else Status.OK
+
+
+def alerts_document(open_alerts: list[Alert], history: list[Alert] | None = None) -> dict[str, Any]:
+    """The JSON of ``sentinel alerts DIR --format json`` and of ``/alerts``: the status (worst open alert),
+    the open alerts (acknowledged ones included), and with ``--all`` the recent history."""
+    status = status_of_alerts(open_alerts)
+    doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "status": status.label, "exit_code": int(status),
+                           "open_alerts": [{**a.to_dict(), "opened": iso_utc(a.opened_at),
+                                            "updated": iso_utc(a.updated_at)} for a in open_alerts]}
+    if history is not None:
+        doc["alerts"] = [{**a.to_dict(), "opened": iso_utc(a.opened_at), "updated": iso_utc(a.updated_at),
+                          "resolved": iso_utc(a.resolved_at)} for a in history]
+    return doc

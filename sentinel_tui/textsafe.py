@@ -23,6 +23,16 @@ def clean(text: object) -> str:
     return _UNSAFE.sub(_visible, str(text))
 
 
+def fs_text(text: str) -> str:
+    """A file name as valid UTF-8 text: bytes that are not UTF-8 (which Python keeps as lone surrogates) become
+    ``\\xNN``. Such names can be opened but not stored in SQLite, JSON or a terminal as they are."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that did not come from a file name's bytes
+        raw = text.encode("utf-8", "backslashreplace")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def markup_escape(text: object) -> str:
     """``clean`` plus Rich markup escaping, for strings interpolated into Rich markup."""
     from rich.markup import escape

@@ -27,7 +27,7 @@ from typing import Any
 from ..config import ActionSettings, ConfigError
 from ..model import SCHEMA_VERSION, AlertEvent, Severity, iso_utc
 from ..textsafe import clean
-from .alerts import action_subject
+from .alertbook import action_subject
 from .delivery import Outcome, append_line, post_json, redact, run_command
 
 QUEUE_SIZE = 1000  # alert changes waiting per action; beyond that they are dropped and counted

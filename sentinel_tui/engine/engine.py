@@ -1,9 +1,15 @@
-"""The async analysis engine: source -> load -> analyse -> alert -> store -> publish.
+"""The async analysis engine: source -> processor (load -> analyse -> judge -> store) -> publish.
 
-Runs on one asyncio loop (the dashboard's, or its own when headless). File hashing and analysis run in
-worker threads so the loop stays responsive; SQLite is used from the loop thread only. Batches are
-processed one at a time in arrival order. Subscribers are plain callables that receive ``BatchEvent`` and
-``AlertEvent`` objects on the loop thread; one failing subscriber never stops the others or the engine.
+Runs on one asyncio loop (the dashboard's, or its own when headless). File hashing, analysis and the batch's
+transaction run in worker threads so the loop stays responsive. Batches are processed one at a time in arrival
+order. Subscribers are plain callables that receive ``BatchEvent`` and ``AlertEvent`` objects on the loop
+thread; one failing subscriber never stops the others or the engine.
+
+Supervision: nothing ends quietly. A failure while processing one batch becomes that batch's pipeline alert
+and the engine goes on. A failure of the monitor itself (the store locked, full, corrupt or unwritable; the
+watcher or a task dying) opens a critical alert about the monitor (kept in memory: the store may be what
+failed), which ``/health`` turns into 503; the batch is retried with backoff and processed exactly once when
+the cause goes away.
 """
 
 from __future__ import annotations
@@ -12,21 +18,21 @@ import asyncio
 import contextlib
 import json
 import os
-import sys
+import sqlite3
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..baseline.build import sha256_file
 from ..baseline.store import Baseline
 from ..checks.performance import performance_alerts
 from ..config import Settings
 from ..io.csv_reader import BatchReadError
 from ..model import (
+    Alert,
     AlertEvent,
     AlertKind,
     AlertRecord,
@@ -38,53 +44,18 @@ from ..model import (
     Severity,
     status_of_alerts,
 )
+from ..textsafe import clean, fs_text
 from . import labels as lab
-from .alerts import action_subject, apply_alert_rules, is_monitor_key, scope_for, set_condition
+from .alertbook import action_subject, is_file_key, is_monitor_key, judge, monitor_subject, scope
 from .pipeline import analyse_path, unreadable_result
-from .readiness import ReadinessTracker, batch_of, is_batch_candidate
-from .store import FileIdentity, Store
+from .source import DirectoryScan, FollowSource, file_identity
+from .store import Store
 
 Event = BatchEvent | AlertEvent | LabelsEvent
 Subscriber = Callable[[Event], None]
 FEATURE_TREND = 60  # effect sizes kept per feature for trend columns
-_SLOW_HOOK = "SENTINEL_DEBUG_SLOW_ANALYSIS"  # test hook: seconds to sleep before analysing (crash tests)
-
-
-def dir_signature(path: str) -> tuple[int, float] | None:
-    """(total bytes, latest mtime) of a frame directory's files: changes whenever a file is added or written."""
-    size, mtime = 0, 0.0
-    try:
-        with os.scandir(path) as it:
-            for entry in it:
-                if entry.is_file():
-                    st = entry.stat()
-                    size += st.st_size + 1  # + 1: an empty marker file still changes the signature
-                    mtime = max(mtime, st.st_mtime)
-    except OSError:
-        return None
-    return size, mtime
-
-
-def file_identity(path: str) -> FileIdentity | None:
-    """A batch's identity: for a file its bytes; for a frame directory the names and bytes of its files."""
-    try:
-        if os.path.isdir(path):
-            import hashlib
-
-            sig = dir_signature(path)
-            if sig is None:
-                return None
-            h = hashlib.sha256()
-            for entry in sorted(os.scandir(path), key=lambda e: e.name):
-                if entry.is_file() and not entry.name.startswith("."):
-                    h.update(entry.name.encode("utf-8", "surrogateescape") + b"\0")
-                    h.update(bytes.fromhex(sha256_file(Path(entry.path))))
-            return FileIdentity(path=path, size=sig[0], mtime=sig[1], sha256=h.hexdigest())
-        st = os.stat(path)
-        digest = sha256_file(Path(path))
-    except OSError:
-        return None
-    return FileIdentity(path=path, size=st.st_size, mtime=st.st_mtime, sha256=digest)
+MAX_BACKOFF = 30.0  # seconds between retries of a batch while the store fails
+STORE_ERRORS = (sqlite3.Error,)  # the monitor's own failure, not the batch's
 
 
 @dataclass(frozen=True)
@@ -111,25 +82,38 @@ class Engine:
         self.settings = settings
         self.store = store
         self.poll = poll
+        self.files = DirectoryScan(self.directory, store, settings)
         self._subscribers: list[Subscriber] = []
         self.recent: deque[BatchSummary] = deque(maxlen=settings.watch.history)
         self.feature_trends: dict[str, deque[float]] = {}
         self._resume = asyncio.Event()
         self._resume.set()
         self._busy = False  # a batch is between hashing and publishing
+        self._outstanding = 0  # batches handed to the processor and not finished
+        self._idle = asyncio.Event()
         self.window: PerformanceResult | None = None  # the rolling window of labelled rows
         self._since_prune = 0  # prediction rows stored since the last prune
         self.heartbeat: float | None = None  # monotonic time the running loop last ticked (liveness, /health)
+        self.faults: dict[str, Alert] = {}  # component -> open alert about the monitor itself (in memory)
+        self._fault_ids = {"store": -1, "watcher": -2, "source": -3, "processor": -4}
+        self._open_cache: list[Alert] = []
+        self._ack_seen = time.time()
         self._load_history()
         # Alert actions currently failing: open "(action NAME)" alerts from before a restart count too.
-        self._failing_actions = {(a.kind, a.subject) for a in self.open_alerts() if is_monitor_key((a.kind,
-                                                                                                   a.subject))}
+        self._failing_actions = {(a.kind, a.subject) for a in self.store.open_alerts()
+                                 if is_monitor_key((a.kind, a.subject))}
 
     # subscribers -------------------------------------------------------------------------------------
     def subscribe(self, fn: Subscriber) -> None:
         self._subscribers.append(fn)
 
+    def unsubscribe(self, fn: Subscriber) -> None:
+        if fn in self._subscribers:
+            self._subscribers.remove(fn)
+
     def _publish(self, event: Event) -> None:
+        import sys
+
         for fn in list(self._subscribers):
             try:
                 fn(event)
@@ -146,6 +130,7 @@ class Engine:
             if row["effect_size"] is not None:
                 self._trend(row["feature"]).append(row["effect_size"])
         self.window = lab.window_performance(self.store.db, self.baseline, self.settings)
+        self._open_cache = self.store.open_alerts()
 
     def reload(self) -> None:
         """Re-read the history from the store (a viewer following another process's engine)."""
@@ -169,8 +154,12 @@ class Engine:
             trend = self.feature_trends[feature] = deque(maxlen=FEATURE_TREND)
         return trend
 
-    def open_alerts(self):
-        return self.store.open_alerts()
+    def open_alerts(self) -> list[Alert]:
+        """Open alerts from the store, plus the monitor's own faults (which the store may be unable to hold).
+        While the store cannot be read, the last alerts read from it."""
+        with contextlib.suppress(STORE_ERRORS):
+            self._open_cache = self.store.open_alerts()
+        return [*self._open_cache, *self.faults.values()]
 
     def stats(self) -> EngineStats:
         recent = list(self.recent)
@@ -182,8 +171,12 @@ class Engine:
             rows_per_s = sum(b.rows for b in window[1:]) / span if span > 0 else None
         alerts = self.open_alerts()
         share = next((b.drift_share for b in reversed(recent) if b.drift_share is not None), None)
+        try:
+            batches = self.store.batch_count()
+        except STORE_ERRORS:
+            batches = len(recent)
         return EngineStats(
-            batches=self.store.batch_count(), rows_per_second=rows_per_s,
+            batches=batches, rows_per_second=rows_per_s,
             latency_p50=float(np.percentile(latencies, 50)) if latencies else None,
             latency_p95=float(np.percentile(latencies, 95)) if latencies else None,
             drift_share=share, status=status_of_alerts(alerts), open_alerts=len(alerts))
@@ -199,9 +192,18 @@ class Engine:
         self._resume.set()
 
     def acknowledge(self, alert_id: int) -> None:
+        """Acknowledge an open alert (an unreadable file's alert is closed by it; see Store.acknowledge)."""
         alert = self.store.acknowledge(alert_id)
-        if alert is not None and alert.status == "acknowledged":
+        if alert is not None and alert.acknowledged_at is not None and alert.acknowledged_at >= self._ack_seen:
+            self._ack_seen = alert.acknowledged_at
             self._publish(AlertEvent("acknowledged", alert))
+
+    def _external_acks(self) -> None:
+        """Acknowledgements made by another process (``sentinel alerts DIR ack``) reach the subscribers."""
+        for alert in self.store.alerts_changed_since(self._ack_seen):
+            if alert.acknowledged_at is not None and alert.acknowledged_at > self._ack_seen:
+                self._ack_seen = alert.acknowledged_at
+                self._publish(AlertEvent("acknowledged", alert))
 
     def action_status(self, name: str, error: str | None) -> None:
         """On the loop thread, from an alert action: a failed delivery opens (or updates) the pipeline warning
@@ -211,8 +213,12 @@ class Engine:
             return  # the common case, delivered and nothing open: no write
         record = None if error is None else AlertRecord(AlertKind.PIPELINE, Severity.WARNING, key[1],
                                                         f"alert action {name!r} failed: {error}")
-        with self.store.transaction() as db:
-            event = set_condition(db, key, record)
+        try:
+            with self.store.transaction() as db:
+                event = Store.set_condition(db, key, record)
+        except STORE_ERRORS as exc:
+            self.report_fault("store", f"cannot write to the store {self.store.path}: {exc}")
+            return
         if error is None:
             self._failing_actions.discard(key)
         else:
@@ -220,67 +226,90 @@ class Engine:
         if event is not None:
             self._publish(event)
 
-    # sources -------------------------------------------------------------------------------------------
+    # the monitor's own health ------------------------------------------------------------------------
+    def report_fault(self, component: str, problem: str | None, severity: str = "critical") -> None:
+        """Open (or update) the alert about a failing part of the monitor, or resolve it (``problem`` None).
+        Kept in memory, since the store may be the part that fails; its history is written once it works."""
+        alert = self.faults.get(component)
+        now = time.time()
+        if problem is None:
+            if alert is None:
+                return
+            del self.faults[component]
+            alert.status, alert.resolved_at, alert.updated_at = "resolved", now, now
+            self._publish(AlertEvent("resolved", alert))
+            # If the store still fails, the history line is lost; the alert itself was published both ways.
+            with contextlib.suppress(*STORE_ERRORS):
+                self.store.record_incident((alert.kind, alert.subject), AlertRecord(
+                    AlertKind.PIPELINE, Severity[alert.severity.upper()], alert.subject, alert.message),
+                    alert.opened_at, now)
+            return
+        if alert is not None:
+            if alert.message == problem:
+                return
+            previous = alert.severity
+            alert.message, alert.severity, alert.updated_at = problem, severity, now
+            alert.count += 1
+            self._publish(AlertEvent("updated", alert, previous_severity=previous))
+            return
+        alert = Alert(id=self._fault_ids.get(component, -9), kind=AlertKind.PIPELINE.value,
+                      subject=monitor_subject(component), severity=severity, message=problem, status="open",
+                      opened_at=now, updated_at=now, resolved_at=None, acknowledged_at=None, count=1,
+                      first_batch_id=None, last_batch_id=None)
+        self.faults[component] = alert
+        self._publish(AlertEvent("opened", alert))
+
+    @property
+    def failure(self) -> str | None:
+        """Why the monitor is not working right now (critical faults), or None."""
+        bad = [a.message for a in self.faults.values() if a.severity == "critical"]
+        return "; ".join(bad) if bad else None
+
+    # sources (kept for the dashboard and tests) ----------------------------------------------------------
     def is_candidate(self, path: str, is_dir: bool = False) -> bool:
-        return is_batch_candidate(Path(path), self.directory, self.store.state_dir.resolve(), is_dir=is_dir)
+        return self.files.is_candidate(path, is_dir)
 
     def scan(self) -> list[str]:
-        """Batches already in the directory that are not known to the store, oldest first: files, and frame
-        directories (directories holding images or the completion marker)."""
-        found = []
-        for entry in os.scandir(self.directory):
-            if entry.is_dir():
-                if not self.is_candidate(entry.path, is_dir=True) or not self._looks_like_frames(entry.path):
-                    continue
-                sig = dir_signature(entry.path)
-                if sig is None or self.store.known_stat(entry.path) == sig:
-                    continue
-                found.append((sig[1], entry.name, entry.path))
-                continue
-            if not entry.is_file() or not self.is_candidate(entry.path):
-                continue
-            st = entry.stat()
-            if self.store.known_stat(entry.path) == (st.st_size, st.st_mtime):
-                continue  # processed before, unchanged: no need to hash it again
-            found.append((st.st_mtime, entry.name, entry.path))
-        return [p for _, _, p in sorted(found)]
+        return self.files.new_batches()
 
-    def _looks_like_frames(self, path: str) -> bool:
-        from ..io.frames import IMAGE_SUFFIXES
-
+    def resolve_missing_files(self) -> list[AlertEvent]:
+        """Alerts about files that could not be read end when the file is gone (nothing is left to read)."""
         try:
-            with os.scandir(path) as it:
-                return any(e.name == self.settings.frames.marker or e.name.lower().endswith(IMAGE_SUFFIXES)
-                           for e in it)
+            present = {fs_text(e.name) for e in os.scandir(self.directory)}
         except OSError:
-            return False
+            return []
+        gone = [a for a in self.store.open_alerts() if is_file_key((a.kind, a.subject)) and a.subject not in present]
+        events = self.store.resolve_alerts(gone, time.time()) if gone else []
+        for e in events:
+            self._publish(e)
+        return events
 
     # processing ----------------------------------------------------------------------------------------
-    def _analyse(self, path: str, now: float) -> tuple[BatchResult, str, list[tuple]]:
+    def _analyse(self, path: str, now: float, file_id: int) -> tuple[BatchResult, str, list[tuple]]:
         """In a worker thread: the result, its JSON for the store (serialising 1,000 features takes tens of
         milliseconds, which the event loop, and so the dashboard, should not wait for) and the prediction
         rows kept for labels (batch id filled in later)."""
-        delay = os.environ.get(_SLOW_HOOK)
-        if delay:
-            time.sleep(float(delay))
         sink: dict = {}
         try:
             result = analyse_path(Path(path), self.baseline, self.settings, sink=sink)
-            rows = lab.prediction_rows(self.baseline, sink.get("columns") or {}, 0, now)
+            rows = lab.prediction_rows(self.baseline, sink.get("columns") or {}, 0, now, anonymous=f"~{file_id}:")
         except Exception as exc:  # a bug on one odd file must not stop the monitor: report it as that file's
             result = unreadable_result(Path(path), f"internal error while analysing: {exc!r}")
             rows = []
         return result, json.dumps(result.to_dict(), allow_nan=False), rows
 
     async def process(self, path: str, ready_at: float | None = None) -> BatchEvent | None:
+        """One batch or label file, start to finish. Raises sqlite3.Error when the store fails (the caller
+        retries); any other failure is recorded as the batch's own pipeline alert."""
         ident = await asyncio.to_thread(file_identity, path)
         if ident is None or self.store.file_status(ident) == "done":
             return None  # gone, or this exact content was processed already
         file_id = self.store.begin_file(ident)
         if lab.is_label_file(path, self.settings.performance.label_pattern):
-            return await self._process_labels(path, file_id)
+            await self._process_labels(path, file_id)
+            return None
         started = time.time()
-        result, result_json, rows = await asyncio.to_thread(self._analyse, path, started)
+        result, result_json, rows = await asyncio.to_thread(self._analyse, path, started, file_id)
         latency = time.monotonic() - ready_at if ready_at is not None else None
         batch_id, window, alert_events = await asyncio.to_thread(self._commit, file_id, result, latency,
                                                                  result_json, rows, started)
@@ -303,7 +332,8 @@ class Engine:
     def _commit(self, file_id: int, result: BatchResult, latency: float | None, result_json: str,
                 rows: list[tuple], started: float) -> tuple[int, PerformanceResult | None, list[AlertEvent]]:
         """In a worker thread, one transaction: the batch, its predictions, pruning, the window and the
-        alert rules (10,000 prediction rows take tens of milliseconds to write; the loop stays free)."""
+        alerts (10,000 prediction rows take tens of milliseconds to write; the loop stays free)."""
+        new_labels = sum(1 for r in rows if r[7] is not None)
         with self.store.transaction() as db:
             batch_id = self.store.insert_batch(db, file_id, result, latency, result_json)
             if rows:
@@ -315,44 +345,87 @@ class Engine:
                       self.settings.performance.max_pending_predictions, by_count=by_count)
             if by_count:
                 self._since_prune = 0
-            window = lab.window_performance(db, self.baseline, self.settings) if rows else self.window
-            # In watch mode model quality is judged on the rolling window, not on one batch's labels.
+            # Model quality is judged on the rolling window, and only when labelled rows were added: a batch
+            # without labels is no new evidence, and must count neither towards opening nor resolving.
+            window = lab.window_performance(db, self.baseline, self.settings) if new_labels else self.window
             records = [a for a in result.alerts if a.kind != AlertKind.PERFORMANCE]
-            records += performance_alerts(window, None)
-            alert_events = apply_alert_rules(db, batch_id, records, self.settings.alerts,
-                                             scope=scope_for(result.kind))
+            if new_labels:
+                records += performance_alerts(window, None)
+            evaluated = scope(result.kind, Path(result.file).name, bool(new_labels))
+            alert_events = self._judge(db, evaluated, records, batch_id)
         return batch_id, window, alert_events
+
+    def _judge(self, db: sqlite3.Connection, evaluated: Callable, records: list[AlertRecord],
+               batch_id: int | None) -> list[AlertEvent]:
+        open_alerts, streaks = Store.book(db)
+        judgement = judge(open_alerts, streaks, evaluated, records, self.settings.alerts)
+        return Store.apply_judgement(db, judgement, batch_id, time.time())
 
     async def _process_labels(self, path: str, file_id: int) -> None:
         now = time.time()
+        name = fs_text(Path(path).name)
         try:
             labels = await asyncio.to_thread(lab.read_label_file, Path(path), self.baseline, self.settings)
         except BatchReadError as exc:
+            # Labels that could not be read are data that was never checked: an incident of their own.
+            record = AlertRecord(AlertKind.PIPELINE, Severity.CRITICAL, name, f"{name}: {exc.reason}")
             with self.store.transaction() as db:
-                db.execute("UPDATE files SET status = 'done', processed_at = ? WHERE id = ?", (now, file_id))
-            self._publish(LabelsEvent(path, 0, 0, 0, self.window, now, reason=exc.reason))
-            return None
+                Store.mark_done(db, file_id, now)
+                alert_events = self._judge(db, scope("labels", name, False), [record], Store.last_batch_id(db))
+            self._publish(LabelsEvent(fs_text(path), 0, 0, 0, self.window, now, reason=exc.reason))
+            for e in alert_events:
+                self._publish(e)
+            return
         with self.store.transaction() as db:
-            matched, unmatched = lab.apply_labels(db, labels.labels, now)
-            db.execute("INSERT OR REPLACE INTO label_files (file_id, path, rows, matched, unmatched, created_at) "
-                       "VALUES (?, ?, ?, ?, ?, ?)", (file_id, path, labels.rows, matched, unmatched, now))
-            db.execute("UPDATE files SET status = 'done', processed_at = ? WHERE id = ?", (now, file_id))
-            self.window = lab.window_performance(db, self.baseline, self.settings)
-            last = db.execute("SELECT MAX(id) FROM batches").fetchone()[0]
-            alert_events = []
-            if last is not None:
-                # Late labels can open or resolve a performance alert; other kinds are left as they are.
-                records = performance_alerts(self.window, None)
-                alert_events = apply_alert_rules(db, last, records, self.settings.alerts,
-                                                 scope=lambda key: key[0] == AlertKind.PERFORMANCE.value)
-        self._publish(LabelsEvent(path, labels.rows, matched, unmatched, self.window, now))
+            matched, unmatched, newly = lab.apply_labels(db, labels.labels, now)
+            Store.record_label_file(db, file_id, path, labels.rows, matched, unmatched, now)
+            if newly:
+                self.window = lab.window_performance(db, self.baseline, self.settings)
+            records = performance_alerts(self.window, None) if newly else []
+            alert_events = self._judge(db, scope("labels", name, bool(newly)), records, Store.last_batch_id(db))
+        self._publish(LabelsEvent(fs_text(path), labels.rows, matched, unmatched, self.window, now))
         for e in alert_events:
             self._publish(e)
-        return None
+
+    async def _record_failure(self, path: str, exc: BaseException) -> None:
+        """A failure outside the analysis (hashing, storing odd values): the batch's own critical alert, so the
+        file is not lost silently and the next batch still runs."""
+        result = unreadable_result(Path(path), f"internal error while processing: {exc!r}")
+        ident = await asyncio.to_thread(file_identity, path)
+        if ident is None:
+            return
+        file_id = self.store.begin_file(ident)
+        _, _, events = await asyncio.to_thread(self._commit, file_id, result, None,
+                                               json.dumps(result.to_dict(), allow_nan=False), [], time.time())
+        for e in events:
+            self._publish(e)
+
+    async def process_supervised(self, path: str, ready_at: float | None = None) -> None:
+        """``process`` that never gives up on a batch while the store fails (retried with backoff, the fault
+        reported), and turns any other failure into the batch's own alert."""
+        delay = 1.0
+        while True:
+            try:
+                try:
+                    await self.process(path, ready_at)
+                except STORE_ERRORS:
+                    raise
+                except Exception as exc:  # noqa: BLE001 (a bug on one batch: report it, go on)
+                    await self._record_failure(path, exc)
+            except STORE_ERRORS as exc:
+                self.report_fault("store", f"cannot use the store {self.store.path}: {exc} (retrying "
+                                           f"{fs_text(Path(path).name)} every {MAX_BACKOFF:.0f} s at most)")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+                continue
+            self.report_fault("store", None)
+            return
 
     async def run_once(self) -> list[BatchEvent]:
-        """Process every batch in the directory not yet in the history, oldest first."""
+        """Process every batch in the directory not yet in the history, oldest first. Store failures raise
+        (``--once`` exits 3)."""
         self.store.claim()
+        self.resolve_missing_files()
         events = []
         for path in self.scan():
             event = await self.process(path, time.monotonic())
@@ -360,106 +433,86 @@ class Engine:
                 events.append(event)
         return events
 
+    async def idle(self) -> None:
+        """Wait until every batch found so far is processed (the first scan done, the queue drained)."""
+        await self._idle.wait()
+
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the directory until ``stop`` is set: what arrived while down first, then new files."""
-        from .watcher import DirectoryWatcher
-
         self.store.claim()
         loop = asyncio.get_running_loop()
-        tracker = ReadinessTracker(self.settings.watch.quiet_period)
         queue: asyncio.Queue[tuple[str, float]] = asyncio.Queue(maxsize=max(1, self.settings.watch.queue_size))
 
-        wake = asyncio.Event()  # a close or rename makes a file ready now: do not wait for the next tick
+        async def deliver(path: str, ready_at: float) -> None:
+            self._outstanding += 1
+            self._idle.clear()
+            await queue.put((path, ready_at))  # waits while the queue is full: backpressure
 
-        marker = self.settings.frames.marker
+        source = FollowSource(self.files, self.settings, loop, deliver, self.report_fault, poll=self.poll)
+        self.source = source
 
-        def on_event(kind: str, path: str, is_dir: bool = False) -> None:
-            found = batch_of(path, self.directory)
-            if found is None:
-                return
-            batch, nested = found
-            if nested:
-                # A file inside a frame directory: the marker completes the batch, anything else is progress.
-                if not self.is_candidate(batch, is_dir=True):
-                    return
-                done = Path(path).name == marker and kind in ("created", "closed", "moved")
-                kind = "closed" if done else "modified"
-            elif not self.is_candidate(path, is_dir=is_dir):
-                return
-            elif is_dir and kind == "created":
-                kind = "modified"  # a new, still empty directory: wait for its marker or the quiet period
-            tracker.observe(batch, kind, time.monotonic())
-            if kind in ("closed", "moved"):
-                wake.set()
-
-        def stat(path: str) -> tuple[int, float] | None:
-            try:
-                st = os.stat(path)
-            except OSError:
-                return None
-            if os.path.isdir(path):
-                return dir_signature(path)
-            return st.st_size, st.st_mtime
-
-        state_dir = str(self.store.state_dir.resolve())
-
-        # The observer starts before the first scan, so a file arriving in between is seen by one or the other
-        # (or both: the queued set and the file identity make that harmless).
-        watcher = DirectoryWatcher(self.directory, loop, on_event, poll=self.poll,
-                                   skip=lambda p: p.startswith(state_dir))
-        watcher.start()
-        backlog: deque[tuple[str, float]] = deque((p, time.monotonic()) for p in self.scan())
-        queued: set[str] = {p for p, _ in backlog}  # waiting or in progress: a rescan must not add them again
-
-        async def feed() -> None:
-            last_scan = time.monotonic()
-            while True:
-                now = time.monotonic()
-                if now - last_scan >= self.settings.watch.rescan_interval:
-                    # A safety net for lost events (inotify queue overflow, network file systems): files the
-                    # store does not know must still be stable for the quiet period before they are read.
-                    last_scan = now
-                    for path in await asyncio.to_thread(self.scan):
-                        if path not in queued and path not in tracker:
-                            tracker.observe(path, "modified", now)
-                ready = [p for p in tracker.poll(now, stat) if p not in queued]
-                backlog.extend((p, now) for p in ready)
-                queued.update(ready)
-                while backlog:
-                    await queue.put(backlog.popleft())  # waits while the queue is full: backpressure
-                wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), 0.05)
+        def settle() -> None:
+            if source.ready.is_set() and self._outstanding == 0 and not source.pending:
+                self._idle.set()
 
         async def work() -> None:
             while True:
                 path, ready_at = await queue.get()
-                await self._resume.wait()
-                self._busy = True
                 try:
-                    await self.process(path, ready_at)
+                    await self._resume.wait()
+                    self._busy = True
+                    await self.process_supervised(path, ready_at)
                 finally:
-                    queued.discard(path)
                     self._busy = False
+                    self._outstanding -= 1
+                    source.done(path)
 
-        async def beat() -> None:
-            # Liveness for /health: the loop is responsive (analysis runs in threads, so a long batch or a
-            # full queue does not stop this).
+        async def housekeeping() -> None:
+            # Liveness for /health (analysis runs in threads, so a long batch or a full queue does not stop
+            # this), the idle signal, files gone, acknowledgements made by `sentinel alerts ... ack`.
+            last = 0.0
             while True:
                 self.heartbeat = time.monotonic()
-                await asyncio.sleep(1.0)
+                settle()
+                if self.heartbeat - last >= min(5.0, self.settings.watch.rescan_interval):
+                    last = self.heartbeat
+                    with contextlib.suppress(*STORE_ERRORS):  # the processor reports the store; retried next tick
+                        self.resolve_missing_files()
+                        self._external_acks()
+                await asyncio.sleep(0.2)
 
-        feeder = asyncio.create_task(feed())
-        worker = asyncio.create_task(work())
-        beater = asyncio.create_task(beat())
+        tasks = [asyncio.create_task(self._supervise(name, fn)) for name, fn in
+                 (("source", source.run), ("processor", work), ("housekeeping", housekeeping))]
         try:
             await stop.wait()
         finally:
-            feeder.cancel()
-            beater.cancel()
+            tasks[0].cancel()
+            tasks[2].cancel()
             # Let the batch in progress finish so its result is stored and published, then stop.
-            while self._busy and not worker.done():
+            while self._busy and not tasks[1].done():
                 await asyncio.sleep(0.05)
-            worker.cancel()
-            await asyncio.gather(feeder, worker, beater, return_exceptions=True)
-            watcher.stop()
+            tasks[1].cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _supervise(self, name: str, body: Callable[[], Awaitable[None]]) -> None:
+        """Run a long-lived task; if it fails, report the fault and start it again (with backoff), so the
+        process never runs on without it."""
+        import sys
+
+        delay, healthy = 1.0, None
+        while True:
+            try:
+                if name in self.faults:  # restarted: the fault ends once it has run for a while
+                    healthy = asyncio.get_running_loop().call_later(10.0, self.report_fault, name, None)
+                await body()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                if healthy is not None:
+                    healthy.cancel()
+                message = f"the {name} task failed: {exc!r}; restarted"
+                print(f"sentinel: {clean(message)}", file=sys.stderr)
+                self.report_fault(name, message)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)

@@ -38,19 +38,24 @@ def _floats_or_none(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def prediction_rows(baseline: Baseline, columns: dict[str, Coerced], batch_id: int, now: float
-                    ) -> list[tuple]:
+def prediction_rows(baseline: Baseline, columns: dict[str, Coerced], batch_id: int, now: float,
+                    anonymous: str = "~") -> list[tuple]:
     """(row_id, batch_id, row_index, prediction, score, label, created_at, labelled_at, features_json) for
-    every row with an id and a prediction; features kept for segment discovery. Vectorised: a 10,000-row
-    batch costs a few milliseconds here, in the analysis thread."""
+    every row with a prediction that can be judged now or later: a row with an id waits for a late label; a
+    row without one (or a baseline without an id column) counts only when it carries its label inline, under
+    the id ``anonymous + row index`` (the caller makes it unique to the batch). Vectorised: a 10,000-row batch
+    costs a few milliseconds here, in the analysis thread."""
     perf = baseline.meta.get("performance")
     id_col = baseline.roles.get("id")
-    if not perf or not id_col or id_col not in columns or perf["prediction"] not in columns:
+    if not perf or perf["prediction"] not in columns:
         return []
-    id_values = columns[id_col].values
-    ids = (np.asarray(id_values.to_pylist(), dtype=object) if isinstance(id_values, pa.Array)
-           else _floats_or_none(id_values))
-    n = len(ids)
+    n = len(columns[perf["prediction"]].values)
+    if id_col and id_col in columns:
+        id_values = columns[id_col].values
+        ids = (np.asarray(id_values.to_pylist(), dtype=object) if isinstance(id_values, pa.Array)
+               else _floats_or_none(id_values))
+    else:
+        ids = np.full(n, None, dtype=object)
     target = perf["target"]
     if perf["task"] == "regression":
         preds = _floats_or_none(columns[perf["prediction"]].values)
@@ -58,6 +63,11 @@ def prediction_rows(baseline: Baseline, columns: dict[str, Coerced], batch_id: i
     else:
         preds = class_labels(columns[perf["prediction"]])
         labels = class_labels(columns[target]) if target in columns else np.full(n, None, dtype=object)
+    labelled = pd.notna(labels)
+    has_id = pd.notna(ids)
+    keep = np.flatnonzero(pd.notna(preds) & (has_id | labelled))
+    if not len(keep):
+        return []
     score_col = perf.get("score")
     scores = (_floats_or_none(columns[score_col].values) if score_col and score_col in columns
               else np.full(n, None, dtype=object))
@@ -68,10 +78,9 @@ def prediction_rows(baseline: Baseline, columns: dict[str, Coerced], batch_id: i
             frame[f.name] = vals.to_pandas() if isinstance(vals, pa.Array) else vals
     feats = (pd.DataFrame(frame).to_json(orient="records", lines=True, double_precision=6).splitlines()
              if frame else ["{}"] * n)
-    keep = np.flatnonzero(pd.notna(ids) & pd.notna(preds))
-    labelled = pd.notna(labels)
-    return [(str(ids[i]), batch_id, int(i), str(preds[i]), scores[i], None if labels[i] is None else str(labels[i]),
-             now, now if labelled[i] else None, feats[i]) for i in keep]
+    return [(str(ids[i]) if has_id[i] else f"{anonymous}{i}", batch_id, int(i), str(preds[i]), scores[i],
+             None if labels[i] is None else str(labels[i]), now, now if labelled[i] else None, feats[i])
+            for i in keep]
 
 
 def store_predictions(db: sqlite3.Connection, rows: list[tuple]) -> None:
@@ -106,18 +115,20 @@ def read_label_file(path: Path, baseline: Baseline, settings: Settings) -> Label
     return LabelFile(rows=table.num_rows, labels=pairs)
 
 
-def apply_labels(db: sqlite3.Connection, labels: list[tuple[str, str]], now: float) -> tuple[int, int]:
-    """Join labels to stored predictions by id; returns (matched, unmatched). Unmatched ids are counted,
-    never silently dropped: the caller reports them."""
-    matched = 0
+def apply_labels(db: sqlite3.Connection, labels: list[tuple[str, str]], now: float) -> tuple[int, int, int]:
+    """Join labels to stored predictions by id; returns (matched, unmatched, newly labelled). Unmatched ids
+    are counted, never silently dropped: the caller reports them. Only newly labelled rows are new evidence
+    for the performance window (a replayed label file is not)."""
+    matched = newly = 0
     for row_id, label in labels:
         cur = db.execute("UPDATE predictions SET label = ?, labelled_at = ? WHERE row_id = ? AND label IS NULL",
                          (label, now, row_id))
         if cur.rowcount:
             matched += 1
+            newly += 1
         elif db.execute("SELECT 1 FROM predictions WHERE row_id = ?", (row_id,)).fetchone():
             matched += 1  # labelled already (a replayed label file): known, not lost
-    return matched, len(labels) - matched
+    return matched, len(labels) - matched, newly
 
 
 def prune(db: sqlite3.Connection, horizon_hours: float, now: float, max_pending: int, by_count: bool = True

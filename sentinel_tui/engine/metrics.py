@@ -30,6 +30,7 @@ from ..model import (
     LabelsEvent,
     PerformanceResult,
     Status,
+    alerts_document,
     iso_utc,
     status_of_alerts,
 )
@@ -224,19 +225,28 @@ class MetricsExporter:
                                 "([metrics] max_features)", value=len(features) - len(kept))
 
     def health(self) -> tuple[int, dict[str, Any]]:
-        """Liveness: 200 while the engine's loop ticks, whatever the data's status (a drifting model is not a
-        reason to restart the monitor); 503 when the loop has stalled."""
+        """Health of the monitor, not of the data: 200 while the engine's loop ticks and nothing of the monitor
+        itself fails, whatever the data's status (a drifting model is not a reason to restart the monitor);
+        503 with the reason when the loop has stalled or the monitor fails (store, watcher, a task)."""
         beat = getattr(self.engine, "heartbeat", None)
         age = time.monotonic() - beat if beat is not None else None
         alive = age is None or age < STALL_SECONDS
+        failure = getattr(self.engine, "failure", None)
         with self._lock:
             last, batches, open_alerts = self.last_batch_at, self.batches_total, len(self.alerts)
-        body = {"status": self.status().label, "monitor": "running" if alive else "stalled",
+        state = "stalled" if not alive else "failing" if failure else "running"
+        body = {"status": self.status().label, "monitor": state,
+                "reason": (f"event loop has not ticked for {age:.0f} s" if not alive else failure),
                 "last_batch_at": iso_utc(last),
                 "last_batch_age_seconds": round(time.time() - last, 1) if last else None,
                 "batches": batches, "open_alerts": open_alerts,
                 "uptime_seconds": round(time.time() - self.started, 1), "version": __version__}
-        return (200 if alive else 503), body
+        return (200 if state == "running" else 503), body
+
+    def alerts_document(self) -> dict[str, Any]:
+        with self._lock:
+            alerts = sorted(self.alerts.values(), key=lambda a: a.id)
+        return alerts_document(alerts)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -250,8 +260,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif path in ("/health", "/healthz"):
             code, body = self.exporter.health()
             self._send(code, json.dumps(body).encode(), "application/json")
+        elif path == "/alerts":
+            self._send(200, json.dumps(self.exporter.alerts_document(), ensure_ascii=False, allow_nan=False)
+                       .encode(), "application/json")
         elif path == "/":
-            self._send(200, b"sentinel-tui: /metrics (Prometheus), /health (JSON)\n", "text/plain; charset=utf-8")
+            self._send(200, b"sentinel-tui: /metrics (Prometheus), /health and /alerts (JSON)\n",
+                       "text/plain; charset=utf-8")
         else:
             self._send(404, b"not found\n", "text/plain; charset=utf-8")
 

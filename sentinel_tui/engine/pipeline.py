@@ -17,7 +17,8 @@ from ..config import Settings
 from ..io.csv_reader import BatchReadError, read_csv_batch
 from ..io.frames import ARRAY_SUFFIXES, FrameReadError
 from ..model import AlertKind, AlertRecord, BatchResult, Finding, Severity, Status, worst_status
-from .alerts import FRAMES_SUBJECT, TABLE_SUBJECT
+from ..textsafe import fs_text
+from .alertbook import FRAMES_SUBJECT, TABLE_SUBJECT
 
 
 def _string_columns(baseline: Baseline) -> frozenset[str]:
@@ -26,10 +27,11 @@ def _string_columns(baseline: Baseline) -> frozenset[str]:
 
 def unreadable_result(path: Path, reason: str, seconds: float = 0.0) -> BatchResult:
     """A file that could not be analysed: a critical pipeline finding naming the file and the reason."""
-    finding = Finding("unreadable", Severity.CRITICAL, AlertKind.PIPELINE, f"{path.name}: {reason}",
-                      values={"file": str(path), "reason": reason})
-    alert = AlertRecord(AlertKind.PIPELINE, Severity.CRITICAL, path.name, finding.message)
-    return BatchResult(file=str(path), rows=0, columns=0, status=Status.CRITICAL, findings=(finding,),
+    name = fs_text(path.name)
+    finding = Finding("unreadable", Severity.CRITICAL, AlertKind.PIPELINE, f"{name}: {reason}",
+                      values={"file": fs_text(str(path)), "reason": reason})
+    alert = AlertRecord(AlertKind.PIPELINE, Severity.CRITICAL, name, finding.message)
+    return BatchResult(file=fs_text(str(path)), rows=0, columns=0, status=Status.CRITICAL, findings=(finding,),
                        drift=None, alerts=(alert,), seconds=seconds)
 
 
@@ -51,9 +53,11 @@ def _stream_problem(path: Path, message: str, start: float, subject: str = FRAME
     missing, the baseline has no frames or no table): one alert with a fixed subject, updated rather than
     raised per batch."""
     finding = Finding(f"{subject.strip('()')}_unavailable", Severity.CRITICAL, AlertKind.PIPELINE,
-                      f"{path.name}: {message}", column=subject, values={"file": str(path), "reason": message})
+                      f"{fs_text(path.name)}: {message}", column=subject,
+                      values={"file": fs_text(str(path)), "reason": message})
     alert = AlertRecord(AlertKind.PIPELINE, Severity.CRITICAL, subject, message)
-    return BatchResult(file=str(path), rows=0, columns=0, status=Status.CRITICAL, findings=(finding,), drift=None,
+    return BatchResult(file=fs_text(str(path)), rows=0, columns=0, status=Status.CRITICAL, findings=(finding,),
+                       drift=None,
                        alerts=(alert,), seconds=time.perf_counter() - start,
                        kind="frames" if subject == FRAMES_SUBJECT else "table")
 
@@ -85,7 +89,7 @@ def analyse_frames(path: Path, baseline: Baseline, settings: Settings) -> BatchR
     findings = emb.frame_findings(batch, s)
     alerts = [*batch_alerts(findings, None), *emb.embedding_alerts(result)]
     status = worst_status([batch_status(findings, None), *(Status.from_severity(a.severity) for a in alerts)])
-    return BatchResult(file=str(path), rows=result.frames, columns=0, status=status, findings=tuple(findings),
+    return BatchResult(file=fs_text(str(path)), rows=result.frames, columns=0, status=status, findings=tuple(findings),
                        drift=None, alerts=tuple(alerts), seconds=time.perf_counter() - start, kind="frames",
                        embedding=result)
 
@@ -104,7 +108,7 @@ def analyse_file(path: Path, baseline: Baseline, settings: Settings, sink: dict 
                                 string_columns=_string_columns(baseline))
     except BatchReadError as exc:
         return unreadable_result(path, exc.reason, time.perf_counter() - start)
-    return analyse_table(loaded.table, baseline, settings, file=str(path), duplicates=loaded.duplicates,
+    return analyse_table(loaded.table, baseline, settings, file=fs_text(str(path)), duplicates=loaded.duplicates,
                          header_columns=len(loaded.header), start=start, sink=sink)
 
 

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..model import Alert, BatchResult
+from ..model import Alert, AlertEvent, AlertRecord, BatchResult
+from ..textsafe import fs_text
+from .alertbook import Judgement, Key, Streak, is_file_key
 
 try:
     import fcntl
@@ -121,8 +123,19 @@ MIGRATIONS: list[str] = [
     ALTER TABLE batches ADD COLUMN kind TEXT NOT NULL DEFAULT 'table';
     ALTER TABLE batches ADD COLUMN embedding_score REAL;
     """,
+    # 4: one incident, one alert: at most one open (or acknowledged) alert per (kind, subject). Earlier
+    # releases could open duplicates (a frame batch re-opening a table alert); keep the oldest of each.
+    """
+    UPDATE alerts SET status = 'resolved', resolved_at = updated_at
+        WHERE status IN ('open', 'acknowledged') AND id NOT IN
+        (SELECT MIN(id) FROM alerts WHERE status IN ('open', 'acknowledged') GROUP BY kind, subject);
+    CREATE UNIQUE INDEX alerts_open_key ON alerts (kind, subject) WHERE status IN ('open', 'acknowledged');
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+BUSY_TIMEOUT = 5.0  # seconds a write waits for another client's lock before the batch is retried (backoff)
 
 
 class StoreError(Exception):
@@ -148,7 +161,9 @@ class Store:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.state_dir / DB_NAME
         # The engine owns the connection on the event loop thread; analysis threads never touch it.
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        # A short busy timeout: a write that waits holds the connection, and the event loop (dashboard, health)
+        # shares it; the engine retries a locked batch with backoff and reports the lock as a monitor fault.
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT)
         self.db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._claim_fd: int | None = None
@@ -218,26 +233,26 @@ class Store:
     # files -------------------------------------------------------------------------------------------
     def file_status(self, ident: FileIdentity) -> str | None:
         row = self.db.execute("SELECT status FROM files WHERE sha256 = ? AND path = ?",
-                              (ident.sha256, ident.path)).fetchone()
+                              (ident.sha256, fs_text(ident.path))).fetchone()
         return row["status"] if row else None
 
     def known_stat(self, path: str) -> tuple[int, float] | None:
         """(size, mtime) of the latest processed version of ``path``: lets a scan skip hashing it again."""
         row = self.db.execute("SELECT size, mtime FROM files WHERE path = ? AND status = 'done' "
-                              "ORDER BY id DESC LIMIT 1", (path,)).fetchone()
+                              "ORDER BY id DESC LIMIT 1", (fs_text(path),)).fetchone()
         return (row["size"], row["mtime"]) if row else None
 
     def begin_file(self, ident: FileIdentity) -> int:
         """Mark a file as being processed (committed before analysis starts) and return its id."""
         with self.transaction() as db:
             row = db.execute("SELECT id FROM files WHERE sha256 = ? AND path = ?",
-                             (ident.sha256, ident.path)).fetchone()
+                             (ident.sha256, fs_text(ident.path))).fetchone()
             if row:
                 db.execute("UPDATE files SET size = ?, mtime = ? WHERE id = ?", (ident.size, ident.mtime, row["id"]))
                 return int(row["id"])
             cur = db.execute("INSERT INTO files (path, size, mtime, sha256, status, first_seen) "
                              "VALUES (?, ?, ?, ?, 'processing', ?)",
-                             (ident.path, ident.size, ident.mtime, ident.sha256, time.time()))
+                             (fs_text(ident.path), ident.size, ident.mtime, ident.sha256, time.time()))
             return int(cur.lastrowid)
 
     def pending_files(self) -> list[str]:
@@ -253,7 +268,7 @@ class Store:
         cur = db.execute(
             "INSERT INTO batches (file_id, path, rows, status, drift_share, drifted_count, tested_count, seconds,"
             " latency, created_at, result_json, kind, embedding_score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (file_id, result.file, result.rows, result.status.label, d.share if d else None,
+            (file_id, fs_text(result.file), result.rows, result.status.label, d.share if d else None,
              d.drifted_count if d else None, d.tested_count if d else None, result.seconds, latency,
              time.time(), result_json or json.dumps(result.to_dict(), allow_nan=False), result.kind,
              result.embedding.score if result.embedding else None))
@@ -265,8 +280,24 @@ class Store:
                 [(batch_id, f.feature, f.test, _finite(f.statistic), _finite(f.p_value), _finite(f.effect_size),
                   int(f.drifted), f.severity.label if f.severity is not None else None)
                  for f in d.features.values()])
-        db.execute("UPDATE files SET status = 'done', processed_at = ? WHERE id = ?", (time.time(), file_id))
+        self.mark_done(db, file_id)
         return batch_id
+
+    @staticmethod
+    def mark_done(db: sqlite3.Connection, file_id: int, now: float | None = None) -> None:
+        db.execute("UPDATE files SET status = 'done', processed_at = ? WHERE id = ?",
+                   (time.time() if now is None else now, file_id))
+
+    @staticmethod
+    def record_label_file(db: sqlite3.Connection, file_id: int, path: str, rows: int, matched: int, unmatched: int,
+                          now: float) -> None:
+        db.execute("INSERT OR REPLACE INTO label_files (file_id, path, rows, matched, unmatched, created_at) "
+                   "VALUES (?, ?, ?, ?, ?, ?)", (file_id, fs_text(path), rows, matched, unmatched, now))
+        Store.mark_done(db, file_id, now)
+
+    @staticmethod
+    def last_batch_id(db: sqlite3.Connection) -> int | None:
+        return db.execute("SELECT MAX(id) FROM batches").fetchone()[0]
 
     def batch_count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM batches").fetchone()[0])
@@ -295,19 +326,111 @@ class Store:
         rows = self.db.execute("SELECT * FROM alerts WHERE status IN ('open', 'acknowledged') ORDER BY id")
         return [Alert(**dict(r)) for r in rows.fetchall()]
 
+    def alert_history(self, limit: int = 200) -> list[Alert]:
+        """The most recently changed alerts, open or not, newest first."""
+        rows = self.db.execute("SELECT * FROM alerts ORDER BY MAX(updated_at, COALESCE(acknowledged_at, 0)) DESC,"
+                               " id DESC LIMIT ?", (limit,))
+        return [Alert(**dict(r)) for r in rows.fetchall()]
+
     def alert(self, alert_id: int) -> Alert | None:
         row = self.db.execute("SELECT * FROM alerts WHERE id = ?", (alert_id,)).fetchone()
         return Alert(**dict(row)) if row else None
 
-    def streaks(self) -> dict[tuple[str, str], tuple[int, int]]:
-        rows = self.db.execute("SELECT * FROM alert_streaks").fetchall()
-        return {(r["kind"], r["subject"]): (r["failing"], r["clean"]) for r in rows}
+    @staticmethod
+    def book(db: sqlite3.Connection) -> tuple[dict[Key, Alert], dict[Key, Streak]]:
+        """The alert book's state within a transaction: open alerts by key, and the streaks."""
+        rows = db.execute("SELECT * FROM alerts WHERE status IN ('open', 'acknowledged')").fetchall()
+        streaks = db.execute("SELECT * FROM alert_streaks").fetchall()
+        return ({(r["kind"], r["subject"]): Alert(**dict(r)) for r in rows},
+                {(r["kind"], r["subject"]): (r["failing"], r["clean"]) for r in streaks})
+
+    @staticmethod
+    def apply_judgement(db: sqlite3.Connection, j: Judgement, batch_id: int | None, now: float) -> list[AlertEvent]:
+        """Within the caller's transaction: write what the alert book decided; returns the changes to publish."""
+        for key, (f, c) in j.streaks.items():
+            db.execute("INSERT INTO alert_streaks (kind, subject, failing, clean) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT (kind, subject) DO UPDATE SET failing = excluded.failing, clean = excluded.clean",
+                       (key[0], key[1], f, c))
+        for key in j.cleared:
+            db.execute("DELETE FROM alert_streaks WHERE kind = ? AND subject = ?", key)
+        events = [_update(db, alert, rec, now, batch_id) for alert, rec in j.updated]
+        events += [_open(db, key, rec, now, count, batch_id) for key, rec, count in j.opened]
+        events += [_resolve(db, alert, now) for alert in j.resolved]
+        return events
+
+    @staticmethod
+    def set_condition(db: sqlite3.Connection, key: Key, record: AlertRecord | None,
+                      now: float | None = None) -> AlertEvent | None:
+        """An alert about the monitor itself rather than a batch (a failing alert action): opened at once while
+        ``record`` is given, resolved at once when it is None. Batches never open or resolve these."""
+        now = time.time() if now is None else now
+        row = db.execute("SELECT * FROM alerts WHERE kind = ? AND subject = ? AND status IN ('open', "
+                         "'acknowledged')", key).fetchone()
+        alert = Alert(**dict(row)) if row else None
+        if record is None:
+            return _resolve(db, alert, now) if alert is not None else None
+        if alert is not None:
+            return _update(db, alert, record, now, None)
+        return _open(db, key, record, now, 1, None)
+
+    def record_incident(self, key: Key, record: AlertRecord, opened_at: float, resolved_at: float) -> None:
+        """History of a monitor fault that the store could not record while it lasted (it was the store)."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO alerts (kind, subject, severity, message, status, opened_at, updated_at,"
+                       " resolved_at, count) VALUES (?, ?, ?, ?, 'resolved', ?, ?, ?, 1)",
+                       (key[0], key[1], record.severity.label, record.message, opened_at, resolved_at, resolved_at))
+
+    def resolve_alerts(self, alerts: list[Alert], now: float) -> list[AlertEvent]:
+        with self.transaction() as db:
+            for a in alerts:
+                db.execute("DELETE FROM alert_streaks WHERE kind = ? AND subject = ?", (a.kind, a.subject))
+            return [_resolve(db, a, now) for a in alerts]
 
     def acknowledge(self, alert_id: int) -> Alert | None:
+        """Acknowledge an open alert. An alert about a file that could not be read is closed by it (resolved,
+        with the acknowledgement's time): nothing else would ever close it while the file stays."""
+        now = time.time()
         with self.transaction() as db:
-            db.execute("UPDATE alerts SET status = 'acknowledged', acknowledged_at = ? WHERE id = ? AND "
-                       "status = 'open'", (time.time(), alert_id))
+            row = db.execute("SELECT kind, subject FROM alerts WHERE id = ? AND status = 'open'",
+                             (alert_id,)).fetchone()
+            if row is not None and is_file_key((row["kind"], row["subject"])):
+                db.execute("UPDATE alerts SET status = 'resolved', acknowledged_at = ?, resolved_at = ?,"
+                           " updated_at = ? WHERE id = ?", (now, now, now, alert_id))
+                db.execute("DELETE FROM alert_streaks WHERE kind = ? AND subject = ?", (row["kind"], row["subject"]))
+            elif row is not None:
+                db.execute("UPDATE alerts SET status = 'acknowledged', acknowledged_at = ? WHERE id = ?",
+                           (now, alert_id))
         return self.alert(alert_id)
+
+
+def _open(db: sqlite3.Connection, key: Key, rec: AlertRecord, now: float, count: int,
+          batch_id: int | None) -> AlertEvent:
+    cur = db.execute(
+        "INSERT INTO alerts (kind, subject, severity, message, status, opened_at, updated_at, count,"
+        " first_batch_id, last_batch_id) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)",
+        (key[0], key[1], rec.severity.label, rec.message, now, now, count, batch_id, batch_id))
+    return AlertEvent("opened", Alert(
+        id=int(cur.lastrowid), kind=key[0], subject=key[1], severity=rec.severity.label,
+        message=rec.message, status="open", opened_at=now, updated_at=now, resolved_at=None,
+        acknowledged_at=None, count=count, first_batch_id=batch_id, last_batch_id=batch_id))
+
+
+def _update(db: sqlite3.Connection, alert: Alert, rec: AlertRecord, now: float, batch_id: int | None) -> AlertEvent:
+    db.execute("UPDATE alerts SET count = count + 1, updated_at = ?, last_batch_id = COALESCE(?, last_batch_id),"
+               " severity = ?, message = ? WHERE id = ?", (now, batch_id, rec.severity.label, rec.message, alert.id))
+    previous = alert.severity
+    alert.count += 1
+    alert.updated_at, alert.severity, alert.message = now, rec.severity.label, rec.message
+    if batch_id is not None:
+        alert.last_batch_id = batch_id
+    return AlertEvent("updated", alert, previous_severity=previous)
+
+
+def _resolve(db: sqlite3.Connection, alert: Alert, now: float) -> AlertEvent:
+    db.execute("UPDATE alerts SET status = 'resolved', resolved_at = ?, updated_at = ? WHERE id = ?",
+               (now, now, alert.id))
+    alert.status, alert.resolved_at, alert.updated_at = "resolved", now, now
+    return AlertEvent("resolved", alert)
 
 
 def _finite(x: float) -> float | None:

@@ -2,6 +2,9 @@
 
 watchdog handlers run on the observer thread; nothing here touches engine state from it. Each event is
 handed over with ``loop.call_soon_threadsafe``, which never blocks the observer.
+
+On Linux the inotify observer reports a file moved in from another directory as a move (not as a created
+file), so a batch published by ``mv staging/b.csv W/`` is ready at once instead of after the quiet period.
 """
 
 from __future__ import annotations
@@ -29,15 +32,17 @@ class _Handler(FileSystemEventHandler):
         if event.is_directory and event.event_type == "modified":
             return  # a directory's mtime changes with every file in it: the file events say more
         kind = _KINDS.get(event.event_type)
-        if kind is None:  # opened, closed_no_write
+        if kind is None:  # opened, closed_no_write, attrib
             return
         if kind == "moved":
-            # The source of a rename is gone; its destination is a complete file.
-            self._send("deleted", os.fsdecode(event.src_path), event.is_directory)
-            path = os.fsdecode(event.dest_path)
-        else:
-            path = os.fsdecode(event.src_path)
-        self._send(kind, path, event.is_directory)
+            # The source of a rename is gone; its destination is a complete file. An empty side is outside the
+            # watched tree (moved in from, or out to, another directory).
+            if event.src_path:
+                self._send("deleted", os.fsdecode(event.src_path), event.is_directory)
+            if event.dest_path:
+                self._send("moved", os.fsdecode(event.dest_path), event.is_directory)
+            return
+        self._send(kind, os.fsdecode(event.src_path), event.is_directory)
 
     def _send(self, kind: str, path: str, is_dir: bool) -> None:
         if self._skip(path):  # the state directory's own writes: not worth a trip to the loop
@@ -46,25 +51,44 @@ class _Handler(FileSystemEventHandler):
             self._loop.call_soon_threadsafe(self._on_event, kind, path, is_dir)
 
 
+def _observer(poll: bool, poll_interval: float):
+    if poll:
+        from watchdog.observers.polling import PollingObserver
+
+        return PollingObserver(timeout=poll_interval)
+    try:
+        from watchdog.observers.inotify import InotifyObserver
+    except ImportError:  # not Linux: the platform's observer (moves in from elsewhere look like creations)
+        from watchdog.observers import Observer
+
+        return Observer()
+    return InotifyObserver(generate_full_events=True)
+
+
 class DirectoryWatcher:
     """Watches the directory and, for frame batches, the directories one level down (recursive)."""
 
     def __init__(self, directory: Path, loop: asyncio.AbstractEventLoop,
                  on_event: Callable[[str, str, bool], None], poll: bool = False, poll_interval: float = 0.5,
                  skip: Callable[[str], bool] = lambda path: False):
-        if poll:
-            from watchdog.observers.polling import PollingObserver
-
-            self._observer = PollingObserver(timeout=poll_interval)
-        else:
-            from watchdog.observers import Observer
-
-            self._observer = Observer()
+        self._observer = _observer(poll, poll_interval)
         self._observer.schedule(_Handler(loop, on_event, skip), str(directory), recursive=True)
 
     def start(self) -> None:
         self._observer.start()
 
+    def alive(self) -> bool:
+        """The observer thread and every emitter thread still run (an emitter dies alone, e.g. on an error in
+        the inotify thread, and then no event arrives again while the observer looks alive)."""
+        return self._observer.is_alive() and all(e.is_alive() for e in list(self._observer.emitters))
+
+    def failure(self) -> str | None:
+        if not self._observer.is_alive():
+            return "observer thread ended"
+        dead = [e for e in list(self._observer.emitters) if not e.is_alive()]
+        return f"{len(dead)} event thread(s) ended" if dead else None
+
     def stop(self) -> None:
         self._observer.stop()
-        self._observer.join(timeout=5)
+        with contextlib.suppress(RuntimeError):  # never started
+            self._observer.join(timeout=5)

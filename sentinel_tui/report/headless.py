@@ -7,6 +7,7 @@ import sys
 from typing import IO
 
 from ..model import AlertEvent, BatchEvent, LabelsEvent, PerformanceResult, iso_utc
+from ..engine.alertbook import is_monitor_key
 from ..textsafe import clean
 
 
@@ -25,6 +26,10 @@ class HeadlessPrinter:
             self.stream.flush()
         except BrokenPipeError:
             pass
+        if isinstance(event, AlertEvent) and is_monitor_key((event.alert.kind, event.alert.subject)):
+            # The monitor itself fails or recovers: say so where an operator (journald, docker logs) looks.
+            what = "recovered" if event.change == "resolved" else "FAILING"
+            print(f"sentinel: monitor {what}: {clean(event.alert.message)}", file=sys.stderr, flush=True)
 
     @staticmethod
     def text(event: BatchEvent | AlertEvent | LabelsEvent) -> str:

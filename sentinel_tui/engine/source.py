@@ -1,0 +1,234 @@
+"""Where batches come from: the watched directory's scan, file identities, and the follow-mode source (watcher
+events + readiness + periodic rescans) that hands ready batches to the processor.
+
+The source knows files, not verdicts: it asks the store only which versions were processed already.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from ..baseline.build import sha256_file
+from ..config import Settings
+from ..textsafe import clean
+from .readiness import ReadinessTracker, batch_of, is_batch_candidate
+from .store import FileIdentity, Store
+
+
+def dir_signature(path: str) -> tuple[int, float] | None:
+    """(total bytes, latest mtime) of a frame directory's files: changes whenever a file is added or written."""
+    size, mtime = 0, 0.0
+    try:
+        with os.scandir(path) as it:
+            for entry in it:
+                if entry.is_file():
+                    st = entry.stat()
+                    size += st.st_size + 1  # + 1: an empty marker file still changes the signature
+                    mtime = max(mtime, st.st_mtime)
+    except OSError:
+        return None
+    return size, mtime
+
+
+def file_identity(path: str) -> FileIdentity | None:
+    """A batch's identity: for a file its bytes; for a frame directory the names and bytes of its files."""
+    try:
+        if os.path.isdir(path):
+            sig = dir_signature(path)
+            if sig is None:
+                return None
+            h = hashlib.sha256()
+            for entry in sorted(os.scandir(path), key=lambda e: e.name):
+                if entry.is_file() and not entry.name.startswith("."):
+                    h.update(entry.name.encode("utf-8", "surrogateescape") + b"\0")
+                    h.update(bytes.fromhex(sha256_file(Path(entry.path))))
+            return FileIdentity(path=path, size=sig[0], mtime=sig[1], sha256=h.hexdigest())
+        st = os.stat(path)
+        digest = sha256_file(Path(path))
+    except OSError:
+        return None
+    return FileIdentity(path=path, size=st.st_size, mtime=st.st_mtime, sha256=digest)
+
+
+def current_stat(path: str) -> tuple[int, float] | None:
+    """(size, mtime) of a file, or a frame directory's signature; None when it is gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if os.path.isdir(path):
+        return dir_signature(path)
+    return st.st_size, st.st_mtime
+
+
+class DirectoryScan:
+    """Which entries of the watched directory are batches, and which of them the store has not processed."""
+
+    def __init__(self, directory: Path, store: Store, settings: Settings):
+        self.directory = directory
+        self.store = store
+        self.settings = settings
+        self.state_dir = store.state_dir.resolve()
+
+    def is_candidate(self, path: str, is_dir: bool = False) -> bool:
+        return is_batch_candidate(Path(path), self.directory, self.state_dir, is_dir=is_dir)
+
+    def new_batches(self) -> list[str]:
+        """Batches already in the directory that are not known to the store, oldest first: files, and frame
+        directories (directories holding images or the completion marker)."""
+        found = []
+        for entry in os.scandir(self.directory):
+            if entry.is_dir():
+                if not self.is_candidate(entry.path, is_dir=True) or not self._looks_like_frames(entry.path):
+                    continue
+                sig = dir_signature(entry.path)
+                if sig is None or self.store.known_stat(entry.path) == sig:
+                    continue
+                found.append((sig[1], entry.name, entry.path))
+                continue
+            if not entry.is_file() or not self.is_candidate(entry.path):
+                continue
+            st = entry.stat()
+            if self.store.known_stat(entry.path) == (st.st_size, st.st_mtime):
+                continue  # processed before, unchanged: no need to hash it again
+            found.append((st.st_mtime, entry.name, entry.path))
+        return [p for _, _, p in sorted(found)]
+
+    def _looks_like_frames(self, path: str) -> bool:
+        from ..io.frames import IMAGE_SUFFIXES
+
+        try:
+            with os.scandir(path) as it:
+                return any(e.name == self.settings.frames.marker or e.name.lower().endswith(IMAGE_SUFFIXES)
+                           for e in it)
+        except OSError:
+            return False
+
+
+Report = Callable[[str, str | None, str], None]  # (component, problem or None when fixed, severity)
+
+
+class FollowSource:
+    """Follow mode's producer: what arrived while down first, then watcher events made ready by the readiness
+    tracker, with a periodic rescan as a safety net for lost events. Ready batches go to ``deliver`` (which
+    waits while the processor's queue is full: backpressure). A watcher that dies is restarted; where inotify
+    cannot be started again the directory is polled, and ``report`` says so."""
+
+    WATCHER = "watcher"
+
+    def __init__(self, scan: DirectoryScan, settings: Settings, loop: asyncio.AbstractEventLoop,
+                 deliver: Callable[[str, float], Awaitable[None]], report: Report, *, poll: bool = False):
+        self.scan = scan
+        self.settings = settings
+        self.loop = loop
+        self.deliver = deliver
+        self.report = report
+        self.poll = poll
+        self.tracker = ReadinessTracker(settings.watch.quiet_period)
+        self.queued: set[str] = set()  # delivered and not yet finished: a rescan must not add them again
+        self.wake = asyncio.Event()  # a close or rename makes a file ready now: do not wait for the next tick
+        self.ready = asyncio.Event()  # the first scan is done (what arrived while down is queued)
+        self.watcher = None
+        self.restarts = 0
+
+    def done(self, path: str) -> None:
+        self.queued.discard(path)
+
+    @property
+    def pending(self) -> int:
+        """Files seen but not yet ready (waiting for a close, a rename or the quiet period)."""
+        return len(self.tracker)
+
+    # watcher events (loop thread) -------------------------------------------------------------------------
+    def on_event(self, kind: str, path: str, is_dir: bool = False) -> None:
+        found = batch_of(path, self.scan.directory)
+        if found is None:
+            return
+        batch, nested = found
+        if nested:
+            # A file inside a frame directory: the marker completes the batch, anything else is progress.
+            if not self.scan.is_candidate(batch, is_dir=True):
+                return
+            done = Path(path).name == self.settings.frames.marker and kind in ("created", "closed", "moved")
+            kind = "closed" if done else "modified"
+        elif not self.scan.is_candidate(path, is_dir=is_dir):
+            return
+        elif is_dir and kind in ("created", "moved"):
+            # A new directory: wait for its marker or the quiet period (a moved-in one may still be filled).
+            kind = "modified"
+        self.tracker.observe(batch, kind, time.monotonic())
+        if kind in ("closed", "moved"):
+            self.wake.set()
+
+    def _start_watcher(self) -> None:
+        from .watcher import DirectoryWatcher
+
+        state_dir = str(self.scan.state_dir)
+        try:
+            self.watcher = DirectoryWatcher(self.scan.directory, self.loop, self.on_event, poll=self.poll,
+                                            skip=lambda p: p.startswith(state_dir))
+            self.watcher.start()
+        except Exception as exc:  # noqa: BLE001 (inotify limits, a tree it cannot walk: fall back to polling)
+            if self.poll:
+                raise
+            self.poll = True
+            self.report(self.WATCHER, f"file-system events unavailable ({exc!r}); polling the directory instead",
+                        "warning")
+            self._start_watcher()
+
+    def _check_watcher(self) -> None:
+        if self.watcher is None or self.watcher.alive():
+            return
+        self.restarts += 1
+        print(f"sentinel: the file-system watcher stopped ({clean(self.watcher.failure() or 'no reason given')});"
+              " restarting it", file=sys.stderr)
+        with contextlib.suppress(Exception):
+            self.watcher.stop()
+        self._start_watcher()
+
+    def _observe_new(self, paths: list[str], now: float) -> None:
+        for path in paths:
+            if path not in self.queued and path not in self.tracker:
+                # Files the store does not know must still be stable for the quiet period before they are read.
+                self.tracker.observe(path, "modified", now)
+
+    # the loop -----------------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        # The observer starts before the first scan, so a file arriving in between is seen by one or the other
+        # (or both: the queued set and the file identity make that harmless).
+        self._start_watcher()
+        try:
+            backlog = await asyncio.to_thread(self.scan.new_batches)
+            for path in backlog:
+                self.queued.add(path)
+                await self.deliver(path, time.monotonic())
+            self.ready.set()
+            last_scan = last_check = time.monotonic()
+            while True:
+                now = time.monotonic()
+                if now - last_check >= 1.0:
+                    last_check = now
+                    restarts = self.restarts
+                    self._check_watcher()
+                    if self.restarts != restarts:
+                        last_scan = 0.0  # what arrived while it was down: rescan now, not in 30 s
+                if now - last_scan >= self.settings.watch.rescan_interval:
+                    last_scan = now
+                    self._observe_new(await asyncio.to_thread(self.scan.new_batches), now)
+                for path in self.tracker.poll(now, current_stat):
+                    if path not in self.queued:
+                        self.queued.add(path)
+                        await self.deliver(path, now)
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), 0.05)
+        finally:
+            if self.watcher is not None:
+                self.watcher.stop()
