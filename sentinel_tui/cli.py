@@ -213,6 +213,12 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return watch(args)
 
 
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from .cli_alerts import cmd_alerts as run
+
+    return run(args)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
@@ -337,6 +343,19 @@ def build_parser() -> argparse.ArgumentParser:
     following(w)
     w.set_defaults(func=cmd_watch)
 
+    al = sub.add_parser("alerts", help="list the open alerts of a watched directory, or acknowledge them",
+                        description="List open alerts (exit status as --once: 0/1/2) or acknowledge them. "
+                        "Acknowledging an alert about a file that could not be read closes it.")
+    al.add_argument("directory", help="the watched directory")
+    al.add_argument("action", nargs="?", choices=("list", "ack"), default="list",
+                    help="list (default) or ack")
+    al.add_argument("ids", nargs="*", type=int, metavar="ID", help="ack: the alert ids (#N in the list)")
+    al.add_argument("--all", action="store_true", help="list: recent history too; ack: every open alert")
+    al.add_argument("--limit", type=int, default=100, help="list --all: how many recent alerts (default 100)")
+    al.add_argument("--format", choices=("text", "json"), default="text")
+    al.add_argument("--state-dir", metavar="DIR", help="history store location (default: DIR/.sentinel)")
+    al.set_defaults(func=cmd_alerts)
+
     v = sub.add_parser("serve", help="watch a directory and serve the dashboard to web browsers (textual-serve)")
     v.add_argument("--host", default="127.0.0.1",
                    help="address to serve on (default 127.0.0.1; there is no authentication)")
@@ -390,6 +409,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 (never a traceback: monitoring reads exit 1 as WARNING)
+        if os.environ.get("SENTINEL_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        return _fail(f"internal error: {exc!r} (SENTINEL_DEBUG=1 shows the traceback)")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from .. import __version__
 from ..stats.univariate import SortedReference
 from .frames import FrameReference, load_frames, save_frames
 from .profile import ColumnProfile
+from .validate import ShapeError, check_baseline
 
 # 1: tabular. 2: adds the optional frame reference; tabular-only baselines are still written as 1 so older
 # releases keep reading them, and an older release refuses a frame baseline instead of ignoring its frames.
@@ -113,36 +114,56 @@ def resolve_baseline_path(name_or_path: str, baselines_dir: Path) -> Path:
 
 
 def load_baseline(name_or_path: str, baselines_dir: Path) -> Baseline:
+    """Load and check a baseline. Every way it can be unusable (unreadable, not JSON, a field of the wrong type
+    or shape, a sample that does not match) raises BaselineError with the file and the cause."""
     directory = resolve_baseline_path(name_or_path, baselines_dir)
     meta_path = directory / META_FILE
     try:
         data = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BaselineError(f"cannot read baseline {meta_path}: {exc}") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise BaselineError(f"cannot read baseline {meta_path}: {reason}") from None
     if not isinstance(data, dict) or "format_version" not in data or "columns" not in data:
         raise BaselineError(f"{meta_path} is not a Sentinel baseline (no format_version/columns)")
     version = data["format_version"]
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise BaselineError(f"{meta_path}: format_version: expected a whole number >= 1, got {version!r}")
+    if version > FORMAT_VERSION:
         raise BaselineError(
             f"baseline {meta_path} has format version {version}, newer than this Sentinel understands "
             f"({FORMAT_VERSION}); upgrade sentinel-tui (this is {__version__}) or rebuild the baseline")
     try:
-        columns = {c["name"]: ColumnProfile.from_dict(c) for c in data["columns"]}
-    except (KeyError, TypeError) as exc:
-        raise BaselineError(f"{meta_path} has a malformed column entry: {exc}") from exc
+        check_baseline(data)
+    except ShapeError as exc:
+        raise BaselineError(f"{meta_path} is not a usable baseline: {exc}") from None
+    columns = {c["name"]: ColumnProfile.from_dict(c) for c in data["columns"]}
     try:
         sample = pq.read_table(directory / SAMPLE_FILE)
     except (OSError, pa.ArrowException) as exc:
         raise BaselineError(f"cannot read the baseline sample {directory / SAMPLE_FILE}: {exc}") from exc
+    _check_sample(sample, columns, directory / SAMPLE_FILE)
     meta = {k: v for k, v in data.items() if k not in ("columns", "name", "frames")}
     frames = None
     if isinstance(data.get("frames"), dict):
         try:
             frames = load_frames(data["frames"], directory)
-        except (OSError, KeyError, ValueError) as exc:
-            raise BaselineError(f"cannot read the frame reference in {directory}: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 (any malformed frame reference is the baseline's problem)
+            raise BaselineError(f"cannot read the frame reference in {directory}: {exc!r}") from exc
     return Baseline(name=str(data.get("name", directory.name)), meta=meta, columns=columns, sample=sample,
                     path=directory, frames=frames)
+
+
+def _check_sample(sample: pa.Table, columns: dict[str, ColumnProfile], path: Path) -> None:
+    """The sample must hold every numeric feature, with values the exact tests can sort."""
+    for c in columns.values():
+        if c.role != "feature" or c.type != "numeric":
+            continue
+        if c.name not in sample.column_names:
+            raise BaselineError(f"{path} lacks the column {c.name!r} that baseline.json profiles")
+        kind = sample.schema.field(c.name).type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)
+                                        or pa.types.is_null(kind)):
+            raise BaselineError(f"{path}: column {c.name!r} is {kind} in the sample but numeric in baseline.json")
 
 
 def list_baselines(baselines_dir: Path) -> list[dict[str, Any]]:

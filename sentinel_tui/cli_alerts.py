@@ -1,0 +1,87 @@
+"""``sentinel alerts DIR``: see and acknowledge a watched directory's alerts without the dashboard.
+
+Reads the same store as the running monitor (SQLite in WAL mode: reading never blocks it). An acknowledgement
+written here reaches a running monitor's subscribers (dashboard, actions, metrics) within seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+from pathlib import Path
+
+from .cli import _fail
+
+
+def _open_store(args: argparse.Namespace):
+    from .cli_watch import store_problem
+    from .engine.store import DB_NAME, Store, StoreError
+
+    state_dir = Path(args.state_dir) if args.state_dir else Path(args.directory) / ".sentinel"
+    if not (state_dir / DB_NAME).is_file():
+        return _fail(f"no alert history in {state_dir} (has 'sentinel watch {args.directory}' run there? "
+                     "give --state-dir if it used another one)")
+    try:
+        return Store(state_dir)
+    except (StoreError, OSError, sqlite3.Error) as exc:
+        return _fail(store_problem(state_dir, exc))
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from .cli_watch import store_problem
+
+    store = _open_store(args)
+    if isinstance(store, int):
+        return store
+    try:
+        if args.action == "ack":
+            return _acknowledge(store, args)
+        return _list(store, args)
+    except sqlite3.Error as exc:
+        return _fail(store_problem(store.state_dir, exc))
+    finally:
+        store.close()
+
+
+def _acknowledge(store, args: argparse.Namespace) -> int:
+    from .textsafe import clean
+
+    if args.all == bool(args.ids):
+        return _fail("give the ids of the alerts to acknowledge, or --all (every open alert)")
+    targets = [a.id for a in store.open_alerts() if a.status == "open"] if args.all else args.ids
+    failed = 0
+    for alert_id in targets:
+        before = store.alert(alert_id)
+        if before is None or before.status != "open":
+            state = "no such alert" if before is None else f"already {before.status}"
+            print(f"sentinel: alert #{alert_id}: {state}", file=sys.stderr)
+            failed += 1
+            continue
+        after = store.acknowledge(alert_id)
+        what = "closed (file alert)" if after.status == "resolved" else "acknowledged"
+        print(f"#{alert_id} {what}: {after.kind} {clean(after.subject)}")
+    return 3 if failed else 0
+
+
+def _list(store, args: argparse.Namespace) -> int:
+    from .model import alerts_document, iso_utc
+    from .textsafe import clean
+
+    open_alerts = store.open_alerts()
+    history = store.alert_history(args.limit) if args.all else None
+    doc = alerts_document(open_alerts, history)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    else:
+        shown = history if history is not None else open_alerts
+        print(f"{doc['status'].upper()}  {len(open_alerts)} open alert{'s' if len(open_alerts) != 1 else ''}"
+              + (f" ({sum(a.status == 'acknowledged' for a in open_alerts)} acknowledged)"
+                 if any(a.status == "acknowledged" for a in open_alerts) else ""))
+        for a in shown:
+            when = iso_utc(a.resolved_at if a.status == "resolved" else a.opened_at)
+            print(f"#{a.id:<5} {a.severity:<8} {a.status:<12} {a.kind:<16} {clean(a.subject)}  x{a.count}  "
+                  f"{'resolved' if a.status == 'resolved' else 'since'} {when}  {clean(a.message)}")
+    sys.stdout.flush()
+    return int(doc["exit_code"])
