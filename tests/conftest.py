@@ -43,6 +43,16 @@ def credit_baseline(credit_dir) -> Baseline:
 
 
 @pytest.fixture(scope="session")
+def noid_baseline(credit_dir) -> Baseline:
+    """The README's quick start: target and prediction declared, no id column (ids and times stay undeclared)."""
+    s = Settings()
+    s.columns.target, s.columns.prediction = ROLES["target"], ROLES["prediction"]
+    baseline = build_baseline(credit_dir / "reference.csv", "noid", s)
+    save_baseline(baseline, credit_dir / "baselines" / "noid")
+    return load_baseline("noid", credit_dir / "baselines")
+
+
+@pytest.fixture(scope="session")
 def synth_baseline(tmp_path_factory) -> Baseline:
     """30 features of many shapes, 50,000 reference rows."""
     root = tmp_path_factory.mktemp("synth")

@@ -91,6 +91,7 @@ class Engine:
         self._busy = False  # a batch is between hashing and publishing
         self._outstanding = 0  # batches handed to the processor and not finished
         self._idle = asyncio.Event()
+        self._stopping = asyncio.Event()  # set when run() is asked to stop: a batch waiting for the store gives up
         self.window: PerformanceResult | None = None  # the rolling window of labelled rows
         self._since_prune = 0  # prediction rows stored since the last prune
         self.heartbeat: float | None = None  # monotonic time the running loop last ticked (liveness, /health)
@@ -415,7 +416,10 @@ class Engine:
             except STORE_ERRORS as exc:
                 self.report_fault("store", f"cannot use the store {self.store.path}: {exc} (retrying "
                                            f"{fs_text(Path(path).name)} every {MAX_BACKOFF:.0f} s at most)")
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                if self._stopping.is_set():
+                    return  # shutting down: the batch was not committed, so the next start processes it
                 delay = min(delay * 2, MAX_BACKOFF)
                 continue
             self.report_fault("store", None)
@@ -486,6 +490,7 @@ class Engine:
         try:
             await stop.wait()
         finally:
+            self._stopping.set()
             tasks[0].cancel()
             tasks[2].cancel()
             # Let the batch in progress finish so its result is stored and published, then stop.

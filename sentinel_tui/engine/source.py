@@ -218,7 +218,7 @@ class FollowSource:
                     restarts = self.restarts
                     self._check_watcher()
                     if self.restarts != restarts:
-                        last_scan = 0.0  # what arrived while it was down: rescan now, not in 30 s
+                        last_scan = float("-inf")  # what arrived while it was down: rescan now, not in 30 s
                 if now - last_scan >= self.settings.watch.rescan_interval:
                     last_scan = now
                     self._observe_new(await asyncio.to_thread(self.scan.new_batches), now)

@@ -6,8 +6,8 @@ import json
 import sys
 from typing import IO
 
-from ..model import AlertEvent, BatchEvent, LabelsEvent, PerformanceResult, iso_utc
 from ..engine.alertbook import is_monitor_key
+from ..model import AlertEvent, BatchEvent, LabelsEvent, PerformanceResult, iso_utc
 from ..textsafe import clean
 
 
