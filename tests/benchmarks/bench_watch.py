@@ -42,12 +42,16 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-def bench_latency(root: Path, baseline, batches: int = 40) -> list[Row]:
-    """Rename a 10,000-row batch into the watched directory; time until its result event."""
-    watched = root / "latency"
+def bench_latency(root: Path, baseline, batches: int = 40, staging: bool = False) -> list[Row]:
+    """Rename a 10,000-row batch into the watched directory (from a hidden name inside it, or with
+    ``staging`` from another directory on the same file system); time until its result event."""
+    name = "staging" if staging else "latency"
+    watched = root / name
     watched.mkdir()
+    source_dir = root / f"{name}-out" if staging else watched
+    source_dir.mkdir(exist_ok=True)
     frames = [generate(10_000, np.random.default_rng(100 + i), start_id=i * 10_000) for i in range(batches)]
-    engine = Engine(watched, baseline, _settings(), Store(root / "latency-state"))
+    engine = Engine(watched, baseline, _settings(), Store(root / f"{name}-state"))
     renamed: dict[str, float] = {}
     latencies: list[float] = []
 
@@ -62,7 +66,7 @@ def bench_latency(root: Path, baseline, batches: int = 40) -> list[Row]:
         task = asyncio.create_task(engine.run(stop))
         await asyncio.sleep(0.5)
         for i, df in enumerate(frames):
-            tmp = watched / f".b{i}.tmp"
+            tmp = source_dir / (f"b{i}.csv" if staging else f".b{i}.tmp")
             await asyncio.to_thread(df.to_csv, tmp, index=False)
             final = watched / f"b{i:04d}.csv"
             renamed[str(final.resolve())] = time.monotonic()
@@ -75,8 +79,9 @@ def bench_latency(root: Path, baseline, batches: int = 40) -> list[Row]:
     asyncio.run(main())
     engine.store.close()
     p50, p95 = np.percentile(latencies, [50, 95])
-    return [(f"rename -> result, 10k-row batch, p50 ({batches} batches)", float(p50), "", True),
-            ("rename -> result, 10k-row batch, p95", float(p95), "target <= 0.300 s", p95 <= 0.3)]
+    what = "mv from another directory" if staging else "rename"
+    return [(f"{what} -> result, 10k-row batch, p50 ({batches} batches)", float(p50), "", True),
+            (f"{what} -> result, 10k-row batch, p95", float(p95), "target <= 0.300 s", p95 <= 0.3)]
 
 
 def bench_memory(root: Path, baseline, batches: int = 1000) -> list[Row]:
@@ -159,4 +164,5 @@ def run() -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         baseline = _baseline(root)
-        return [*bench_latency(root, baseline), *bench_flood(root, baseline), *bench_memory(root, baseline)]
+        return [*bench_latency(root, baseline), *bench_latency(root, baseline, staging=True),
+                *bench_flood(root, baseline), *bench_memory(root, baseline)]
