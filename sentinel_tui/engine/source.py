@@ -112,6 +112,8 @@ class DirectoryScan:
             return False
 
 
+RESCAN_ONLY = 2.0  # seconds between rescans when no watcher can run at all
+
 Report = Callable[[str, str | None, str], None]  # (component, problem or None when fixed, severity)
 
 
@@ -137,6 +139,7 @@ class FollowSource:
         self.ready = asyncio.Event()  # the first scan is done (what arrived while down is queued)
         self.watcher = None
         self.restarts = 0
+        self._deaths: list[float] = []  # monotonic times the watcher was found dead (the last minute)
 
     def done(self, path: str) -> None:
         self.queued.discard(path)
@@ -175,23 +178,39 @@ class FollowSource:
             self.watcher = DirectoryWatcher(self.scan.directory, self.loop, self.on_event, poll=self.poll,
                                             skip=lambda p: p.startswith(state_dir))
             self.watcher.start()
-        except Exception as exc:  # noqa: BLE001 (inotify limits, a tree it cannot walk: fall back to polling)
-            if self.poll:
-                raise
-            self.poll = True
-            self.report(self.WATCHER, f"file-system events unavailable ({exc!r}); polling the directory instead",
-                        "warning")
-            self._start_watcher()
+        except Exception as exc:  # noqa: BLE001 (inotify limits, a tree it cannot walk)
+            self.watcher = None
+            if not self.poll:
+                self.poll = True
+                self.report(self.WATCHER, f"file-system events unavailable ({exc!r}); polling the directory "
+                                          "instead", "warning")
+                self._start_watcher()
+            else:
+                self.report(self.WATCHER, f"the directory cannot be watched ({exc!r}); new batches are found "
+                                          f"by rescanning every {RESCAN_ONLY:.0f} s", "warning")
 
     def _check_watcher(self) -> None:
         if self.watcher is None or self.watcher.alive():
             return
+        now = time.monotonic()
         self.restarts += 1
-        print(f"sentinel: the file-system watcher stopped ({clean(self.watcher.failure() or 'no reason given')});"
-              " restarting it", file=sys.stderr)
+        self._deaths = [t for t in self._deaths if now - t < 60.0] + [now]
+        reason = clean(self.watcher.failure() or "no reason given")
         with contextlib.suppress(Exception):
             self.watcher.stop()
-        self._start_watcher()
+        if len(self._deaths) <= 3:
+            print(f"sentinel: the file-system watcher stopped ({reason}); restarting it", file=sys.stderr)
+            self._start_watcher()
+        elif not self.poll:
+            # It keeps dying (a tree inotify cannot walk, a kernel limit): poll instead, and say so.
+            self.poll, self._deaths = True, []
+            self.report(self.WATCHER, f"file-system events keep failing ({reason}); polling the directory "
+                                      "instead", "warning")
+            self._start_watcher()
+        else:
+            self.watcher = None
+            self.report(self.WATCHER, f"watching the directory keeps failing ({reason}); new batches are found "
+                                      f"by rescanning every {RESCAN_ONLY:.0f} s", "warning")
 
     def _observe_new(self, paths: list[str], now: float) -> None:
         for path in paths:
@@ -219,7 +238,8 @@ class FollowSource:
                     self._check_watcher()
                     if self.restarts != restarts:
                         last_scan = float("-inf")  # what arrived while it was down: rescan now, not in 30 s
-                if now - last_scan >= self.settings.watch.rescan_interval:
+                interval = self.settings.watch.rescan_interval if self.watcher is not None else RESCAN_ONLY
+                if now - last_scan >= interval:
                     last_scan = now
                     self._observe_new(await asyncio.to_thread(self.scan.new_batches), now)
                 for path in self.tracker.poll(now, current_stat):

@@ -28,7 +28,8 @@ class HeadlessPrinter:
             pass
         if isinstance(event, AlertEvent) and is_monitor_key((event.alert.kind, event.alert.subject)):
             # The monitor itself fails or recovers: say so where an operator (journald, docker logs) looks.
-            what = "recovered" if event.change == "resolved" else "FAILING"
+            what = ("recovered" if event.change == "resolved" else
+                    "FAILING" if event.alert.severity == "critical" else "degraded")
             print(f"sentinel: monitor {what}: {clean(event.alert.message)}", file=sys.stderr, flush=True)
 
     @staticmethod
