@@ -105,6 +105,10 @@ class WatchSettings:
     queue_size: int = 8  # batches loaded ahead of analysis at most: bounds memory when thousands arrive
     history: int = 500  # recent batches kept in memory for trends (the store keeps everything)
     rescan_interval: float = 30.0  # seconds between directory rescans that catch events the OS dropped
+    # Symbolic links in the watched directory are not followed (a link to a file elsewhere would put that
+    # file's content into reports, the store and webhooks). When true, only links whose target resolves to a
+    # regular file or directory inside the watched directory are followed.
+    follow_symlinks: bool = False
 
 
 @dataclass
@@ -243,6 +247,55 @@ def _check_value(section: str, key: str, expected: Any, value: Any) -> Any:
     raise ConfigError(f"{where}: unsupported value {value!r}")
 
 
+_SHARE = (0.0, 1.0, "a share between 0 and 1")
+# (section, key) -> (lowest, highest, what it is): values outside silently disable a check or break one.
+RANGES: dict[tuple[str, str], tuple[float, float, str]] = {
+    **{("validation", k): _SHARE for k in ("null_increase_warning", "null_increase_critical", "out_of_range_warning",
+                                           "out_of_range_critical", "unseen_warning", "unseen_critical",
+                                           "type_error_critical", "infinity_critical")},
+    ("drift", "numeric_effect_warning"): (1e-9, 100.0, "a positive effect size (std units)"),
+    ("drift", "numeric_effect_critical"): (1e-9, 100.0, "a positive effect size (std units)"),
+    ("drift", "categorical_effect_warning"): (1e-9, 0.8326, "a Jensen-Shannon distance in (0, 0.83]"),
+    ("drift", "categorical_effect_critical"): (1e-9, 0.8326, "a Jensen-Shannon distance in (0, 0.83]"),
+    ("drift", "boolean_effect_warning"): (1e-9, 3.1416, "a Cohen's h in (0, pi]"),
+    ("drift", "boolean_effect_critical"): (1e-9, 3.1416, "a Cohen's h in (0, pi]"),
+    ("drift", "min_rows"): (2, 1e12, "at least 2 rows"),
+    ("drift", "psi_bins"): (2, 1000, "2 to 1000 bins"),
+    ("drift", "low_cardinality"): (0, 10_000, "0 to 10,000 values"),
+    ("inference", "max_categories"): (1, 1_000_000, "1 to 1,000,000 categories"),
+    ("inference", "sample_rows"): (100, 1e12, "at least 100 rows"),
+    ("inference", "sample_cells"): (1000, 1e13, "at least 1,000 cells"),
+    ("input", "max_file_mb"): (1e-6, 1e9, "a positive size in MB"),
+    ("alerts", "open_after_warning"): (1, 1000, "1 to 1000 observations"),
+    ("alerts", "open_after_critical"): (1, 1000, "1 to 1000 observations"),
+    ("alerts", "resolve_after"): (1, 1000, "1 to 1000 observations"),
+    ("performance", "min_labels"): (1, 1e9, "at least 1 labelled row"),
+    ("performance", "accuracy_tolerance"): _SHARE,
+    ("performance", "error_tolerance"): (0.0, 100.0, "a relative rise (0.1 = 10%)"),
+    ("performance", "window_rows"): (1, 20_000, "1 to 20,000 rows (the store keeps 20,000 labelled rows)"),
+    ("performance", "label_horizon_hours"): (1e-3, 1e6, "a positive number of hours"),
+    ("performance", "max_pending_predictions"): (1, 1e9, "at least 1 prediction"),
+    ("performance", "bootstrap"): (100, 1e6, "at least 100 resamples"),
+    ("watch", "quiet_period"): (0.0, 86_400.0, "0 to 86,400 seconds"),
+    ("watch", "queue_size"): (1, 1_000_000, "at least 1 batch"),
+    ("watch", "history"): (1, 1_000_000, "at least 1 batch"),
+    ("watch", "rescan_interval"): (0.1, 86_400.0, "0.1 to 86,400 seconds"),
+}
+_ORDERED = [("validation", "null_increase"), ("validation", "out_of_range"), ("validation", "unseen"),
+            ("drift", "numeric_effect"), ("drift", "categorical_effect"), ("drift", "boolean_effect")]
+
+
+def _check_ranges(settings: Settings) -> None:
+    for (section, key), (low, high, what) in RANGES.items():
+        value = getattr(getattr(settings, section), key)
+        if not low <= value <= high:
+            raise ConfigError(f"[{section}] {key} must be {what}, got {value!r}")
+    for section, stem in _ORDERED:
+        target = getattr(settings, section)
+        if getattr(target, f"{stem}_critical") < getattr(target, f"{stem}_warning"):
+            raise ConfigError(f"[{section}] {stem}_critical must be >= {stem}_warning")
+
+
 def apply_overrides(settings: Settings, data: dict[str, Any]) -> Settings:
     """Apply a nested mapping (from TOML or the CLI) onto ``settings``, rejecting unknown keys."""
     sections = {f.name: f for f in fields(Settings)}
@@ -268,9 +321,7 @@ def apply_overrides(settings: Settings, data: dict[str, Any]) -> Settings:
         raise ConfigError("[frames] pca_components and batch_size must be at least 1")
     if settings.metrics.port > 65535:
         raise ConfigError(f"[metrics] port must be at most 65535, got {settings.metrics.port}")
-    d = settings.drift
-    if d.numeric_effect_critical < d.numeric_effect_warning:
-        raise ConfigError("[drift] numeric_effect_critical must be >= numeric_effect_warning")
+    _check_ranges(settings)
     return settings
 
 

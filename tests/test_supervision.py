@@ -226,3 +226,29 @@ def test_headless_exits_3_when_stopped_while_failing(tmp_path, credit_dir):
             holder.execute("ROLLBACK")
             holder.close()
     assert proc.returncode == 3 and "stopped while the monitor was failing" in err and "Traceback" not in err
+
+
+async def test_the_dashboard_shows_a_failing_store(tmp_path, credit_baseline):
+    from textual.widgets import DataTable
+
+    from sentinel_tui.tui.app import SentinelApp
+    from sentinel_tui.tui.widgets import StatusBar
+
+    store = FlakyStore(tmp_path / ".sentinel")
+    settings = credit_settings()
+    settings.watch.quiet_period = 0.2
+    engine = Engine(tmp_path, credit_baseline, settings, store)
+    app = SentinelApp(engine, directory=str(tmp_path), baseline="credit")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await asyncio.wait_for(engine.idle(), 30)
+        store.failing = "database or disk is full"
+        publish(tmp_path, "b1.csv", 1)
+        await until(lambda: engine.failure is not None)
+        await pilot.pause(0.6)  # one redraw tick
+        table = app.query_one("#alerts", DataTable)
+        subjects = [str(table.get_row_at(i)[3]) for i in range(table.row_count)]
+        assert "(monitor store)" in subjects
+        assert "CRITICAL" in str(app.query_one(StatusBar).render())
+        store.failing = None
+        await until(lambda: engine.failure is None and engine.store.batch_count() == 1)
+        await pilot.press("q")

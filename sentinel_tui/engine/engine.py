@@ -22,7 +22,7 @@ import sqlite3
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,9 +47,9 @@ from ..model import (
 from ..textsafe import clean, fs_text
 from . import labels as lab
 from .alertbook import action_subject, is_file_key, is_monitor_key, judge, monitor_subject, scope
-from .pipeline import analyse_path, unreadable_result
+from .pipeline import analyse_path, ignored_result, unreadable_result
 from .source import DirectoryScan, FollowSource, file_identity
-from .store import Store
+from .store import FileIdentity, Store
 
 Event = BatchEvent | AlertEvent | LabelsEvent
 Subscriber = Callable[[Event], None]
@@ -91,6 +91,7 @@ class Engine:
         self._busy = False  # a batch is between hashing and publishing
         self._outstanding = 0  # batches handed to the processor and not finished
         self._idle = asyncio.Event()
+        self.ready = asyncio.Event()  # follow mode: the first scan is done, the backlog is queued
         self._stopping = asyncio.Event()  # set when run() is asked to stop: a batch waiting for the store gives up
         self.window: PerformanceResult | None = None  # the rolling window of labelled rows
         self._since_prune = 0  # prediction rows stored since the last prune
@@ -286,13 +287,21 @@ class Engine:
         return events
 
     # processing ----------------------------------------------------------------------------------------
-    def _analyse(self, path: str, now: float, file_id: int) -> tuple[BatchResult, str, list[tuple]]:
+    def _analyse(self, path: str, now: float, file_id: int, ident: FileIdentity
+                 ) -> tuple[BatchResult, str, list[tuple]]:
         """In a worker thread: the result, its JSON for the store (serialising 1,000 features takes tens of
         milliseconds, which the event loop, and so the dashboard, should not wait for) and the prediction
         rows kept for labels (batch id filled in later)."""
         sink: dict = {}
         try:
-            result = analyse_path(Path(path), self.baseline, self.settings, sink=sink)
+            if ident.note is not None:
+                result = ignored_result(Path(path), ident.note)
+            else:
+                # Never through a link the identity did not approve: a followed one is read at its target.
+                result = analyse_path(Path(ident.target or path), self.baseline, self.settings, sink=sink,
+                                      follow_symlinks=False)
+                if ident.target is not None:
+                    result = replace(result, file=fs_text(path))
             rows = lab.prediction_rows(self.baseline, sink.get("columns") or {}, 0, now, anonymous=f"~{file_id}:")
         except Exception as exc:  # a bug on one odd file must not stop the monitor: report it as that file's
             result = unreadable_result(Path(path), f"internal error while analysing: {exc!r}")
@@ -302,15 +311,15 @@ class Engine:
     async def process(self, path: str, ready_at: float | None = None) -> BatchEvent | None:
         """One batch or label file, start to finish. Raises sqlite3.Error when the store fails (the caller
         retries); any other failure is recorded as the batch's own pipeline alert."""
-        ident = await asyncio.to_thread(file_identity, path)
+        ident = await asyncio.to_thread(file_identity, path, self.directory, self.settings.watch.follow_symlinks)
         if ident is None or self.store.file_status(ident) == "done":
             return None  # gone, or this exact content was processed already
         file_id = self.store.begin_file(ident)
-        if lab.is_label_file(path, self.settings.performance.label_pattern):
-            await self._process_labels(path, file_id)
+        if ident.note is None and lab.is_label_file(path, self.settings.performance.label_pattern):
+            await self._process_labels(ident.target or path, file_id, display=path)
             return None
         started = time.time()
-        result, result_json, rows = await asyncio.to_thread(self._analyse, path, started, file_id)
+        result, result_json, rows = await asyncio.to_thread(self._analyse, path, started, file_id, ident)
         latency = time.monotonic() - ready_at if ready_at is not None else None
         batch_id, window, alert_events = await asyncio.to_thread(self._commit, file_id, result, latency,
                                                                  result_json, rows, started)
@@ -362,9 +371,10 @@ class Engine:
         judgement = judge(open_alerts, streaks, evaluated, records, self.settings.alerts)
         return Store.apply_judgement(db, judgement, batch_id, time.time())
 
-    async def _process_labels(self, path: str, file_id: int) -> None:
+    async def _process_labels(self, path: str, file_id: int, display: str | None = None) -> None:
         now = time.time()
-        name = fs_text(Path(path).name)
+        display = display or path
+        name = fs_text(Path(display).name)
         try:
             labels = await asyncio.to_thread(lab.read_label_file, Path(path), self.baseline, self.settings)
         except BatchReadError as exc:
@@ -373,18 +383,18 @@ class Engine:
             with self.store.transaction() as db:
                 Store.mark_done(db, file_id, now)
                 alert_events = self._judge(db, scope("labels", name, False), [record], Store.last_batch_id(db))
-            self._publish(LabelsEvent(fs_text(path), 0, 0, 0, self.window, now, reason=exc.reason))
+            self._publish(LabelsEvent(fs_text(display), 0, 0, 0, self.window, now, reason=exc.reason))
             for e in alert_events:
                 self._publish(e)
             return
         with self.store.transaction() as db:
             matched, unmatched, newly = lab.apply_labels(db, labels.labels, now)
-            Store.record_label_file(db, file_id, path, labels.rows, matched, unmatched, now)
+            Store.record_label_file(db, file_id, display, labels.rows, matched, unmatched, now)
             if newly:
                 self.window = lab.window_performance(db, self.baseline, self.settings)
             records = performance_alerts(self.window, None) if newly else []
             alert_events = self._judge(db, scope("labels", name, bool(newly)), records, Store.last_batch_id(db))
-        self._publish(LabelsEvent(fs_text(path), labels.rows, matched, unmatched, self.window, now))
+        self._publish(LabelsEvent(fs_text(display), labels.rows, matched, unmatched, self.window, now))
         for e in alert_events:
             self._publish(e)
 
@@ -392,7 +402,7 @@ class Engine:
         """A failure outside the analysis (hashing, storing odd values): the batch's own critical alert, so the
         file is not lost silently and the next batch still runs."""
         result = unreadable_result(Path(path), f"internal error while processing: {exc!r}")
-        ident = await asyncio.to_thread(file_identity, path)
+        ident = await asyncio.to_thread(file_identity, path, self.directory, self.settings.watch.follow_symlinks)
         if ident is None:
             return
         file_id = self.store.begin_file(ident)
@@ -452,7 +462,8 @@ class Engine:
             self._idle.clear()
             await queue.put((path, ready_at))  # waits while the queue is full: backpressure
 
-        source = FollowSource(self.files, self.settings, loop, deliver, self.report_fault, poll=self.poll)
+        source = FollowSource(self.files, self.settings, loop, deliver, self.report_fault, poll=self.poll,
+                              ready=self.ready)
         self.source = source
 
         def settle() -> None:

@@ -35,17 +35,29 @@ def unreadable_result(path: Path, reason: str, seconds: float = 0.0) -> BatchRes
                        drift=None, alerts=(alert,), seconds=seconds)
 
 
+def ignored_result(path: Path, reason: str) -> BatchResult:
+    """An entry that is never read (a FIFO, a device, a symbolic link not followed): reported once, as an info
+    finding naming it and why; no alert (nothing was expected of it), no rows."""
+    name = fs_text(path.name)
+    finding = Finding("ignored_entry", Severity.INFO, AlertKind.PIPELINE, f"{name}: {reason}",
+                      values={"file": fs_text(str(path)), "reason": reason})
+    return BatchResult(file=fs_text(str(path)), rows=0, columns=0, status=Status.OK, findings=(finding,),
+                       drift=None, alerts=(), seconds=0.0)
+
+
 def is_frame_batch(path: Path) -> bool:
     """Frame batches are directories of images or .npy/.npz arrays; everything else is read as CSV."""
     path = Path(path)
     return path.is_dir() or path.name.lower().endswith(ARRAY_SUFFIXES)
 
 
-def analyse_path(path: Path, baseline: Baseline, settings: Settings, sink: dict | None = None) -> BatchResult:
-    """Route one batch by type: frames to the embeddings check, anything else to the tabular checks."""
+def analyse_path(path: Path, baseline: Baseline, settings: Settings, sink: dict | None = None,
+                 follow_symlinks: bool = True) -> BatchResult:
+    """Route one batch by type: frames to the embeddings check, anything else to the tabular checks.
+    ``follow_symlinks`` False: a file that is (or became) a symbolic link is refused, not read."""
     if is_frame_batch(path):
         return analyse_frames(Path(path), baseline, settings)
-    return analyse_file(path, baseline, settings, sink=sink)
+    return analyse_file(path, baseline, settings, sink=sink, follow_symlinks=follow_symlinks)
 
 
 def _stream_problem(path: Path, message: str, start: float, subject: str = FRAMES_SUBJECT) -> BatchResult:
@@ -94,7 +106,8 @@ def analyse_frames(path: Path, baseline: Baseline, settings: Settings) -> BatchR
                        embedding=result)
 
 
-def analyse_file(path: Path, baseline: Baseline, settings: Settings, sink: dict | None = None) -> BatchResult:
+def analyse_file(path: Path, baseline: Baseline, settings: Settings, sink: dict | None = None,
+                 follow_symlinks: bool = True) -> BatchResult:
     """Read and analyse one CSV batch. Never raises for bad input: problems become findings.
     ``sink``, when given, receives the coerced columns (the engine keeps predictions for late labels)."""
     start = time.perf_counter()
@@ -105,7 +118,7 @@ def analyse_file(path: Path, baseline: Baseline, settings: Settings, sink: dict 
     try:
         loaded = read_csv_batch(path, delimiter=settings.input.delimiter,
                                 max_bytes=int(settings.input.max_file_mb * 1e6),
-                                string_columns=_string_columns(baseline))
+                                string_columns=_string_columns(baseline), follow_symlinks=follow_symlinks)
     except BatchReadError as exc:
         return unreadable_result(path, exc.reason, time.perf_counter() - start)
     return analyse_table(loaded.table, baseline, settings, file=fs_text(str(path)), duplicates=loaded.duplicates,

@@ -10,13 +10,14 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import stat
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from ..baseline.build import sha256_file
 from ..config import Settings
+from ..io.entries import NotRegular, inside, kind_of, open_regular
 from ..textsafe import clean
 from .readiness import ReadinessTracker, batch_of, is_batch_candidate
 from .store import FileIdentity, Store
@@ -28,8 +29,8 @@ def dir_signature(path: str) -> tuple[int, float] | None:
     try:
         with os.scandir(path) as it:
             for entry in it:
-                if entry.is_file():
-                    st = entry.stat()
+                if entry.is_file(follow_symlinks=False):
+                    st = entry.stat(follow_symlinks=False)
                     size += st.st_size + 1  # + 1: an empty marker file still changes the signature
                     mtime = max(mtime, st.st_mtime)
     except OSError:
@@ -37,33 +38,61 @@ def dir_signature(path: str) -> tuple[int, float] | None:
     return size, mtime
 
 
-def file_identity(path: str) -> FileIdentity | None:
-    """A batch's identity: for a file its bytes; for a frame directory the names and bytes of its files."""
+def _sha256(path: str, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open_regular(path, follow_symlinks=False) as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_identity(path: str, root: Path | None = None, follow_symlinks: bool = False) -> FileIdentity | None:
+    """A batch's identity: for a file its bytes; for a frame directory the names and bytes of its files. An
+    entry that must not be read (a FIFO, socket or device; a symbolic link not followed) gets an identity of
+    its own with a ``note`` saying why, so it is reported once, not read. A link is followed only when
+    ``follow_symlinks`` and its target is a regular file inside ``root``."""
     try:
-        if os.path.isdir(path):
-            sig = dir_signature(path)
+        st = os.lstat(path)
+        target = None
+        if stat.S_ISLNK(st.st_mode):
+            ok = follow_symlinks and root is not None and inside(path, root)
+            if not ok:
+                why = ("links are not followed ([watch] follow_symlinks)" if not follow_symlinks else
+                       "its target is outside the watched directory")
+                return FileIdentity(path, 0, st.st_mtime, f"link:{st.st_ino}:{st.st_mtime}",
+                                    note=f"symbolic link to {os.readlink(path)!r} ignored: {why}")
+            target = os.path.realpath(path)
+            st = os.lstat(target)
+        read = target or path
+        if stat.S_ISDIR(st.st_mode):
+            sig = dir_signature(read)
             if sig is None:
                 return None
             h = hashlib.sha256()
-            for entry in sorted(os.scandir(path), key=lambda e: e.name):
-                if entry.is_file() and not entry.name.startswith("."):
+            for entry in sorted(os.scandir(read), key=lambda e: e.name):
+                if entry.is_file(follow_symlinks=False) and not entry.name.startswith("."):
                     h.update(entry.name.encode("utf-8", "surrogateescape") + b"\0")
-                    h.update(bytes.fromhex(sha256_file(Path(entry.path))))
-            return FileIdentity(path=path, size=sig[0], mtime=sig[1], sha256=h.hexdigest())
-        st = os.stat(path)
-        digest = sha256_file(Path(path))
+                    h.update(bytes.fromhex(_sha256(entry.path)))
+            return FileIdentity(path=path, size=sig[0], mtime=sig[1], sha256=h.hexdigest(), target=target)
+        if not stat.S_ISREG(st.st_mode):
+            return FileIdentity(path, 0, st.st_mtime, f"special:{st.st_ino}:{st.st_mode}",
+                                note=f"a {kind_of(st.st_mode)}, not a regular file: ignored")
+        digest = _sha256(read)
+    except NotRegular as exc:  # swapped for something else between lstat and open
+        return FileIdentity(path, 0, 0.0, f"special:{exc.kind}", note=f"a {exc.kind}, not a regular file: ignored")
     except OSError:
         return None
-    return FileIdentity(path=path, size=st.st_size, mtime=st.st_mtime, sha256=digest)
+    return FileIdentity(path=path, size=st.st_size, mtime=st.st_mtime, sha256=digest, target=target)
 
 
 def current_stat(path: str) -> tuple[int, float] | None:
-    """(size, mtime) of a file, or a frame directory's signature; None when it is gone."""
+    """(size, mtime) of a file (the link itself for a symbolic link), or a frame directory's signature; None
+    when it is gone."""
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except OSError:
         return None
-    if os.path.isdir(path):
+    if stat.S_ISDIR(st.st_mode):
         return dir_signature(path)
     return st.st_size, st.st_mtime
 
@@ -82,10 +111,11 @@ class DirectoryScan:
 
     def new_batches(self) -> list[str]:
         """Batches already in the directory that are not known to the store, oldest first: files, and frame
-        directories (directories holding images or the completion marker)."""
+        directories (directories holding images or the completion marker). Entries that are neither (FIFOs,
+        devices, links) are listed too when named like a batch: the engine reports them once, never reads them."""
         found = []
         for entry in os.scandir(self.directory):
-            if entry.is_dir():
+            if entry.is_dir(follow_symlinks=False):
                 if not self.is_candidate(entry.path, is_dir=True) or not self._looks_like_frames(entry.path):
                     continue
                 sig = dir_signature(entry.path)
@@ -93,11 +123,14 @@ class DirectoryScan:
                     continue
                 found.append((sig[1], entry.name, entry.path))
                 continue
-            if not entry.is_file() or not self.is_candidate(entry.path):
+            if not self.is_candidate(entry.path):
                 continue
-            st = entry.stat()
-            if self.store.known_stat(entry.path) == (st.st_size, st.st_mtime):
-                continue  # processed before, unchanged: no need to hash it again
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if self.store.known_stat(entry.path) == (st.st_size if stat.S_ISREG(st.st_mode) else 0, st.st_mtime):
+                continue  # processed (or reported) before, unchanged: no need to hash it again
             found.append((st.st_mtime, entry.name, entry.path))
         return [p for _, _, p in sorted(found)]
 
@@ -126,7 +159,8 @@ class FollowSource:
     WATCHER = "watcher"
 
     def __init__(self, scan: DirectoryScan, settings: Settings, loop: asyncio.AbstractEventLoop,
-                 deliver: Callable[[str, float], Awaitable[None]], report: Report, *, poll: bool = False):
+                 deliver: Callable[[str, float], Awaitable[None]], report: Report, *, poll: bool = False,
+                 ready: asyncio.Event | None = None):
         self.scan = scan
         self.settings = settings
         self.loop = loop
@@ -136,7 +170,7 @@ class FollowSource:
         self.tracker = ReadinessTracker(settings.watch.quiet_period)
         self.queued: set[str] = set()  # delivered and not yet finished: a rescan must not add them again
         self.wake = asyncio.Event()  # a close or rename makes a file ready now: do not wait for the next tick
-        self.ready = asyncio.Event()  # the first scan is done (what arrived while down is queued)
+        self.ready = ready or asyncio.Event()  # the first scan is done (what arrived while down is queued)
         self.watcher = None
         self.restarts = 0
         self._deaths: list[float] = []  # monotonic times the watcher was found dead (the last minute)

@@ -153,6 +153,8 @@ class FileIdentity:
     size: int
     mtime: float
     sha256: str
+    note: str | None = None  # set for an entry that is not read (FIFO, device, link not followed): why
+    target: str | None = None  # a followed symbolic link: the file inside the watched directory to read
 
 
 class Store:

@@ -6,15 +6,21 @@ duplicate names are reported instead of silently renamed by the parser.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import os
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+
+from .entries import NotRegular, open_regular
 
 _SNIFF_BYTES = 64 * 1024
 _OTHER_DELIMITERS = (";", "\t", "|")
@@ -52,24 +58,95 @@ def _header_names(head: bytes, delimiter: str) -> list[str]:
     return next(csv.reader(io.StringIO(first), delimiter=delimiter))
 
 
+COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
+_MAX_HEADER = 64 << 20  # a header line longer than this is not a CSV header
+
+
+def compression_of(path: Path) -> str | None:
+    return COMPRESSION.get(Path(path).suffix.lower())
+
+
+def _decompress(fh, codec: str, limit: int | None, size: int) -> bytes:
+    """The whole decompressed file, refused as soon as it grows past ``limit`` (a compression bomb is never
+    inflated in memory)."""
+    import bz2
+    import gzip
+    import lzma
+
+    openers = {"zstd": lambda: pa.CompressedInputStream(pa.PythonFile(fh, mode="r"), "zstd"),
+               "gzip": lambda: gzip.GzipFile(fileobj=fh), "bz2": lambda: bz2.BZ2File(fh),
+               "xz": lambda: lzma.LZMAFile(fh)}  # noqa: SIM115 (opened in the with below)
+    parts, total = [], 0
+    try:
+        with openers[codec]() as stream:
+            while chunk := stream.read(1 << 20):
+                total += len(chunk)
+                if limit is not None and total > limit:
+                    raise BatchReadError(f"{codec} file of {size / 1e6:.1f} MB inflates past the {limit / 1e6:.0f} "
+                                         "MB size cap (input.max_file_mb): refused without inflating it further")
+                parts.append(chunk)
+    except BatchReadError:
+        raise
+    except (OSError, EOFError, ValueError, lzma.LZMAError, pa.ArrowException) as exc:
+        raise BatchReadError(f"corrupt {codec} data: {exc}") from exc
+    return b"".join(parts)
+
+
+def _head(fh, size: int) -> bytes:
+    """The first 64 KiB, or up to the end of the header line if that is longer (headers of 20,000 columns)."""
+    head = fh.read(_SNIFF_BYTES)
+    while b"\n" not in head and len(head) < min(size, _MAX_HEADER):
+        more = fh.read(1 << 20)
+        if not more:
+            break
+        head += more
+    return head
+
+
 def read_csv_batch(path: Path, delimiter: str = ",", max_bytes: int | None = None,
-                   string_columns: frozenset[str] = frozenset()) -> LoadedTable:
-    """Parse ``path``; ``string_columns`` are read as text whatever they look like (categories, ids)."""
+                   string_columns: frozenset[str] = frozenset(), follow_symlinks: bool = True) -> LoadedTable:
+    """Parse ``path`` (plain, or compressed as .gz, .bz2, .xz, .zst); ``string_columns`` are read as text
+    whatever they look like (categories, ids). Only a regular file is opened; with ``follow_symlinks`` False a
+    symbolic link is refused too."""
     path = Path(path)
     try:
-        size = path.stat().st_size
+        fh = open_regular(path, follow_symlinks=follow_symlinks)
+    except NotRegular as exc:
+        raise BatchReadError(f"a {exc.kind}, not a regular file: not read") from exc
     except OSError as exc:
         raise BatchReadError(f"cannot open: {exc.strerror or exc}") from exc
-    if max_bytes is not None and size > max_bytes:
-        raise BatchReadError(f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB size cap "
-                             "(input.max_file_mb)")
-    if size == 0:
-        raise BatchReadError("file is empty (0 bytes)")
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(_SNIFF_BYTES)
-    except OSError as exc:
-        raise BatchReadError(f"cannot read: {exc.strerror or exc}") from exc
+    with fh:
+        size = os.fstat(fh.fileno()).st_size
+        codec = compression_of(path)
+        if codec is None and max_bytes is not None and size > max_bytes:
+            raise BatchReadError(f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB size cap "
+                                 "(input.max_file_mb)")
+        if size == 0:
+            raise BatchReadError("file is empty (0 bytes)")
+        try:
+            if codec is not None:
+                data = _decompress(fh, codec, max_bytes, size)
+                if not data:
+                    raise BatchReadError(f"file is empty ({codec} data of 0 bytes)")
+                head, length = data[:max(_SNIFF_BYTES, data.find(b"\n") + 1)], len(data)
+
+                def source():
+                    return pa.BufferReader(data)
+            else:
+                head = _head(fh, size)
+                # The descriptor already checked, never the name again (it could be swapped meanwhile).
+                fd_path = f"/proc/self/fd/{fh.fileno()}" if os.path.isdir("/proc/self/fd") else str(path)
+                length = size
+
+                def source():
+                    return fd_path
+        except OSError as exc:
+            raise BatchReadError(f"cannot read: {exc.strerror or exc}") from exc
+        return _parse(path, source, head, length, delimiter, string_columns)
+
+
+def _parse(path: Path, source: Callable[[], object], head: bytes, size: int, delimiter: str,
+           string_columns: frozenset[str]) -> LoadedTable:
     if b"\x00" in head:
         raise BatchReadError("binary data (NUL bytes), not a CSV text file")
     names = _header_names(head, delimiter)
@@ -86,26 +163,82 @@ def read_csv_batch(path: Path, delimiter: str = ",", max_bytes: int | None = Non
         seen[n] += 1
         unique_names.append(n if seen[n] == 1 else f"{n}\x00dup{seen[n]}")
     column_types = {n: pa.string() for n in unique_names if n in string_columns}
-    try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(column_names=unique_names, skip_rows=1,
-                                           block_size=_block_size(size)),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False),
+    header_bytes = head.find(b"\n") + 1 or len(head)
+    bad_rows: list = []
+
+    def invalid(row) -> str:  # called by the parser for a row with the wrong number of fields
+        bad_rows.append(row)
+        return "error"
+
+    def read(threads: bool) -> pa.Table:
+        return pacsv.read_csv(
+            source(),
+            read_options=pacsv.ReadOptions(column_names=unique_names, skip_rows=1, use_threads=threads,
+                                           block_size=max(_block_size(size), 4 * header_bytes)),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False,
+                                             invalid_row_handler=invalid),
             convert_options=pacsv.ConvertOptions(
                 column_types=column_types,
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=False,
             ),
         )
+
+    try:
+        table = read(threads=True)
     except pa.ArrowInvalid as exc:
+        if bad_rows and bad_rows[0].number is None:
+            # Parallel parsing does not know line numbers: read once more in order to name the line.
+            bad_rows.clear()
+            with contextlib.suppress(pa.ArrowException):
+                read(threads=False)
+        if bad_rows:
+            raise BatchReadError(_explain_row(bad_rows[0], delimiter)) from exc
         raise BatchReadError(_explain_arrow_error(str(exc), len(names))) from exc
     except (OSError, pa.ArrowException) as exc:
         raise BatchReadError(f"cannot parse: {exc}") from exc
     keep = [n for n in unique_names if "\x00dup" not in n]
     if len(keep) != len(unique_names):
         table = table.select(keep)
+    _check_quotes(table)
     return LoadedTable(path=path, table=table, header=names, duplicates=duplicates, size_bytes=size)
+
+
+def _check_quotes(table: pa.Table) -> None:
+    """A quote that is never closed makes the parser swallow every following line into one value: thousands
+    of rows would vanish silently. No value of a batch read with ``newlines_in_values=False`` can hold a line
+    break otherwise, so one that does is this malformation."""
+    for name in table.column_names:
+        col = table.column(name)
+        if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
+            continue
+        has_break = pc.match_substring(col, "\n")
+        if not pc.any(has_break).as_py():
+            continue
+        row = pc.index(has_break, True).as_py()
+        value = col[row].as_py()
+        swallowed = value.count("\n")
+        line = row + 2 + int(pc.sum(pc.count_substring(col.slice(0, row), "\n")).as_py() or 0)
+        raise BatchReadError(f"malformed CSV: a quote opened in column {clean_name(name)} on line {line} is never "
+                             f"closed, so the parser swallowed the next {swallowed} lines into one value "
+                             f"({swallowed} rows affected); fix the quoting")
+
+
+def _explain_row(row, delimiter: str) -> str:
+    """One sentence for the first row with the wrong number of fields, with its line number."""
+    line = f"line {row.number}" if row.number is not None else "a row"  # counted from the header, line 1
+    text = row.text or ""
+    if text.count('"') % 2:
+        return (f"malformed CSV: an unbalanced quote on {line} ({row.actual_columns} fields where the header has "
+                f"{row.expected_columns}); that row and every row after it are not read; fix the quoting")
+    hint = "truncated or cut short?" if row.actual_columns < row.expected_columns else \
+        f"an unquoted {delimiter!r} in a value?"
+    return (f"malformed CSV: {line} has {row.actual_columns} fields but the header has {row.expected_columns} "
+            f"({hint}); the file is not read")
+
+
+def clean_name(name: str) -> str:
+    return repr(name.split("\x00dup")[0])
 
 
 def _block_size(size: int) -> int:

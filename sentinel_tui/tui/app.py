@@ -21,6 +21,7 @@ from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, RichLog, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
 
 from ..model import AlertEvent, BatchEvent
 from ..textsafe import clean
@@ -215,6 +216,14 @@ class SentinelApp(App):
             # Unknown previous severity: an update is drawn like a repeat (not logged), as the engine's are.
             self.state.on_alert(AlertEvent(change, alert, previous_severity=alert.severity))
         self._cells.clear()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The engine's run ended with an error (it supervises its own tasks, so this is a start-up failure
+        or a bug): never a dashboard that looks healthy while nothing is analysed."""
+        if event.worker.name == "engine" and event.state == WorkerState.ERROR and self.engine is not None:
+            error = event.worker.error
+            self.engine.report_fault("engine", f"the monitor stopped: {error!r}; restart sentinel")
+            self.notify(clean(f"the monitor stopped: {error!r}"), title="Sentinel", severity="error", timeout=30)
 
     # events --------------------------------------------------------------------------------------------
     def on_engine_event(self, event: BatchEvent | AlertEvent) -> None:
