@@ -189,6 +189,11 @@ class FollowSource:
         if found is None:
             return
         batch, nested = found
+        if is_dir and not nested and self.watcher is not None:
+            if kind in ("created", "moved"):
+                self.watcher.watch_subdir(path)
+            elif kind == "deleted":
+                self.watcher.unwatch_subdir(path)
         if nested:
             # A file inside a frame directory: the marker completes the batch, anything else is progress.
             if not self.scan.is_candidate(batch, is_dir=True):

@@ -66,16 +66,39 @@ def _observer(poll: bool, poll_interval: float):
 
 
 class DirectoryWatcher:
-    """Watches the directory and, for frame batches, the directories one level down (recursive)."""
+    """Watches the directory and, for frame batches, each directory one level down: never deeper, so no tree
+    shape (thousands of levels, millions of entries below a batch) can exhaust the watcher. The source adds
+    and removes the subdirectory watches as directories appear and go."""
 
     def __init__(self, directory: Path, loop: asyncio.AbstractEventLoop,
                  on_event: Callable[[str, str, bool], None], poll: bool = False, poll_interval: float = 0.5,
                  skip: Callable[[str], bool] = lambda path: False):
         self._observer = _observer(poll, poll_interval)
-        self._observer.schedule(_Handler(loop, on_event, skip), str(directory), recursive=True)
+        self._handler = _Handler(loop, on_event, skip)
+        self._skip = skip
+        self._directory = directory
+        self._observer.schedule(self._handler, str(directory), recursive=False)
+        self._subdirs: dict[str, object] = {}
 
     def start(self) -> None:
         self._observer.start()
+        with contextlib.suppress(OSError), os.scandir(self._directory) as it:
+            for entry in it:
+                if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+                    self.watch_subdir(entry.path)
+
+    def watch_subdir(self, path: str) -> None:
+        """Watch the files of a (frame) directory one level down; a directory that vanished is no error."""
+        if path in self._subdirs or self._skip(path):
+            return
+        with contextlib.suppress(OSError):
+            self._subdirs[path] = self._observer.schedule(self._handler, path, recursive=False)
+
+    def unwatch_subdir(self, path: str) -> None:
+        watch = self._subdirs.pop(path, None)
+        if watch is not None:
+            with contextlib.suppress(KeyError, OSError):
+                self._observer.unschedule(watch)
 
     def alive(self) -> bool:
         """The observer thread and every emitter thread still run (an emitter dies alone, e.g. on an error in

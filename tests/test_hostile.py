@@ -1,0 +1,278 @@
+"""A watched directory can hold anything: FIFOs, devices, links to secrets, odd names, deep trees, compressed
+and very wide files, broken quoting, nonsense configuration. Real files and directories, real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import bz2
+import gzip
+import json
+import lzma
+import os
+import sqlite3
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from sentinel_tui.cli import main
+from sentinel_tui.engine.engine import Engine
+from sentinel_tui.engine.store import Store
+from sentinel_tui.model import BatchEvent
+
+from .conftest import credit_settings
+from .helpers import credit_batch, write
+
+SECRET = "TOPSECRET-7f3a9c-DO-NOT-LEAK"
+
+
+def once(directory, credit_dir, *extra, timeout=120):
+    return subprocess.run([sys.executable, "-m", "sentinel_tui", "watch", str(directory), "--once", "--format",
+                           "json", "--baseline", "credit", "--baselines-dir", str(credit_dir / "baselines"),
+                           *extra], capture_output=True, text=True, timeout=timeout)
+
+
+def names(report) -> list[str]:
+    return [b["file"].rsplit("/", 1)[-1] for b in report["batches"]]
+
+
+def test_fifos_devices_and_sockets_are_reported_once_never_opened(tmp_path, credit_dir):
+    import socket
+
+    os.mkfifo(tmp_path / "pipe.csv")
+    os.symlink("/dev/zero", tmp_path / "zero.csv")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / "sock.csv"))
+    write(credit_batch(300, 1), tmp_path / "good.csv")
+    try:
+        first = once(tmp_path, credit_dir)  # would block for ever in open() or hash /dev/zero without end
+        assert first.returncode == 0, first.stderr
+        report = json.loads(first.stdout)
+        by_name = {b["file"].rsplit("/", 1)[-1]: b for b in report["batches"]}
+        assert set(by_name) == {"pipe.csv", "zero.csv", "sock.csv", "good.csv"}
+        assert by_name["good.csv"]["rows"] == 300
+        for name in ("pipe.csv", "zero.csv", "sock.csv"):
+            (finding,) = by_name[name]["findings"]
+            assert finding["severity"] == "info" and "ignored" in finding["message"], finding
+        assert "FIFO" in by_name["pipe.csv"]["findings"][0]["message"]
+        again = once(tmp_path, credit_dir)  # one-time: not reported again
+        assert again.returncode == 0 and json.loads(again.stdout)["batches"] == []
+    finally:
+        sock.close()
+
+
+async def test_follow_mode_is_not_stopped_by_a_fifo(tmp_path, credit_baseline):
+    settings = credit_settings()
+    settings.watch.quiet_period = 0.2
+    events: list = []
+    engine = Engine(tmp_path, credit_baseline, settings, Store(tmp_path / ".sentinel"))
+    engine.subscribe(events.append)
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+    await asyncio.wait_for(engine.idle(), 30)
+    os.mkfifo(tmp_path / "x.csv")
+    os.symlink("/dev/zero", tmp_path / "z.csv")
+    tmp = tmp_path / ".b.tmp"
+    write(credit_batch(300, 2), tmp)
+    tmp.rename(tmp_path / "after.csv")
+    for _ in range(400):
+        if any(isinstance(e, BatchEvent) and e.result.file.endswith("after.csv") for e in events):
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 10)  # and it stops when asked
+    files = sorted(e.result.file.rsplit("/", 1)[-1] for e in events if isinstance(e, BatchEvent))
+    assert files == ["after.csv", "x.csv", "z.csv"]
+
+
+def _everything_written(directory, state, out: str, err: str) -> str:
+    """Every byte Sentinel wrote: reports, the store (dumped), the action log and the JSON-lines action file."""
+    parts = [out, err]
+    con = sqlite3.connect(state / "history.sqlite3")
+    parts.extend(con.iterdump())
+    con.close()
+    for f in state.iterdir():
+        if f.is_file() and f.suffix in (".log", ".jsonl"):
+            parts.append(f.read_text(errors="replace"))
+    return "\n".join(parts)
+
+
+def test_a_link_to_a_secret_outside_leaks_nothing(tmp_path, credit_dir):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = credit_batch(200, 3)
+    secret["region"] = SECRET  # a value that would surface as an unseen category in reports and alerts
+    write(secret, outside / "secret.csv")
+    watched = tmp_path / "w"
+    watched.mkdir()
+    os.symlink(outside / "secret.csv", watched / "x.csv")
+    os.symlink(outside, watched / "frames_dir")
+    write(credit_batch(300, 1), watched / "good.csv")
+    config = tmp_path / "sentinel.toml"
+    config.write_text('[[actions]]\nname = "log"\ntype = "jsonl"\npath = "alerts.jsonl"\non = ["opened", '
+                      '"updated", "resolved", "acknowledged"]\n')
+    for follow in ("false", "true"):  # following is allowed only inside the watched directory
+        if follow == "true":
+            config.write_text(config.read_text() + "[watch]\nfollow_symlinks = true\n")
+        state = tmp_path / f"state-{follow}"
+        run = once(watched, credit_dir, "--state-dir", str(state), "--config", str(config))
+        assert run.returncode == 0, run.stderr
+        report = json.loads(run.stdout)
+        assert set(names(report)) == {"x.csv", "good.csv"}
+        (x,) = [b for b in report["batches"] if b["file"].endswith("x.csv")]
+        assert x["rows"] == 0 and "symbolic link" in x["findings"][0]["message"]
+        assert SECRET not in _everything_written(watched, state, run.stdout, run.stderr)
+
+
+def test_a_link_inside_the_watched_directory_is_followed_when_allowed(tmp_path, credit_dir):
+    watched = tmp_path / "w"
+    (watched / "archive").mkdir(parents=True)
+    write(credit_batch(250, 4), watched / "archive" / "real.csv.part")  # not a batch name itself
+    os.symlink(watched / "archive" / "real.csv.part", watched / "linked.csv")
+    config = tmp_path / "sentinel.toml"
+    config.write_text("[watch]\nfollow_symlinks = true\n")
+    run = once(watched, credit_dir, "--config", str(config))
+    assert run.returncode == 0, run.stderr
+    (batch,) = json.loads(run.stdout)["batches"]
+    assert batch["file"].endswith("linked.csv") and batch["rows"] == 250
+
+
+def test_file_names_that_are_not_utf8(tmp_path, credit_dir, capsys):
+    raw = os.fsencode(tmp_path)
+    for name, seed in ((b"bad\xff.csv", 1), (b"caf\xe9 \x1b[31m.csv", 2)):
+        with open(raw + b"/" + name, "wb") as fh:
+            fh.write(credit_batch(200, seed).to_csv(index=False).encode())
+    write(credit_batch(200, 3), tmp_path / "plain.csv")
+    run = once(tmp_path, credit_dir)
+    assert run.returncode == 0, run.stderr
+    assert sorted(names(json.loads(run.stdout))) == ["bad\\xff.csv", "caf\\xe9 \x1b[31m.csv", "plain.csv"]
+    text = subprocess.run([sys.executable, "-m", "sentinel_tui", "watch", str(tmp_path), "--once", "--baseline",
+                           "credit", "--baselines-dir", str(credit_dir / "baselines"), "--state-dir",
+                           str(tmp_path / "s2")], capture_output=True, text=True, timeout=120)
+    assert text.returncode == 0 and "bad\\xff.csv" in text.stdout and "\x1b" not in text.stdout
+    # check, given such a name among others, reports them all
+    code = main(["check", os.fsdecode(raw + b"/bad\xff.csv"), str(tmp_path / "plain.csv"), "--format", "json",
+                 "--baseline", "credit", "--baselines-dir", str(credit_dir / "baselines")])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and len(report["batches"]) == 2
+
+
+def test_a_deep_tree_does_not_stop_the_watcher(tmp_path, credit_dir):
+    watched = tmp_path / "w"
+    deep = watched / "tree"
+    deep.mkdir(parents=True)
+    here = os.open(deep, os.O_RDONLY)
+    try:
+        for _ in range(2500):  # relative mkdir/open: the full path would pass PATH_MAX
+            os.mkdir("d", dir_fd=here)
+            nxt = os.open("d", os.O_RDONLY, dir_fd=here)
+            os.close(here)
+            here = nxt
+    finally:
+        os.close(here)
+    proc = subprocess.Popen([sys.executable, "-m", "sentinel_tui", "watch", str(watched), "--headless",
+                             "--format", "jsonl", "--baseline", "credit", "--baselines-dir",
+                             str(credit_dir / "baselines"), "--quiet-period", "0.2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        from .helpers import wait_until
+
+        db = watched / ".sentinel" / "history.sqlite3"
+        assert wait_until(lambda: db.exists())
+        tmp = watched / ".b.tmp"
+        write(credit_batch(300, 1), tmp)
+        tmp.rename(watched / "b.csv")
+
+        def processed() -> bool:
+            try:
+                con = sqlite3.connect(db, timeout=1)
+                try:
+                    return con.execute("SELECT COUNT(*) FROM batches").fetchone()[0] == 1
+                finally:
+                    con.close()
+            except sqlite3.Error:
+                return False
+
+        assert wait_until(processed)
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "RecursionError" not in err and "polling" not in err
+
+
+@pytest.mark.parametrize("codec", ["gz", "bz2", "xz", "zst"])
+def test_compressed_batches_are_read(tmp_path, credit_dir, codec):
+    data = credit_batch(400, 5).to_csv(index=False).encode()
+    path = tmp_path / f"b.csv.{codec}"
+    if codec == "zst":
+        with pa.output_stream(str(path), compression="zstd") as out:
+            out.write(data)
+    else:
+        path.write_bytes({"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[codec](data))
+    run = once(tmp_path, credit_dir)
+    assert run.returncode == 0, run.stderr
+    (batch,) = json.loads(run.stdout)["batches"]
+    assert batch["rows"] == 400 and batch["status"] == "ok"
+
+
+def test_a_compression_bomb_is_refused_without_inflating_it(tmp_path, credit_dir):
+    bomb = tmp_path / "bomb.csv.gz"
+    with gzip.open(bomb, "wb", compresslevel=9) as fh:  # 2 GB of zeros-like rows, a few MB on disk
+        header = b"age,income\n"
+        fh.write(header)
+        block = b"1,2\n" * 250_000
+        for _ in range(2000):
+            fh.write(block)
+    assert bomb.stat().st_size < 10_000_000
+    run = once(tmp_path, credit_dir, "--max-file-mb", "50")
+    assert run.returncode == 2, run.stderr
+    (batch,) = json.loads(run.stdout)["batches"]
+    assert "inflates past the 50 MB size cap" in batch["findings"][0]["message"]
+
+
+def test_headers_of_twenty_thousand_columns(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    cols = [f"feature_{i:05d}" for i in range(20_000)]
+    pd.DataFrame(rng.normal(size=(60, 20_000)), columns=cols).to_csv(tmp_path / "ref.csv", index=False)
+    pd.DataFrame(rng.normal(size=(30, 20_000)), columns=cols).to_csv(tmp_path / "batch.csv", index=False)
+    base = ["--baselines-dir", str(tmp_path / "baselines")]
+    assert main(["baseline", "create", str(tmp_path / "ref.csv"), "--name", "wide", *base]) == 0, \
+        capsys.readouterr().err
+    code = main(["check", str(tmp_path / "batch.csv"), "--baseline", "wide", "--format", "json", *base])
+    report = json.loads(capsys.readouterr().out)
+    assert report["batches"][0]["columns"] == 20_000 and code != 3
+    assert not any(f["check"] == "unreadable" for f in report["batches"][0]["findings"])
+
+
+@pytest.mark.parametrize("bad,words", [('7,x7,"14', ["never closed", "line 9"]),
+                                       ('"7,x7,14', ["unbalanced quote", "line 9"]),
+                                       ('7,x7', ["line 9", "2 fields"])])
+def test_malformed_quoting_is_critical_with_its_line(tmp_path, credit_dir, capsys, bad, words):
+    lines = ["a,b,c"] + [f"{i},x{i},{i * 2}" for i in range(10_000)]
+    lines[8] = bad
+    (tmp_path / "q.csv").write_text("\n".join(lines) + "\n")
+    code = main(["check", str(tmp_path / "q.csv"), "--format", "json", "--baseline", "credit",
+                 "--baselines-dir", str(credit_dir / "baselines")])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 2 and report["status"] == "critical"
+    message = report["batches"][0]["findings"][0]["message"]
+    for w in words:
+        assert w in message, message
+
+
+@pytest.mark.parametrize("section,key,value", [("validation", "null_increase_warning", 2.0),
+                                               ("drift", "psi_bins", 0), ("watch", "rescan_interval", 0),
+                                               ("watch", "history", 0), ("alerts", "resolve_after", 0),
+                                               ("drift", "categorical_effect_warning", 0.9),
+                                               ("validation", "unseen_critical", 0.001)])
+def test_nonsense_configuration_is_refused(tmp_path, credit_dir, capsys, section, key, value):
+    (tmp_path / "sentinel.toml").write_text(f"[{section}]\n{key} = {value}\n")
+    write(credit_batch(100, 1), tmp_path / "b.csv")
+    code = main(["check", str(tmp_path / "b.csv"), "--config", str(tmp_path / "sentinel.toml"), "--baseline",
+                 "credit", "--baselines-dir", str(credit_dir / "baselines")])
+    err = capsys.readouterr().err
+    assert code == 3 and f"[{section}] {key}" in err and len(err.strip().splitlines()) == 1
