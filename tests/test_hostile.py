@@ -55,9 +55,9 @@ def test_fifos_devices_and_sockets_are_reported_once_never_opened(tmp_path, cred
         assert set(by_name) == {"pipe.csv", "zero.csv", "sock.csv", "good.csv"}
         assert by_name["good.csv"]["rows"] == 300
         for name in ("pipe.csv", "zero.csv", "sock.csv"):
-            (finding,) = by_name[name]["findings"]
+            (finding,) = by_name[name]["validation"]
             assert finding["severity"] == "info" and "ignored" in finding["message"], finding
-        assert "FIFO" in by_name["pipe.csv"]["findings"][0]["message"]
+        assert "FIFO" in by_name["pipe.csv"]["validation"][0]["message"]
         again = once(tmp_path, credit_dir)  # one-time: not reported again
         assert again.returncode == 0 and json.loads(again.stdout)["batches"] == []
     finally:
@@ -79,7 +79,7 @@ async def test_follow_mode_is_not_stopped_by_a_fifo(tmp_path, credit_baseline):
     write(credit_batch(300, 2), tmp)
     tmp.rename(tmp_path / "after.csv")
     for _ in range(400):
-        if any(isinstance(e, BatchEvent) and e.result.file.endswith("after.csv") for e in events):
+        if sum(isinstance(e, BatchEvent) for e in events) == 3:
             break
         await asyncio.sleep(0.05)
     stop.set()
@@ -123,7 +123,7 @@ def test_a_link_to_a_secret_outside_leaks_nothing(tmp_path, credit_dir):
         report = json.loads(run.stdout)
         assert set(names(report)) == {"x.csv", "good.csv"}
         (x,) = [b for b in report["batches"] if b["file"].endswith("x.csv")]
-        assert x["rows"] == 0 and "symbolic link" in x["findings"][0]["message"]
+        assert x["rows"] == 0 and "symbolic link" in x["validation"][0]["message"]
         assert SECRET not in _everything_written(watched, state, run.stdout, run.stderr)
 
 
@@ -157,7 +157,8 @@ def test_file_names_that_are_not_utf8(tmp_path, credit_dir, capsys):
     code = main(["check", os.fsdecode(raw + b"/bad\xff.csv"), str(tmp_path / "plain.csv"), "--format", "json",
                  "--baseline", "credit", "--baselines-dir", str(credit_dir / "baselines")])
     report = json.loads(capsys.readouterr().out)
-    assert code == 0 and len(report["batches"]) == 2
+    assert code in (0, 1) and [b["file"].rsplit("/", 1)[-1] for b in report["batches"]] == ["bad\\xff.csv",
+                                                                                             "plain.csv"]
 
 
 def test_a_deep_tree_does_not_stop_the_watcher(tmp_path, credit_dir):
@@ -200,6 +201,7 @@ def test_a_deep_tree_does_not_stop_the_watcher(tmp_path, credit_dir):
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=30)
+    subprocess.run(["rm", "-rf", str(deep)], check=True)  # iterative, unlike shutil's clean-up of tmp_path
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "RecursionError" not in err and "polling" not in err
 
@@ -221,19 +223,19 @@ def test_compressed_batches_are_read(tmp_path, credit_dir, codec):
 
 def test_a_compression_bomb_is_refused_without_inflating_it(tmp_path, credit_dir):
     bomb = tmp_path / "bomb.csv.gz"
-    with gzip.open(bomb, "wb", compresslevel=9) as fh:  # 2 GB of zeros-like rows, a few MB on disk
-        header = b"age,income\n"
-        fh.write(header)
+    with gzip.open(bomb, "wb", compresslevel=6) as fh:  # 200 MB of rows, a few hundred kB on disk
+        fh.write(b"age,income\n")
         block = b"1,2\n" * 250_000
-        for _ in range(2000):
+        for _ in range(200):
             fh.write(block)
-    assert bomb.stat().st_size < 10_000_000
-    run = once(tmp_path, credit_dir, "--max-file-mb", "50")
+    assert bomb.stat().st_size < 2_000_000
+    run = once(tmp_path, credit_dir, "--max-file-mb", "20")
     assert run.returncode == 2, run.stderr
     (batch,) = json.loads(run.stdout)["batches"]
-    assert "inflates past the 50 MB size cap" in batch["findings"][0]["message"]
+    assert "inflates past the 20 MB size cap" in batch["validation"][0]["message"]
 
 
+@pytest.mark.slow
 def test_headers_of_twenty_thousand_columns(tmp_path, capsys):
     rng = np.random.default_rng(0)
     cols = [f"feature_{i:05d}" for i in range(20_000)]
@@ -245,7 +247,8 @@ def test_headers_of_twenty_thousand_columns(tmp_path, capsys):
     code = main(["check", str(tmp_path / "batch.csv"), "--baseline", "wide", "--format", "json", *base])
     report = json.loads(capsys.readouterr().out)
     assert report["batches"][0]["columns"] == 20_000 and code != 3
-    assert not any(f["check"] == "unreadable" for f in report["batches"][0]["findings"])
+    assert not any(f["check"] == "unreadable" for f in report["batches"][0]["validation"])
+    assert report["batches"][0]["drift"]["tested_count"] == 20_000
 
 
 @pytest.mark.parametrize("bad,words", [('7,x7,"14', ["never closed", "line 9"]),
@@ -259,7 +262,7 @@ def test_malformed_quoting_is_critical_with_its_line(tmp_path, credit_dir, capsy
                  "--baselines-dir", str(credit_dir / "baselines")])
     report = json.loads(capsys.readouterr().out)
     assert code == 2 and report["status"] == "critical"
-    message = report["batches"][0]["findings"][0]["message"]
+    message = report["batches"][0]["validation"][0]["message"]
     for w in words:
         assert w in message, message
 
