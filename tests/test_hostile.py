@@ -279,3 +279,73 @@ def test_nonsense_configuration_is_refused(tmp_path, credit_dir, capsys, section
                  "credit", "--baselines-dir", str(credit_dir / "baselines")])
     err = capsys.readouterr().err
     assert code == 3 and f"[{section}] {key}" in err and len(err.strip().splitlines()) == 1
+
+
+SLOW_CHILD = ("import sys, time; import sentinel_tui.engine.engine as e; real = e.analyse_path; "
+              "e.analyse_path = lambda p, *a, **k: (time.sleep(60) if 'poison' in str(p) else None, "
+              "real(p, *a, **k))[1]; from sentinel_tui.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def test_a_batch_that_keeps_killing_the_monitor_is_skipped_after_two_attempts(tmp_path, credit_dir):
+    from .helpers import wait_until
+
+    watched, state = tmp_path / "w", tmp_path / "state"
+    watched.mkdir()
+    write(credit_batch(300, 1), watched / "a_poison.csv")
+    os.utime(watched / "a_poison.csv", (1_700_000_000, 1_700_000_000))  # oldest: first in line
+    write(credit_batch(300, 2), watched / "b_after.csv")
+
+    def attempts() -> int:
+        try:
+            con = sqlite3.connect(state / "history.sqlite3", timeout=1)
+            try:
+                row = con.execute("SELECT attempts FROM files WHERE path LIKE '%a_poison.csv' AND "
+                                  "status = 'processing'").fetchone()
+                return row[0] if row else 0
+            finally:
+                con.close()
+        except sqlite3.Error:
+            return 0
+
+    for crash in (1, 2):  # the process dies in the middle of this batch (OOM killer, a decoder's segfault)
+        proc = subprocess.Popen([sys.executable, "-c", SLOW_CHILD, "watch", str(watched), "--once", "--baseline",
+                                 "credit", "--baselines-dir", str(credit_dir / "baselines"), "--state-dir",
+                                 str(state)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert wait_until(lambda crash=crash: attempts() == crash)
+        finally:
+            proc.kill()
+            proc.wait(timeout=10)
+    run = once(watched, credit_dir, "--state-dir", str(state))
+    assert run.returncode == 2, run.stderr
+    report = json.loads(run.stdout)
+    by_name = {b["file"].rsplit("/", 1)[-1]: b for b in report["batches"]}
+    assert by_name["b_after.csv"]["rows"] == 300  # the batches behind it are processed
+    assert "stopped the monitor 2 times" in by_name["a_poison.csv"]["validation"][0]["message"]
+    assert any(a["subject"] == "a_poison.csv" and a["severity"] == "critical" for a in report["open_alerts"])
+
+
+def test_a_batch_over_the_memory_limit_is_refused_with_a_finding(tmp_path, credit_dir):
+    write(credit_batch(20_000, 1), tmp_path / "big.csv")  # about 2 MB: 6 MB estimated
+    config = tmp_path / "sentinel.toml"
+    config.write_text("[input]\nmax_batch_memory_mb = 2\n")
+    run = once(tmp_path, credit_dir, "--config", str(config))
+    assert run.returncode == 2
+    message = json.loads(run.stdout)["batches"][0]["validation"][0]["message"]
+    assert "max_batch_memory_mb" in message and "split the batch" in message
+
+
+@pytest.mark.frames
+def test_an_npz_that_inflates_to_gigabytes_is_read_in_bounded_memory(tmp_path):
+    frames = np.zeros((12_000, 224, 224, 3), dtype=np.uint8)  # 1.8 GB inflated, a few MB compressed
+    np.savez_compressed(tmp_path / "bomb.npz", frames=frames)
+    del frames
+    assert (tmp_path / "bomb.npz").stat().st_size < 10_000_000
+    code = ("import resource, sys; from sentinel_tui.io.frames import load_frame_batch; "
+            "b = load_frame_batch(sys.argv[1], 96, max_frames=64); "
+            "print(b.frames.shape[0], b.total, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "bomb.npz")], capture_output=True, text=True,
+                         timeout=120)
+    kept, total, peak_mb = map(int, out.stdout.split())
+    assert (kept, total) == (64, 12_000)
+    assert peak_mb < 600, peak_mb  # the inflated archive would be 1,800 MB

@@ -55,6 +55,9 @@ Event = BatchEvent | AlertEvent | LabelsEvent
 Subscriber = Callable[[Event], None]
 FEATURE_TREND = 60  # effect sizes kept per feature for trend columns
 MAX_BACKOFF = 30.0  # seconds between retries of a batch while the store fails
+# A batch that was being processed when the process died this many times is skipped with a critical alert:
+# one crash can be bad luck (a kill, a reboot); two in a row on the same content is the batch (a poison pill).
+MAX_ATTEMPTS = 2
 STORE_ERRORS = (sqlite3.Error,)  # the monitor's own failure, not the batch's
 
 
@@ -96,6 +99,7 @@ class Engine:
         self.window: PerformanceResult | None = None  # the rolling window of labelled rows
         self._since_prune = 0  # prediction rows stored since the last prune
         self.heartbeat: float | None = None  # monotonic time the running loop last ticked (liveness, /health)
+        self._attempted: set[str] = set()  # identities this process began (a retry is not a new attempt)
         self.faults: dict[str, Alert] = {}  # component -> open alert about the monitor itself (in memory)
         self._fault_ids = {"store": -1, "watcher": -2, "source": -3, "processor": -4}
         self._open_cache: list[Alert] = []
@@ -314,12 +318,26 @@ class Engine:
         ident = await asyncio.to_thread(file_identity, path, self.directory, self.settings.watch.follow_symlinks)
         if ident is None or self.store.file_status(ident) == "done":
             return None  # gone, or this exact content was processed already
-        file_id = self.store.begin_file(ident)
+        file_id, crashed = self.store.begin_file(ident, count_attempt=ident.sha256 not in self._attempted)
+        self._attempted.add(ident.sha256)
+        if crashed >= MAX_ATTEMPTS:
+            result = unreadable_result(Path(path), f"processing it stopped the monitor {crashed} times (killed: out "
+                                                   "of memory, or a crash while decoding?); skipped")
+            return await self._store_result(path, file_id, result, ready_at)
         if ident.note is None and lab.is_label_file(path, self.settings.performance.label_pattern):
             await self._process_labels(ident.target or path, file_id, display=path)
             return None
         started = time.time()
         result, result_json, rows = await asyncio.to_thread(self._analyse, path, started, file_id, ident)
+        return await self._store_result(path, file_id, result, ready_at, result_json, rows, started)
+
+    async def _store_result(self, path: str, file_id: int, result: BatchResult, ready_at: float | None,
+                            result_json: str | None = None, rows: list[tuple] | None = None,
+                            started: float | None = None) -> BatchEvent:
+        """Commit one batch's result and publish it (and the alert changes it made)."""
+        started = time.time() if started is None else started
+        result_json = result_json or json.dumps(result.to_dict(), allow_nan=False)
+        rows = rows or []
         latency = time.monotonic() - ready_at if ready_at is not None else None
         batch_id, window, alert_events = await asyncio.to_thread(self._commit, file_id, result, latency,
                                                                  result_json, rows, started)
@@ -405,11 +423,8 @@ class Engine:
         ident = await asyncio.to_thread(file_identity, path, self.directory, self.settings.watch.follow_symlinks)
         if ident is None:
             return
-        file_id = self.store.begin_file(ident)
-        _, _, events = await asyncio.to_thread(self._commit, file_id, result, None,
-                                               json.dumps(result.to_dict(), allow_nan=False), [], time.time())
-        for e in events:
-            self._publish(e)
+        file_id, _ = self.store.begin_file(ident, count_attempt=False)
+        await self._store_result(path, file_id, result, None)
 
     async def process_supervised(self, path: str, ready_at: float | None = None) -> None:
         """``process`` that never gives up on a batch while the store fails (retried with backoff, the fault

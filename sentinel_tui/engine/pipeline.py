@@ -13,7 +13,7 @@ from ..checks.drift import detect_drift
 from ..checks.performance import batch_performance, performance_alerts, prediction_drift
 from ..checks.validation import validate
 from ..checks.verdict import batch_alerts, batch_status
-from ..config import Settings
+from ..config import Settings, batch_memory_limit
 from ..io.csv_reader import BatchReadError, read_csv_batch
 from ..io.frames import ARRAY_SUFFIXES, FrameReadError
 from ..model import AlertKind, AlertRecord, BatchResult, Finding, Severity, Status, worst_status
@@ -118,7 +118,8 @@ def analyse_file(path: Path, baseline: Baseline, settings: Settings, sink: dict 
     try:
         loaded = read_csv_batch(path, delimiter=settings.input.delimiter,
                                 max_bytes=int(settings.input.max_file_mb * 1e6),
-                                string_columns=_string_columns(baseline), follow_symlinks=follow_symlinks)
+                                string_columns=_string_columns(baseline), follow_symlinks=follow_symlinks,
+                                max_memory=batch_memory_limit(settings))
     except BatchReadError as exc:
         return unreadable_result(path, exc.reason, time.perf_counter() - start)
     return analyse_table(loaded.table, baseline, settings, file=fs_text(str(path)), duplicates=loaded.duplicates,

@@ -131,6 +131,10 @@ MIGRATIONS: list[str] = [
         (SELECT MIN(id) FROM alerts WHERE status IN ('open', 'acknowledged') GROUP BY kind, subject);
     CREATE UNIQUE INDEX alerts_open_key ON alerts (kind, subject) WHERE status IN ('open', 'acknowledged');
     """,
+    # 5: poison pills: how many processes started on a file and never finished it (killed mid-batch)
+    """
+    ALTER TABLE files ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -244,18 +248,21 @@ class Store:
                               "ORDER BY id DESC LIMIT 1", (fs_text(path),)).fetchone()
         return (row["size"], row["mtime"]) if row else None
 
-    def begin_file(self, ident: FileIdentity) -> int:
-        """Mark a file as being processed (committed before analysis starts) and return its id."""
+    def begin_file(self, ident: FileIdentity, count_attempt: bool = True) -> tuple[int, int]:
+        """Mark a file as being processed (committed before analysis starts). Returns its id and how many
+        earlier attempts started on it and never finished (the process was killed mid-batch: out of memory, a
+        crash in a decoder). ``count_attempt`` False: a retry within this process, which is not a new attempt."""
         with self.transaction() as db:
-            row = db.execute("SELECT id FROM files WHERE sha256 = ? AND path = ?",
+            row = db.execute("SELECT id, attempts FROM files WHERE sha256 = ? AND path = ?",
                              (ident.sha256, fs_text(ident.path))).fetchone()
             if row:
-                db.execute("UPDATE files SET size = ?, mtime = ? WHERE id = ?", (ident.size, ident.mtime, row["id"]))
-                return int(row["id"])
-            cur = db.execute("INSERT INTO files (path, size, mtime, sha256, status, first_seen) "
-                             "VALUES (?, ?, ?, ?, 'processing', ?)",
+                db.execute("UPDATE files SET size = ?, mtime = ?, attempts = attempts + ? WHERE id = ?",
+                           (ident.size, ident.mtime, int(count_attempt), row["id"]))
+                return int(row["id"]), int(row["attempts"])
+            cur = db.execute("INSERT INTO files (path, size, mtime, sha256, status, first_seen, attempts) "
+                             "VALUES (?, ?, ?, ?, 'processing', ?, 1)",
                              (fs_text(ident.path), ident.size, ident.mtime, ident.sha256, time.time()))
-            return int(cur.lastrowid)
+            return int(cur.lastrowid), 0
 
     def pending_files(self) -> list[str]:
         """Files a crash interrupted: 'processing' with no batch."""

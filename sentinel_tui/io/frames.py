@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .entries import open_regular
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 ARRAY_SUFFIXES = (".npy", ".npz")
 READY_MARKER = "_READY"
@@ -116,17 +118,76 @@ def load_images(paths: list[Path], size: int, max_pixels: int) -> list[tuple[np.
         return list(pool.map(one, paths))
 
 
-def _array_frames(path: Path) -> np.ndarray:
+def _check_shape(shape: tuple, dtype: np.dtype) -> None:
+    if dtype != np.uint8:
+        raise FrameReadError(f"frames must be uint8, got {dtype}")
+    if len(shape) not in (3, 4) or (len(shape) == 4 and shape[-1] not in (1, 3, 4)):
+        raise FrameReadError(f"expected shape (N, H, W) or (N, H, W, C) with C in 1, 3, 4; got {shape}")
+    if shape[1] < 3 or shape[2] < 3:
+        raise FrameReadError(f"frames of {shape[2]}x{shape[1]} pixels are too small")
+
+
+def _npy_header(fp) -> tuple[tuple, bool, np.dtype]:
+    """(shape, fortran_order, dtype) of a .npy stream positioned at its start; leaves it at the data."""
+    fmt = np.lib.format
+    version = fmt.read_magic(fp)
+    return fmt.read_array_header_1_0(fp) if version == (1, 0) else fmt.read_array_header_2_0(fp)
+
+
+def _npz_member(zf) -> tuple[str, tuple, np.dtype]:
+    """The frames member of an .npz archive: its name, shape and dtype, from its header only; nothing is
+    inflated yet (a 28 MB archive can hold 6 GB of frames)."""
+    names = [n for n in zf.namelist() if n.endswith(".npy")]
+    if not names:
+        raise FrameReadError("the .npz archive holds no arrays")
+    name = "frames.npy" if "frames.npy" in names else names[0]
+    with zf.open(name) as member:
+        shape, fortran, dtype = _npy_header(member)
+    if fortran:
+        raise FrameReadError("Fortran-ordered arrays are not supported; save the frames C-ordered")
+    return name, tuple(shape), np.dtype(dtype)
+
+
+def _npz_selected(path: Path, max_frames: int) -> tuple[np.ndarray, list[int], int]:
+    """Stream the archive's frames and keep only the evenly sampled ones: memory is bounded by ``max_frames``
+    frames whatever the archive inflates to."""
+    import zipfile
+
+    # A regular file only (never a FIFO or a device), and the zip read from that very descriptor.
+    with open_regular(path) as fh, zipfile.ZipFile(fh) as zf:
+        name, shape, dtype = _npz_member(zf)
+        _check_shape(shape, dtype)
+        total = shape[0]
+        idx = _evenly(total, max_frames)
+        frame_shape = shape[1:]
+        frame_bytes = int(np.prod(frame_shape)) * dtype.itemsize
+        out = np.empty((len(idx), *frame_shape), dtype=dtype)
+        wanted = {i: j for j, i in enumerate(idx)}
+        with zf.open(name) as member:
+            _npy_header(member)  # skip to the data
+            for i in range(idx[-1] + 1 if idx else 0):
+                chunk = member.read(frame_bytes)
+                if len(chunk) < frame_bytes:
+                    raise FrameReadError(f"the archive ends after {i} of {total} frames (truncated)")
+                j = wanted.get(i)
+                if j is not None:
+                    out[j] = np.frombuffer(chunk, dtype=dtype).reshape(frame_shape)
+    return out, idx, total
+
+
+def _array_frames(path: Path, max_frames: int) -> tuple[np.ndarray, list[int], int]:
+    """The sampled frames of a .npy (memory-mapped) or .npz (streamed) array file, their indices and the
+    total count. Memory is bounded by ``max_frames`` frames."""
     try:
         if path.name.lower().endswith(".npz"):
-            with np.load(path, allow_pickle=False) as z:
-                keys = list(z.files)
-                if not keys:
-                    raise FrameReadError("the .npz archive holds no arrays")
-                key = "frames" if "frames" in keys else keys[0]
-                arr = z[key]
+            arr, idx, total = _npz_selected(path, max_frames)
         else:
+            with open_regular(path):
+                pass
             arr = np.load(path, allow_pickle=False, mmap_mode="r")
+            _check_shape(arr.shape, arr.dtype)
+            total = arr.shape[0]
+            idx = _evenly(total, max_frames)
     except FrameReadError:
         raise
     except ValueError as exc:
@@ -136,15 +197,9 @@ def _array_frames(path: Path) -> np.ndarray:
         raise FrameReadError(f"cannot read array file: {exc}") from exc
     except Exception as exc:  # zipfile.BadZipFile and friends
         raise FrameReadError(f"cannot read array file: {exc}") from exc
-    if arr.dtype != np.uint8:
-        raise FrameReadError(f"frames must be uint8, got {arr.dtype}")
     if arr.ndim == 3:
         arr = arr[..., None]
-    if arr.ndim != 4 or arr.shape[-1] not in (1, 3, 4):
-        raise FrameReadError(f"expected shape (N, H, W) or (N, H, W, C) with C in 1, 3, 4; got {arr.shape}")
-    if arr.shape[1] < 3 or arr.shape[2] < 3:
-        raise FrameReadError(f"frames of {arr.shape[2]}x{arr.shape[1]} pixels are too small")
-    return arr
+    return arr, idx, total
 
 
 def load_frame_batch(path: Path, size: int, *, max_frames: int = 4096,
@@ -154,15 +209,14 @@ def load_frame_batch(path: Path, size: int, *, max_frames: int = 4096,
 
     path = Path(path)
     if is_array_batch(path):
-        arr = _array_frames(path)
-        total = arr.shape[0]
+        arr, idx, total = _array_frames(path, max_frames)
         if arr.shape[1] * arr.shape[2] > max_pixels:
             raise FrameReadError(f"frames of {arr.shape[2]}x{arr.shape[1]} exceed the limit of "
                                  f"{max_pixels / 1e6:.0f} MP (frames.max_pixels)")
-        idx = _evenly(total, max_frames)
+        sampled_npz = path.name.lower().endswith(".npz")  # already only the sampled frames
         out = np.empty((len(idx), size, size, 3), dtype=np.uint8)
         for j, i in enumerate(idx):
-            frame = np.asarray(arr[i])
+            frame = np.asarray(arr[j if sampled_npz else i])
             if frame.shape[-1] == 1:
                 frame = np.repeat(frame, 3, axis=-1)
             elif frame.shape[-1] == 4:
