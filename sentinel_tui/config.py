@@ -110,6 +110,9 @@ class WatchSettings:
     queue_size: int = 8  # batches loaded ahead of analysis at most: bounds memory when thousands arrive
     history: int = 500  # recent batches kept in memory for trends (the store keeps everything)
     rescan_interval: float = 30.0  # seconds between directory rescans that catch events the OS dropped
+    # Linux (inotify): a file written in place is read when its writer closes it, whatever pauses it makes;
+    # only if it stays open this long is it read once quiet (a writer that never closes must not hide it).
+    max_open_wait: float = 300.0
     # Symbolic links in the watched directory are not followed (a link to a file elsewhere would put that
     # file's content into reports, the store and webhooks). When true, only links whose target resolves to a
     # regular file or directory inside the watched directory are followed.
@@ -286,6 +289,7 @@ RANGES: dict[tuple[str, str], tuple[float, float, str]] = {
     ("watch", "queue_size"): (1, 1_000_000, "at least 1 batch"),
     ("watch", "history"): (1, 1_000_000, "at least 1 batch"),
     ("watch", "rescan_interval"): (0.1, 86_400.0, "0.1 to 86,400 seconds"),
+    ("watch", "max_open_wait"): (0.0, 604_800.0, "0 to 604,800 seconds"),
 }
 _ORDERED = [("validation", "null_increase"), ("validation", "out_of_range"), ("validation", "unseen"),
             ("drift", "numeric_effect"), ("drift", "categorical_effect"), ("drift", "boolean_effect")]

@@ -70,9 +70,10 @@ async def test_same_content_is_skipped_new_content_is_a_new_batch(tmp_path, cred
     path = write(credit_batch(300, 1), tmp_path / "same.csv")
     assert await engine.process(str(path)) is not None
     assert await engine.process(str(path)) is None  # same path, same content
-    write(credit_batch(300, 2), path)  # same path, new content
+    write(credit_batch(300, 2), path)  # same path, new content: it replaces the earlier result
     assert await engine.process(str(path)) is not None
-    assert engine.store.batch_count() == 2
+    assert engine.store.batch_count() == 1
+    assert [b.file for b in engine.recent] == [str(path)]
     assert engine.scan() == []  # nothing new: no rehashing needed either
 
 

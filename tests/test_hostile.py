@@ -349,3 +349,39 @@ def test_an_npz_that_inflates_to_gigabytes_is_read_in_bounded_memory(tmp_path):
     kept, total, peak_mb = map(int, out.stdout.split())
     assert (kept, total) == (64, 12_000)
     assert peak_mb < 600, peak_mb  # the inflated archive would be 1,800 MB
+
+
+async def test_an_in_place_writer_that_pauses_is_read_once_when_it_closes(tmp_path, credit_baseline):
+    settings = credit_settings()
+    settings.watch.quiet_period = 0.2
+    events: list = []
+    engine = Engine(tmp_path, credit_baseline, settings, Store(tmp_path / ".sentinel"))
+    engine.subscribe(events.append)
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+    await asyncio.wait_for(engine.idle(), 30)
+    text = credit_batch(1000, 7).to_csv(index=False)
+    half = text.index("\n", len(text) // 2) + 1
+    with open(tmp_path / "inplace.csv", "w") as fh:
+        fh.write(text[:half])
+        fh.flush()
+        await asyncio.sleep(1.5)  # the writer pauses far longer than the quiet period, file still open
+        assert not [e for e in events if isinstance(e, BatchEvent)], "read while its writer still had it open"
+        fh.write(text[half:])
+    for _ in range(200):
+        if any(isinstance(e, BatchEvent) for e in events):
+            break
+        await asyncio.sleep(0.05)
+    # the producer rewrites it in place with new content: the new result replaces the earlier one
+    write(credit_batch(600, 8), tmp_path / "inplace.csv")
+    for _ in range(200):
+        if sum(isinstance(e, BatchEvent) for e in events) == 2:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    rows = [e.result.rows for e in events if isinstance(e, BatchEvent)]
+    assert rows == [1000, 600]
+    db = engine.store.db
+    assert [tuple(r) for r in db.execute("SELECT rows FROM batches WHERE path LIKE '%inplace.csv'")] == [(600,)]
+    assert db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 600

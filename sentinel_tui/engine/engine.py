@@ -99,6 +99,7 @@ class Engine:
         self.window: PerformanceResult | None = None  # the rolling window of labelled rows
         self._since_prune = 0  # prediction rows stored since the last prune
         self.heartbeat: float | None = None  # monotonic time the running loop last ticked (liveness, /health)
+        self._replaced: list[int] = []  # batches the latest commit replaced (same file, new content)
         self._attempted: set[str] = set()  # identities this process began (a retry is not a new attempt)
         self.faults: dict[str, Alert] = {}  # component -> open alert about the monitor itself (in memory)
         self._fault_ids = {"store": -1, "watcher": -2, "source": -3, "processor": -4}
@@ -343,6 +344,10 @@ class Engine:
                                                                  result_json, rows, started)
         self.window = window
         now = time.time()
+        if self._replaced:  # the same file's earlier result, replaced by this one
+            kept = [b for b in self.recent if b.batch_id not in self._replaced]
+            self.recent.clear()
+            self.recent.extend(kept)
         self.recent.append(BatchSummary(batch_id, result.file, result.rows, result.status.label,
                                         result.drift.share if result.drift else None, result.seconds, latency, now,
                                         result.kind, result.embedding.score if result.embedding else None))
@@ -363,6 +368,7 @@ class Engine:
         alerts (10,000 prediction rows take tens of milliseconds to write; the loop stays free)."""
         new_labels = sum(1 for r in rows if r[7] is not None)
         with self.store.transaction() as db:
+            self._replaced = Store.replace_earlier(db, result.file, file_id)
             batch_id = self.store.insert_batch(db, file_id, result, latency, result_json)
             if rows:
                 lab.store_predictions(db, [(r[0], batch_id, *r[2:]) for r in rows])

@@ -60,6 +60,7 @@ class _Pending:
     size: int = -1
     mtime: float = -1.0
     stable_since: float = 0.0
+    written_at: float | None = None  # a write event was seen and no close after it: a writer holds it open
 
 
 # (size, mtime) of a file, or None when it no longer exists
@@ -67,8 +68,13 @@ StatFn = Callable[[str], tuple[int, float] | None]
 
 
 class ReadinessTracker:
-    def __init__(self, quiet_period: float = 1.0):
+    """``max_open_wait``: how long a file written in place is waited for while its writer keeps it open (only
+    where close events exist); after that the quiet period decides, so a writer that never closes cannot hide
+    a batch for ever."""
+
+    def __init__(self, quiet_period: float = 1.0, max_open_wait: float = 300.0):
         self.quiet_period = quiet_period
+        self.max_open_wait = max_open_wait
         self._pending: dict[str, _Pending] = {}
         self._counter = 0
 
@@ -79,7 +85,8 @@ class ReadinessTracker:
         return path in self._pending
 
     def observe(self, path: str, kind: str, now: float) -> None:
-        """Record one file-system event: created, modified, closed, moved (to ``path``) or deleted."""
+        """Record one file-system event: created, modified, written (a write seen by an observer that also
+        reports closes: the file is complete only when closed), closed, moved (to ``path``) or deleted."""
         if kind == "deleted":
             self._pending.pop(path, None)
             return
@@ -89,10 +96,13 @@ class ReadinessTracker:
             p = self._pending[path] = _Pending(order=self._counter, stable_since=now)
         if kind in ("closed", "moved"):
             p.ready_now = True
+            p.written_at = None
         else:
             # A new write restarts the quiet period; a close seen before it no longer means "complete".
             p.ready_now = False
             p.stable_since = now
+            if kind == "written" and p.written_at is None:
+                p.written_at = now
 
     def poll(self, now: float, stat: StatFn) -> list[str]:
         """Files that became ready, in arrival order; they are forgotten once returned."""
@@ -108,6 +118,8 @@ class ReadinessTracker:
             if st != (p.size, p.mtime):
                 p.size, p.mtime = st
                 p.stable_since = now
+            elif p.written_at is not None and now - p.written_at < self.max_open_wait:
+                continue  # written in place and not closed yet: a pause of the writer is not the end
             elif now - p.stable_since >= self.quiet_period:
                 ready.append(path)
         for path in ready:

@@ -167,7 +167,7 @@ class FollowSource:
         self.deliver = deliver
         self.report = report
         self.poll = poll
-        self.tracker = ReadinessTracker(settings.watch.quiet_period)
+        self.tracker = ReadinessTracker(settings.watch.quiet_period, settings.watch.max_open_wait)
         self.queued: set[str] = set()  # delivered and not yet finished: a rescan must not add them again
         self.wake = asyncio.Event()  # a close or rename makes a file ready now: do not wait for the next tick
         self.ready = ready or asyncio.Event()  # the first scan is done (what arrived while down is queued)
@@ -205,6 +205,8 @@ class FollowSource:
         elif is_dir and kind in ("created", "moved"):
             # A new directory: wait for its marker or the quiet period (a moved-in one may still be filled).
             kind = "modified"
+        elif kind == "modified" and not is_dir and self.watcher is not None and self.watcher.reports_closes:
+            kind = "written"  # inotify reports the close too: wait for it, not for a pause
         self.tracker.observe(batch, kind, time.monotonic())
         if kind in ("closed", "moved"):
             self.wake.set()

@@ -270,6 +270,19 @@ class Store:
         return [r["path"] for r in rows]
 
     # batches -----------------------------------------------------------------------------------------
+    @staticmethod
+    def replace_earlier(db: sqlite3.Connection, path: str, file_id: int) -> list[int]:
+        """Within the caller's transaction: a file whose content changed after it was analysed (a writer that
+        rewrote or appended to it) replaces its earlier result instead of adding its rows a second time.
+        Returns the ids of the batches removed."""
+        old = [r[0] for r in db.execute("SELECT id FROM batches WHERE path = ? AND file_id != ?",
+                                        (fs_text(path), file_id)).fetchall()]
+        for batch_id in old:
+            db.execute("DELETE FROM feature_stats WHERE batch_id = ?", (batch_id,))
+            db.execute("DELETE FROM predictions WHERE batch_id = ?", (batch_id,))
+            db.execute("DELETE FROM batches WHERE id = ?", (batch_id,))
+        return old
+
     def insert_batch(self, db: sqlite3.Connection, file_id: int, result: BatchResult, latency: float | None,
                      result_json: str | None = None) -> int:
         """Within the caller's transaction: the batch, its feature statistics, and the file marked done."""

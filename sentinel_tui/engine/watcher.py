@@ -74,6 +74,8 @@ class DirectoryWatcher:
                  on_event: Callable[[str, str, bool], None], poll: bool = False, poll_interval: float = 0.5,
                  skip: Callable[[str], bool] = lambda path: False):
         self._observer = _observer(poll, poll_interval)
+        # Only inotify reports close-after-write: elsewhere a written file is complete once quiet.
+        self.reports_closes = type(self._observer).__name__ == "InotifyObserver"
         self._handler = _Handler(loop, on_event, skip)
         self._skip = skip
         self._directory = directory
