@@ -148,6 +148,9 @@ class FrameSettings:
     stat_effect_critical: float = 1.0
     batch_size: int = 64  # frames per model call
     max_frames: int = 4096  # per batch; larger batches are sampled evenly (and say so)
+    # Fewer usable frames than this get an info finding and no verdict: one frame beyond the reference's range
+    # already has an exact KS p of about 2/(reference frames + 1), so a single odd frame would page someone.
+    min_frames: int = 8
     max_reference_frames: int = 5000
     max_pixels: int = 50_000_000  # images declaring more pixels are refused (decompression bombs)
     marker: str = "_READY"  # a frame directory is complete when this file appears in it
@@ -290,6 +293,8 @@ RANGES: dict[tuple[str, str], tuple[float, float, str]] = {
     ("watch", "history"): (1, 1_000_000, "at least 1 batch"),
     ("watch", "rescan_interval"): (0.1, 86_400.0, "0.1 to 86,400 seconds"),
     ("watch", "max_open_wait"): (0.0, 604_800.0, "0 to 604,800 seconds"),
+    ("frames", "min_frames"): (1, 1_000_000, "at least 1 frame"),
+    ("frames", "max_frames"): (1, 10_000_000, "at least 1 frame"),
 }
 _ORDERED = [("validation", "null_increase"), ("validation", "out_of_range"), ("validation", "unseen"),
             ("drift", "numeric_effect"), ("drift", "categorical_effect"), ("drift", "boolean_effect")]

@@ -385,3 +385,31 @@ async def test_an_in_place_writer_that_pauses_is_read_once_when_it_closes(tmp_pa
     db = engine.store.db
     assert [tuple(r) for r in db.execute("SELECT rows FROM batches WHERE path LIKE '%inplace.csv'")] == [(600,)]
     assert db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 600
+
+
+@pytest.mark.frames
+def test_one_or_two_frames_get_no_verdict_and_small_batches_exact_p_values(tmp_path, frames_baseline):
+    from sentinel_tui.engine.pipeline import analyse_path
+    from sentinel_tui.simulate_frames import frame_batch, write_frame_array
+
+    from .conftest import FRAME_SIZE, frame_settings
+
+    s = frame_settings()
+    rng = np.random.default_rng(5)
+    for n in (1, 2):
+        dark = write_frame_array(tmp_path, f"dark{n}", frame_batch(n, rng, FRAME_SIZE, "low_light"))
+        r = analyse_path(dark, frames_baseline, s)
+        assert r.status.label == "ok" and r.alerts == () and r.embedding is None
+        assert any(f.check == "too_few_frames" and "min_frames" in f.message for f in r.findings)
+    r = analyse_path(write_frame_array(tmp_path, "dark12", frame_batch(12, rng, FRAME_SIZE, "low_light")),
+                     frames_baseline, s)
+    assert r.embedding is not None and r.status.label != "ok"  # 12 dark frames are still caught
+    from scipy.stats import ks_2samp
+
+    from sentinel_tui.io.frames import load_frame_batch
+    from sentinel_tui.stats.imagestats import image_statistics
+
+    frames = load_frame_batch(tmp_path / "dark12.npy", FRAME_SIZE).frames
+    values = image_statistics(frames)["brightness"]
+    exact = ks_2samp(frames_baseline.frames.image_stats["brightness"], values, method="exact").pvalue
+    assert r.embedding.image_stats["brightness"].p_value == pytest.approx(exact, rel=1e-9) and exact > 0

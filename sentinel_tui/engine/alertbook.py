@@ -106,10 +106,11 @@ def is_file_key(key: Key) -> bool:
     return key[0] == AlertKind.PIPELINE.value and not key[1].startswith("(")
 
 
-def scope(kind: str, file_subject: str | None, new_labels: bool) -> Callable[[Key], bool]:
+def scope(kind: str, file_subject: str | None, new_labels: bool, evidence: bool = True) -> Callable[[Key], bool]:
     """The keys one observation evaluates. ``kind``: table | frames | labels; ``file_subject``: the name of the
     file observed (its own unreadable-file alert); ``new_labels``: labelled rows were added, so the rolling
-    performance window has new evidence."""
+    performance window has new evidence; ``evidence`` False: the batch was read but too small for a verdict
+    (say, fewer frames than ``min_frames``), so it speaks for nothing but its own file."""
 
     def evaluated(key: Key) -> bool:
         if is_monitor_key(key):
@@ -118,7 +119,7 @@ def scope(kind: str, file_subject: str | None, new_labels: bool) -> Callable[[Ke
             return key[1] == file_subject
         if key[0] == AlertKind.PERFORMANCE.value:
             return new_labels
-        if kind == "labels":
+        if kind == "labels" or not evidence:
             return False
         return is_frames_key(key) if kind == "frames" else not is_frames_key(key)
 

@@ -385,7 +385,10 @@ class Engine:
             records = [a for a in result.alerts if a.kind != AlertKind.PERFORMANCE]
             if new_labels:
                 records += performance_alerts(window, None)
-            evaluated = scope(result.kind, Path(result.file).name, bool(new_labels))
+            # A frame batch too small for a verdict (no embedding result and nothing wrong with it) is no
+            # observation of the frame stream.
+            evidence = result.kind != "frames" or result.embedding is not None or bool(result.alerts)
+            evaluated = scope(result.kind, Path(result.file).name, bool(new_labels), evidence)
             alert_events = self._judge(db, evaluated, records, batch_id)
         return batch_id, window, alert_events
 

@@ -93,6 +93,14 @@ def analyse_frames(path: Path, baseline: Baseline, settings: Settings) -> BatchR
     except FrameReadError as exc:
         result = unreadable_result(path, exc.reason, time.perf_counter() - start)
         return replace(result, kind="frames")
+    if len(batch.names) < s.min_frames:
+        finding = Finding("too_few_frames", Severity.INFO, AlertKind.EMBEDDING,
+                          f"{fs_text(path.name)}: {len(batch.names)} usable frame(s), fewer than frames.min_frames = "
+                          f"{s.min_frames}: too few for a verdict", column="(frames)",
+                          values={"frames": len(batch.names), "min_frames": s.min_frames})
+        return BatchResult(file=fs_text(str(path)), rows=len(batch.names), columns=0, status=Status.OK,
+                           findings=(*emb.frame_findings(batch, s), finding), drift=None, alerts=(),
+                           seconds=time.perf_counter() - start, kind="frames")
     try:
         embedder = emb.reference_embedder(baseline.frames, s)
     except (FramesUnavailable, WeightsError) as exc:
