@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
@@ -121,9 +122,24 @@ async def follow(engine: Any, stop: asyncio.Event | None = None) -> None:
     await engine.run(stop)
 
 
+def _follow_parent() -> None:
+    """A browser session's process (under textual-serve) dies with serve, however serve ends (even kill -9):
+    it only draws, so there is nothing to save, and an orphan would draw for nobody for ever."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # serve is already gone
+        os._exit(0)
+
+
 def _dashboard(m: Monitor, args: argparse.Namespace, *, viewer: bool) -> int:
     from .tui.app import SentinelApp
 
+    if viewer and os.environ.get("TEXTUAL_DRIVER"):
+        _follow_parent()
     if m.baseline.frames is not None and not viewer:
         # Now, before the dashboard owns the terminal: TensorFlow's import writes to file descriptor 2.
         from .checks.embedder import preload

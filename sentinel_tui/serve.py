@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import shlex
 import sys
@@ -38,14 +39,61 @@ def session_command(args: argparse.Namespace, baseline_path: Path, state_dir: Pa
         argv += ["--config", str(Path(args.config).resolve())]
     if args.baselines_dir:
         argv += ["--baselines-dir", str(Path(args.baselines_dir).resolve())]
-    return shlex.join(argv)
+    # exec: the session process is serve's own child (no shell in between), so it can follow serve's end.
+    return "exec " + shlex.join(argv)
+
+
+SESSION_GRACE = 3.0  # seconds a session process gets to quit on its own before it is terminated, then killed
+
+
+def bounded_app_service(base: type) -> type:
+    """textual-serve's AppService whose session process always ends: asked to quit, then terminated, then
+    killed, and every live one stopped when serve stops. (A session whose browser left before the app was
+    ready could otherwise stay, drawing for nobody, until the machine reboots.)"""
+
+    class BoundedAppService(base):
+        live: set = set()
+
+        async def _open_app_process(self, width: int = 80, height: int = 24):
+            process = await super()._open_app_process(width, height)
+            BoundedAppService.live.add(self)
+            return process
+
+        async def stop(self) -> None:
+            process = getattr(self, "_process", None)
+            task = getattr(self, "_task", None)
+            if task is not None:
+                with contextlib.suppress(Exception):
+                    await self.send_meta({"type": "quit"})
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(task), SESSION_GRACE)
+            await end_process(process)
+            if task is not None and not task.done():
+                task.cancel()
+            self._task = None
+            BoundedAppService.live.discard(self)
+
+    return BoundedAppService
+
+
+async def end_process(process: Any) -> None:
+    if process is None or process.returncode is not None:
+        return
+    for sig in ("terminate", "kill"):
+        with contextlib.suppress(ProcessLookupError):
+            getattr(process, sig)()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), SESSION_GRACE)
+            return
 
 
 def serve(args: argparse.Namespace) -> int:
     try:
+        import textual_serve.server as ts
         from textual_serve.server import Server
     except ImportError:
         return _fail(f"the browser view needs textual-serve: {WEB_HINT}")
+    service = ts.AppService = bounded_app_service(ts.AppService)
     from .cli_watch import open_monitor
     from .integrations import attach
     from .report.headless import HeadlessPrinter
@@ -73,6 +121,8 @@ def serve(args: argparse.Namespace) -> int:
 
             async def on_shutdown(self, app: Any) -> None:
                 self._stop.set()
+                # Every browser session's process ends with serve.
+                await asyncio.gather(*(s.stop() for s in list(service.live)), return_exceptions=True)
                 await asyncio.gather(self._engine, return_exceptions=True)
 
         command = session_command(args, m.baseline.path or Path(args.baseline), m.store.state_dir)

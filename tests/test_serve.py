@@ -127,3 +127,78 @@ async def test_serve_answers_on_localhost_and_sessions_are_viewers(tmp_path, cre
         out, err = proc.communicate(timeout=30)
     assert "batch " in out and "b0.csv status=critical" in out  # the serve process itself analysed the batch
     assert "NO AUTHENTICATION" not in err  # loopback: no warning
+
+
+def _viewers(marker: str) -> list[int]:
+    """Processes whose command line names ``marker`` (this test's own directory), serve excluded."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{pid}/stat") as fh:
+                state = fh.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in cmd and " watch " in cmd and state != "Z":
+            found.append(int(pid))
+    return found
+
+
+@pytest.mark.parametrize("stop", ["term", "kill"])
+async def test_serve_leaves_no_viewer_process_behind(tmp_path, credit_dir, stop):
+    import signal
+
+    import aiohttp
+
+    pytest.importorskip("textual_serve")
+    watch_dir = tmp_path / "w"
+    watch_dir.mkdir()
+    port = closed_port()
+    proc = subprocess.Popen([sys.executable, "-m", "sentinel_tui", "serve", str(watch_dir), "--baseline", "credit",
+                             "--baselines-dir", str(credit_dir / "baselines"), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).close()
+                break
+            except OSError:
+                await asyncio.sleep(0.2)
+        async with aiohttp.ClientSession() as session:
+            for i in range(20):  # tabs that open and close at once (a headless screenshot, a closed tab)
+                async with session.ws_connect(f"http://127.0.0.1:{port}/ws") as ws:
+                    await ws.send_str(json.dumps(["resize", {"width": 100, "height": 30}]))
+                    if i % 2:
+                        await asyncio.sleep(0.5)
+            # one session that stays until serve ends
+            ws = await session.ws_connect(f"http://127.0.0.1:{port}/ws")
+            await ws.send_str(json.dumps(["resize", {"width": 100, "height": 30}]))
+            for _ in range(100):
+                if _viewers(str(watch_dir)):
+                    break
+                await asyncio.sleep(0.1)
+            # the sessions that ended have no process left; the open one has one
+            for _ in range(200):
+                if len(_viewers(str(watch_dir))) <= 1:
+                    break
+                await asyncio.sleep(0.1)
+            assert len(_viewers(str(watch_dir))) == 1
+            proc.send_signal(signal.SIGTERM if stop == "term" else signal.SIGKILL)
+            proc.wait(timeout=30)
+            await ws.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for _ in range(200):  # however serve ended, its viewers end too
+        if not _viewers(str(watch_dir)):
+            break
+        await asyncio.sleep(0.1)
+    left = _viewers(str(watch_dir))
+    for pid in left:
+        os.kill(pid, 9)
+    assert left == []
