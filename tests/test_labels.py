@@ -120,11 +120,11 @@ async def test_the_store_stays_bounded(tmp_path, credit_baseline, monkeypatch):
     monkeypatch.setattr(labels_module, "CHANGE_ROWS", 1000)
     engine, _ = make(tmp_path, credit_baseline, max_pending_predictions=800)
     for i in range(8):  # inline labels: 4,000 labelled rows
-        frame(i).to_csv(tmp_path / "b.csv", index=False)
-        await engine.process(str(tmp_path / "b.csv"))
+        frame(i).to_csv(tmp_path / f"b{i}.csv", index=False)
+        await engine.process(str(tmp_path / f"b{i}.csv"))
     for i in range(8, 12):  # no labels: 2,000 predictions waiting
-        frame(i).drop(columns=["default"]).to_csv(tmp_path / "b.csv", index=False)
-        await engine.process(str(tmp_path / "b.csv"))
+        frame(i).drop(columns=["default"]).to_csv(tmp_path / f"b{i}.csv", index=False)
+        await engine.process(str(tmp_path / f"b{i}.csv"))
     db = engine.store.db
     labelled = db.execute("SELECT COUNT(*) FROM predictions WHERE label IS NOT NULL").fetchone()[0]
     pending = db.execute("SELECT COUNT(*) FROM predictions WHERE label IS NULL").fetchone()[0]

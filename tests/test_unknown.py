@@ -95,7 +95,7 @@ def test_a_store_that_fails_on_write_is_unknown(watched, capsys, monkeypatch, me
 
     directory, base = watched
 
-    def fail(self, ident):
+    def fail(self, ident, **kwargs):
         raise sqlite3.OperationalError(message)
 
     monkeypatch.setattr(Store, "begin_file", fail)

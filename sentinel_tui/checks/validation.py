@@ -192,6 +192,10 @@ def _unseen_finding(p: ColumnProfile, c: Coerced, s: ValidationSettings) -> Find
 
 def validate(baseline: Baseline, table: pa.Table, duplicates: dict[str, int],
              settings: ValidationSettings) -> ValidationOutcome:
+    """Schema, types, missing values, ranges, unseen categories. Without a performance section in the baseline
+    nothing needs a numeric feature's values in row order after this, so only their sorted finite values are
+    kept (the drift tests need those): a batch's numbers are in memory once, not twice."""
+    keep_order = bool(baseline.meta.get("performance"))
     findings: list[Finding] = []
     if table.num_rows == 0:
         findings.append(Finding("empty_batch", Severity.CRITICAL, AlertKind.DATA_QUALITY,
@@ -200,11 +204,17 @@ def validate(baseline: Baseline, table: pa.Table, duplicates: dict[str, int],
     columns: dict[str, Coerced] = {}
     if table.num_rows == 0:
         return ValidationOutcome(findings, columns)
-    for name in table.column_names:
+    # Column by column, each parsed column released once coerced: when the caller hands the table over
+    # (keeps no reference of its own) the batch is never in memory twice.
+    raw = {name: table.column(name) for name in table.column_names}
+    del table
+    for name in list(raw):
+        col = raw.pop(name)
         p = baseline.columns.get(name)
         if p is None or p.role == "ignored":
             continue
-        c = coerce(table.column(name), p.type)
+        c = coerce(col, p.type)
+        del col
         columns[name] = c
         for f in (_type_finding(p, c, settings), _null_finding(p, c, settings)):
             if f is not None:
@@ -221,4 +231,6 @@ def validate(baseline: Baseline, table: pa.Table, duplicates: dict[str, int],
             f = _constant_finding(p, c, settings)
             if f is not None:
                 findings.append(f)
+        if p.type == "numeric" and p.role == "feature" and not keep_order:
+            columns[name] = c.sorted_only()
     return ValidationOutcome(findings, columns)
