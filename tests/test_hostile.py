@@ -221,6 +221,21 @@ def test_compressed_batches_are_read(tmp_path, credit_dir, codec):
     assert batch["rows"] == 400 and batch["status"] == "ok"
 
 
+def test_a_compressed_reference_makes_the_same_baseline(tmp_path, capsys):
+    df = credit_batch(3000, 11)
+    df.to_csv(tmp_path / "ref.csv", index=False)
+    (tmp_path / "ref.csv.gz").write_bytes(gzip.compress((tmp_path / "ref.csv").read_bytes()))
+    base = ["--baselines-dir", str(tmp_path / "b")]
+    for name, ref in (("plain", "ref.csv"), ("gz", "ref.csv.gz")):
+        assert main(["baseline", "create", str(tmp_path / ref), "--name", name, *base]) == 0
+    capsys.readouterr()
+    profiles = []
+    for name in ("plain", "gz"):
+        main(["baseline", "show", name, "--format", "json", *base])
+        profiles.append(json.loads(capsys.readouterr().out)["columns"])
+    assert profiles[0] == profiles[1]
+
+
 def test_a_compression_bomb_is_refused_without_inflating_it(tmp_path, credit_dir):
     bomb = tmp_path / "bomb.csv.gz"
     with gzip.open(bomb, "wb", compresslevel=6) as fh:  # 200 MB of rows, a few hundred kB on disk
