@@ -27,3 +27,26 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
             return True
         time.sleep(0.05)
     return bool(predicate())
+
+
+async def start_following(directory: Path, baseline, store=None, **watch):
+    """An engine following ``directory`` (quiet period 0.2 s, ``watch`` settings overridden), started and idle:
+    (engine, events, stop, task)."""
+    import asyncio
+
+    from sentinel_tui.engine.engine import Engine
+    from sentinel_tui.engine.store import Store
+
+    from .conftest import credit_settings
+
+    settings = credit_settings()
+    settings.watch.quiet_period = 0.2
+    for key, value in watch.items():
+        setattr(settings.watch, key, value)
+    events: list = []
+    engine = Engine(directory, baseline, settings, store or Store(directory / ".sentinel"))
+    engine.subscribe(events.append)
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+    await asyncio.wait_for(engine.idle(), 30)
+    return engine, events, stop, task

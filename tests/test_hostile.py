@@ -19,12 +19,9 @@ import pyarrow as pa
 import pytest
 
 from sentinel_tui.cli import main
-from sentinel_tui.engine.engine import Engine
-from sentinel_tui.engine.store import Store
 from sentinel_tui.model import BatchEvent
 
-from .conftest import credit_settings
-from .helpers import credit_batch, write
+from .helpers import credit_batch, start_following, write
 
 SECRET = "TOPSECRET-7f3a9c-DO-NOT-LEAK"
 
@@ -65,14 +62,7 @@ def test_fifos_devices_and_sockets_are_reported_once_never_opened(tmp_path, cred
 
 
 async def test_follow_mode_is_not_stopped_by_a_fifo(tmp_path, credit_baseline):
-    settings = credit_settings()
-    settings.watch.quiet_period = 0.2
-    events: list = []
-    engine = Engine(tmp_path, credit_baseline, settings, Store(tmp_path / ".sentinel"))
-    engine.subscribe(events.append)
-    stop = asyncio.Event()
-    task = asyncio.create_task(engine.run(stop))
-    await asyncio.wait_for(engine.idle(), 30)
+    engine, events, stop, task = await start_following(tmp_path, credit_baseline)
     os.mkfifo(tmp_path / "x.csv")
     os.symlink("/dev/zero", tmp_path / "z.csv")
     tmp = tmp_path / ".b.tmp"
@@ -369,14 +359,7 @@ def test_an_npz_that_inflates_to_gigabytes_is_read_in_bounded_memory(tmp_path):
 
 
 async def test_an_in_place_writer_that_pauses_is_read_once_when_it_closes(tmp_path, credit_baseline):
-    settings = credit_settings()
-    settings.watch.quiet_period = 0.2
-    events: list = []
-    engine = Engine(tmp_path, credit_baseline, settings, Store(tmp_path / ".sentinel"))
-    engine.subscribe(events.append)
-    stop = asyncio.Event()
-    task = asyncio.create_task(engine.run(stop))
-    await asyncio.wait_for(engine.idle(), 30)
+    engine, events, stop, task = await start_following(tmp_path, credit_baseline)
     text = credit_batch(1000, 7).to_csv(index=False)
     half = text.index("\n", len(text) // 2) + 1
     with open(tmp_path / "inplace.csv", "w") as fh:

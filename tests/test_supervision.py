@@ -21,7 +21,7 @@ from sentinel_tui.engine.store import Store
 from sentinel_tui.model import AlertEvent, BatchEvent
 
 from .conftest import credit_settings
-from .helpers import credit_batch, wait_until, write
+from .helpers import credit_batch, start_following, wait_until, write
 
 
 class FlakyStore(Store):
@@ -62,17 +62,7 @@ def monitor_changes(events) -> list[tuple[str, str]]:
 
 
 async def start(tmp_path, credit_baseline, store=None, **watch):
-    settings = credit_settings()
-    settings.watch.quiet_period = 0.2
-    for k, v in watch.items():
-        setattr(settings.watch, k, v)
-    events: list = []
-    engine = Engine(tmp_path, credit_baseline, settings, store or Store(tmp_path / ".sentinel"))
-    engine.subscribe(events.append)
-    stop = asyncio.Event()
-    task = asyncio.create_task(engine.run(stop))
-    await asyncio.wait_for(engine.idle(), 30)
-    return engine, events, stop, task
+    return await start_following(tmp_path, credit_baseline, store, **watch)
 
 
 async def test_a_full_disk_is_a_monitor_alert_and_the_batch_waits_for_it(tmp_path, credit_baseline):
