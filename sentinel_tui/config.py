@@ -309,6 +309,8 @@ def _check_ranges(settings: Settings) -> None:
         target = getattr(settings, section)
         if getattr(target, f"{stem}_critical") < getattr(target, f"{stem}_warning"):
             raise ConfigError(f"[{section}] {stem}_critical must be >= {stem}_warning")
+    if settings.frames.min_frames > settings.frames.max_frames:
+        raise ConfigError("[frames] min_frames must be <= max_frames (else no frame batch ever gets a verdict)")
 
 
 def apply_overrides(settings: Settings, data: dict[str, Any]) -> Settings:

@@ -271,3 +271,55 @@ def test_an_unreadable_label_file_is_an_incident(tmp_path, credit_dir, capsys):
     code, out, _ = run_cli(capsys, "watch", str(tmp_path), "--once", "--format", "json", *base)
     report = json.loads(out)
     assert code == 2 and any(a["subject"] == "x.labels.csv" for a in report["open_alerts"])
+
+
+async def test_batches_that_were_not_checked_resolve_nothing(tmp_path, credit_baseline):
+    from .test_engine import drifted
+
+    engine, events = make(tmp_path, credit_baseline)
+    await engine.process(str(write(drifted(1), tmp_path / "d.csv")))
+    assert ("drift", "income") in open_keys(engine)
+    for i in range(3):  # unreadable files and an ignored FIFO say nothing about income
+        (tmp_path / f"bad{i}.csv").write_bytes(b"\x00" * 50)
+        await engine.process(str(tmp_path / f"bad{i}.csv"))
+    import os
+
+    os.mkfifo(tmp_path / "pipe.csv")
+    await engine.process(str(tmp_path / "pipe.csv"))
+    assert ("drift", "income") in open_keys(engine)
+    assert ("resolved", "drift", "income") not in changes(events)
+
+
+async def test_file_alerts_open_at_once_whatever_the_settings_and_any_name(tmp_path, credit_baseline):
+    settings = credit_settings()
+    settings.alerts.open_after_critical = 3  # a file's content is read once: its incident cannot wait for 3
+    engine, _ = make(tmp_path, credit_baseline, settings)
+    (tmp_path / "(2024).csv").write_bytes(b"\x00" * 50)
+    await engine.process(str(tmp_path / "(2024).csv"))
+    assert ("pipeline", "(2024).csv") in open_keys(engine)
+    for i in range(3):  # a name in parentheses is still a file: other batches do not resolve it
+        await engine.process(str(write(credit_batch(300, i), tmp_path / f"ok{i}.csv")))
+    assert ("pipeline", "(2024).csv") in open_keys(engine)
+
+
+async def test_a_value_sqlite_refuses_is_the_batch_failure_not_the_store(tmp_path, credit_baseline, monkeypatch):
+    import sqlite3
+
+    from sentinel_tui.engine.store import Store as StoreClass
+
+    engine, events = make(tmp_path, credit_baseline)
+    real = StoreClass.insert_batch
+    calls = {"n": 0}
+
+    def refuse_once(self, db, file_id, result, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise sqlite3.DataError("string or blob too big")
+        return real(self, db, file_id, result, *a, **k)
+
+    monkeypatch.setattr(StoreClass, "insert_batch", refuse_once)
+    first = await engine.process_supervised(str(write(credit_batch(300, 1), tmp_path / "a.csv")))
+    assert first is not None and "string or blob too big" in first.result.findings[0].message
+    assert engine.failure is None  # not a monitor fault: no retry loop, no 503
+    second = await engine.process_supervised(str(write(credit_batch(300, 2), tmp_path / "b.csv")))
+    assert second is not None and second.result.rows == 300

@@ -70,10 +70,15 @@ async def test_same_content_is_skipped_new_content_is_a_new_batch(tmp_path, cred
     path = write(credit_batch(300, 1), tmp_path / "same.csv")
     assert await engine.process(str(path)) is not None
     assert await engine.process(str(path)) is None  # same path, same content
-    write(credit_batch(300, 2), path)  # same path, new content: it replaces the earlier result
+    write(credit_batch(300, 2), path)  # same path, other content: a new batch (a name reused)
     assert await engine.process(str(path)) is not None
-    assert engine.store.batch_count() == 1
-    assert [b.file for b in engine.recent] == [str(path)]
+    assert engine.store.batch_count() == 2
+    with path.open("a") as fh:  # the same file grown in place: replaces its earlier result
+        fh.write(credit_batch(100, 3).to_csv(index=False, header=False))
+    event = await engine.process(str(path))
+    assert event is not None and event.result.rows == 400
+    assert engine.store.batch_count() == 2
+    assert [b.rows for b in engine.recent] == [300, 400]
     assert engine.scan() == []  # nothing new: no rehashing needed either
 
 

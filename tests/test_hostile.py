@@ -372,8 +372,11 @@ async def test_an_in_place_writer_that_pauses_is_read_once_when_it_closes(tmp_pa
         if any(isinstance(e, BatchEvent) for e in events):
             break
         await asyncio.sleep(0.05)
-    # the producer rewrites it in place with new content: the new result replaces the earlier one
-    write(credit_batch(600, 8), tmp_path / "inplace.csv")
+    # the producer appends to it in place: the new result replaces the earlier one (rows never counted twice)
+    more = credit_batch(600, 8)
+    more["id"] = more["id"].astype(str) + "-more"  # rows of their own (credit_batch's ids always start alike)
+    with open(tmp_path / "inplace.csv", "a") as fh:
+        fh.write(more.to_csv(index=False, header=False))
     for _ in range(200):
         if sum(isinstance(e, BatchEvent) for e in events) == 2:
             break
@@ -381,10 +384,10 @@ async def test_an_in_place_writer_that_pauses_is_read_once_when_it_closes(tmp_pa
     stop.set()
     await asyncio.wait_for(task, 10)
     rows = [e.result.rows for e in events if isinstance(e, BatchEvent)]
-    assert rows == [1000, 600]
+    assert rows == [1000, 1600]
     db = engine.store.db
-    assert [tuple(r) for r in db.execute("SELECT rows FROM batches WHERE path LIKE '%inplace.csv'")] == [(600,)]
-    assert db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 600
+    assert [tuple(r) for r in db.execute("SELECT rows FROM batches WHERE path LIKE '%inplace.csv'")] == [(1600,)]
+    assert db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 1600
 
 
 @pytest.mark.frames

@@ -120,8 +120,9 @@ def reference_embedder(ref: FrameReference, s: FrameSettings) -> Embedder:
     return ref.embedder
 
 
-def load_batch(path: Path, ref: FrameReference, s: FrameSettings) -> FrameBatch:
-    return load_frame_batch(path, ref.input_size, max_frames=s.max_frames, max_pixels=s.max_pixels)
+def load_batch(path: Path, ref: FrameReference, s: FrameSettings, max_bytes: int | None = None) -> FrameBatch:
+    return load_frame_batch(path, ref.input_size, max_frames=s.max_frames, max_pixels=s.max_pixels,
+                            max_bytes=max_bytes)
 
 
 # comparison --------------------------------------------------------------------------------------------

@@ -63,7 +63,8 @@ def judge(open_alerts: dict[Key, Alert], streaks: dict[Key, Streak], evaluated: 
         alert = open_alerts.get(key)
         if alert is not None:
             out.updated.append((alert, rec))
-        elif f >= _threshold(rec.severity, settings):
+        elif f >= (1 if is_file_key(key) else _threshold(rec.severity, settings)):
+            # A file's content is read once: its incident opens on the first observation or never.
             out.opened.append((key, rec, f))
     known = {k for k in (*streaks, *open_alerts) if evaluated(k)}
     for key in known - set(failing):
@@ -101,20 +102,25 @@ def is_frames_key(key: Key) -> bool:
 
 
 def is_file_key(key: Key) -> bool:
-    """A batch or label file that could not be read: ``pipeline`` / the file's name (stream and monitor
-    subjects are in parentheses)."""
-    return key[0] == AlertKind.PIPELINE.value and not key[1].startswith("(")
+    """A batch or label file that could not be read: ``pipeline`` / the file's name (any name, "(2024).csv"
+    included), as opposed to the two stream subjects and the monitor's own subjects."""
+    return key[0] == AlertKind.PIPELINE.value and key[1] not in (FRAMES_SUBJECT, TABLE_SUBJECT) \
+        and not is_monitor_key(key)
 
 
-def scope(kind: str, file_subject: str | None, new_labels: bool, evidence: bool = True) -> Callable[[Key], bool]:
+def scope(kind: str, file_subject: str | None, new_labels: bool, evidence: bool = True,
+          own: frozenset[Key] = frozenset()) -> Callable[[Key], bool]:
     """The keys one observation evaluates. ``kind``: table | frames | labels; ``file_subject``: the name of the
     file observed (its own unreadable-file alert); ``new_labels``: labelled rows were added, so the rolling
-    performance window has new evidence; ``evidence`` False: the batch was read but too small for a verdict
-    (say, fewer frames than ``min_frames``), so it speaks for nothing but its own file."""
+    performance window has new evidence; ``evidence`` False: nothing was checked (the file could not be read,
+    was refused or ignored, the frame stream is unavailable, too few frames), so it speaks only for its own
+    file and for the keys of its own records (``own``: "(frames) unavailable" must still open)."""
 
     def evaluated(key: Key) -> bool:
         if is_monitor_key(key):
             return False
+        if key in own:
+            return True
         if is_file_key(key):
             return key[1] == file_subject
         if key[0] == AlertKind.PERFORMANCE.value:

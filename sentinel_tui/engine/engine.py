@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -48,7 +49,7 @@ from ..textsafe import clean, fs_text
 from . import labels as lab
 from .alertbook import action_subject, is_file_key, is_monitor_key, judge, monitor_subject, scope
 from .pipeline import analyse_path, ignored_result, unreadable_result
-from .source import DirectoryScan, FollowSource, file_identity
+from .source import DirectoryScan, FollowSource, file_identity, starts_with
 from .store import FileIdentity, Store
 
 Event = BatchEvent | AlertEvent | LabelsEvent
@@ -58,7 +59,16 @@ MAX_BACKOFF = 30.0  # seconds between retries of a batch while the store fails
 # A batch that was being processed when the process died this many times is skipped with a critical alert:
 # one crash can be bad luck (a kill, a reboot); two in a row on the same content is the batch (a poison pill).
 MAX_ATTEMPTS = 2
-STORE_ERRORS = (sqlite3.Error,)  # the monitor's own failure, not the batch's
+STORE_ERRORS = (sqlite3.Error,)  # errors of the store (see is_store_fault for which are the monitor's)
+# Findings of a batch that was not checked at all: such a batch is no observation of its stream.
+NO_EVIDENCE = frozenset({"unreadable", "ignored_entry", "too_few_frames", "frames_unavailable",
+                         "table_unavailable"})
+
+
+def is_store_fault(exc: BaseException) -> bool:
+    """The store itself fails (locked, full, I/O, corrupt): retry the batch. Other SQLite errors (a constraint,
+    a value too big) are caused by the batch: record them as its own failure and go on."""
+    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
 
 
 @dataclass(frozen=True)
@@ -100,9 +110,10 @@ class Engine:
         self._since_prune = 0  # prediction rows stored since the last prune
         self.heartbeat: float | None = None  # monotonic time the running loop last ticked (liveness, /health)
         self._replaced: list[int] = []  # batches the latest commit replaced (same file, new content)
-        self._attempted: set[str] = set()  # identities this process began (a retry is not a new attempt)
-        self.faults: dict[str, Alert] = {}  # component -> open alert about the monitor itself (in memory)
-        self._fault_ids = {"store": -1, "watcher": -2, "source": -3, "processor": -4}
+        self.faults: dict[str, Alert] = {}
+        self._failure: str | None = None  # component -> open alert about the monitor itself (in memory)
+        self._fault_ids = {"store": -1, "watcher": -2, "source": -3, "processor": -4, "housekeeping": -5,
+                           "engine": -6}
         self._open_cache: list[Alert] = []
         self._ack_seen = time.time()
         self._load_history()
@@ -119,8 +130,6 @@ class Engine:
             self._subscribers.remove(fn)
 
     def _publish(self, event: Event) -> None:
-        import sys
-
         for fn in list(self._subscribers):
             try:
                 fn(event)
@@ -243,6 +252,7 @@ class Engine:
             if alert is None:
                 return
             del self.faults[component]
+            self._faults_changed()
             alert.status, alert.resolved_at, alert.updated_at = "resolved", now, now
             self._publish(AlertEvent("resolved", alert))
             # If the store still fails, the history line is lost; the alert itself was published both ways.
@@ -257,6 +267,7 @@ class Engine:
             previous = alert.severity
             alert.message, alert.severity, alert.updated_at = problem, severity, now
             alert.count += 1
+            self._faults_changed()
             self._publish(AlertEvent("updated", alert, previous_severity=previous))
             return
         alert = Alert(id=self._fault_ids.get(component, -9), kind=AlertKind.PIPELINE.value,
@@ -264,13 +275,18 @@ class Engine:
                       opened_at=now, updated_at=now, resolved_at=None, acknowledged_at=None, count=1,
                       first_batch_id=None, last_batch_id=None)
         self.faults[component] = alert
+        self._faults_changed()
         self._publish(AlertEvent("opened", alert))
 
     @property
     def failure(self) -> str | None:
-        """Why the monitor is not working right now (critical faults), or None."""
+        """Why the monitor is not working right now (critical faults), or None. Read from other threads
+        (/health): a string swapped whole on the loop thread, never the dict being changed."""
+        return self._failure
+
+    def _faults_changed(self) -> None:
         bad = [a.message for a in self.faults.values() if a.severity == "critical"]
-        return "; ".join(bad) if bad else None
+        self._failure = "; ".join(bad) if bad else None
 
     # sources (kept for the dashboard and tests) ----------------------------------------------------------
     def is_candidate(self, path: str, is_dir: bool = False) -> bool:
@@ -313,14 +329,14 @@ class Engine:
             rows = []
         return result, json.dumps(result.to_dict(), allow_nan=False), rows
 
-    async def process(self, path: str, ready_at: float | None = None) -> BatchEvent | None:
-        """One batch or label file, start to finish. Raises sqlite3.Error when the store fails (the caller
-        retries); any other failure is recorded as the batch's own pipeline alert."""
+    async def process(self, path: str, ready_at: float | None = None, retry: bool = False) -> BatchEvent | None:
+        """One batch or label file, start to finish. Raises when something fails outside the analysis (a
+        store error, a bug); ``process_supervised`` and ``run_once`` decide what that means. ``retry``: the
+        same batch again within this process (not a new attempt for the poison-pill count)."""
         ident = await asyncio.to_thread(file_identity, path, self.directory, self.settings.watch.follow_symlinks)
         if ident is None or self.store.file_status(ident) == "done":
             return None  # gone, or this exact content was processed already
-        file_id, crashed = self.store.begin_file(ident, count_attempt=ident.sha256 not in self._attempted)
-        self._attempted.add(ident.sha256)
+        file_id, crashed = self.store.begin_file(ident, count_attempt=not retry)
         if crashed >= MAX_ATTEMPTS:
             result = unreadable_result(Path(path), f"processing it stopped the monitor {crashed} times (killed: out "
                                                    "of memory, or a crash while decoding?); skipped")
@@ -328,20 +344,31 @@ class Engine:
         if ident.note is None and lab.is_label_file(path, self.settings.performance.label_pattern):
             await self._process_labels(ident.target or path, file_id, display=path)
             return None
+        replaces = await self._grown_from(path, ident)
         started = time.time()
         result, result_json, rows = await asyncio.to_thread(self._analyse, path, started, file_id, ident)
-        return await self._store_result(path, file_id, result, ready_at, result_json, rows, started)
+        return await self._store_result(path, file_id, result, ready_at, result_json, rows, started, replaces)
+
+    async def _grown_from(self, path: str, ident: FileIdentity) -> int | None:
+        """The file id of an analysed earlier version of this file that the new content starts with (a writer
+        appended to it, or it was read half-written): its result is replaced, not counted twice. A file
+        rewritten with other content under the same name is a new batch, and the old one stays."""
+        previous = self.store.previous_version(path)
+        if previous is None or ident.note is not None or previous[2] == ident.sha256 or previous[1] > ident.size:
+            return None
+        grown = await asyncio.to_thread(starts_with, ident.target or path, previous[1], previous[2])
+        return previous[0] if grown else None
 
     async def _store_result(self, path: str, file_id: int, result: BatchResult, ready_at: float | None,
                             result_json: str | None = None, rows: list[tuple] | None = None,
-                            started: float | None = None) -> BatchEvent:
+                            started: float | None = None, replaces: int | None = None) -> BatchEvent:
         """Commit one batch's result and publish it (and the alert changes it made)."""
         started = time.time() if started is None else started
         result_json = result_json or json.dumps(result.to_dict(), allow_nan=False)
         rows = rows or []
         latency = time.monotonic() - ready_at if ready_at is not None else None
         batch_id, window, alert_events = await asyncio.to_thread(self._commit, file_id, result, latency,
-                                                                 result_json, rows, started)
+                                                                 result_json, rows, started, replaces)
         self.window = window
         now = time.time()
         if self._replaced:  # the same file's earlier result, replaced by this one
@@ -363,15 +390,16 @@ class Engine:
         return event
 
     def _commit(self, file_id: int, result: BatchResult, latency: float | None, result_json: str,
-                rows: list[tuple], started: float) -> tuple[int, PerformanceResult | None, list[AlertEvent]]:
+                rows: list[tuple], started: float, replaces: int | None = None
+                ) -> tuple[int, PerformanceResult | None, list[AlertEvent]]:
         """In a worker thread, one transaction: the batch, its predictions, pruning, the window and the
         alerts (10,000 prediction rows take tens of milliseconds to write; the loop stays free)."""
-        new_labels = sum(1 for r in rows if r[7] is not None)
         with self.store.transaction() as db:
-            self._replaced = Store.replace_earlier(db, result.file, file_id)
+            self._replaced = Store.replace_earlier(db, replaces) if replaces is not None else []
             batch_id = self.store.insert_batch(db, file_id, result, latency, result_json)
+            new_labels = 0
             if rows:
-                lab.store_predictions(db, [(r[0], batch_id, *r[2:]) for r in rows])
+                new_labels = lab.store_predictions(db, [(r[0], batch_id, *r[2:]) for r in rows])
                 self._since_prune += len(rows)
             # The horizon (an indexed delete) every batch; the count bounds (two COUNTs) now and then.
             by_count = self._since_prune >= lab.CHANGE_ROWS // 4
@@ -385,10 +413,11 @@ class Engine:
             records = [a for a in result.alerts if a.kind != AlertKind.PERFORMANCE]
             if new_labels:
                 records += performance_alerts(window, None)
-            # A frame batch too small for a verdict (no embedding result and nothing wrong with it) is no
-            # observation of the frame stream.
-            evidence = result.kind != "frames" or result.embedding is not None or bool(result.alerts)
-            evaluated = scope(result.kind, Path(result.file).name, bool(new_labels), evidence)
+            # A batch that was not checked (unreadable, refused, ignored, too few frames) is no observation of
+            # its stream: two unreadable files must not resolve a drift alert.
+            evidence = not any(f.check in NO_EVIDENCE for f in result.findings)
+            own = frozenset((r.kind.value, r.subject) for r in records)
+            evaluated = scope(result.kind, Path(result.file).name, bool(new_labels), evidence, own)
             alert_events = self._judge(db, evaluated, records, batch_id)
         return batch_id, window, alert_events
 
@@ -425,39 +454,42 @@ class Engine:
         for e in alert_events:
             self._publish(e)
 
-    async def _record_failure(self, path: str, exc: BaseException) -> None:
+    async def _record_failure(self, path: str, exc: BaseException) -> BatchEvent | None:
         """A failure outside the analysis (hashing, storing odd values): the batch's own critical alert, so the
         file is not lost silently and the next batch still runs."""
         result = unreadable_result(Path(path), f"internal error while processing: {exc!r}")
         ident = await asyncio.to_thread(file_identity, path, self.directory, self.settings.watch.follow_symlinks)
         if ident is None:
-            return
+            return None
         file_id, _ = self.store.begin_file(ident, count_attempt=False)
-        await self._store_result(path, file_id, result, None)
+        return await self._store_result(path, file_id, result, None)
 
-    async def process_supervised(self, path: str, ready_at: float | None = None) -> None:
+    async def process_supervised(self, path: str, ready_at: float | None = None) -> BatchEvent | None:
         """``process`` that never gives up on a batch while the store fails (retried with backoff, the fault
         reported), and turns any other failure into the batch's own alert."""
-        delay = 1.0
+        delay, retry = 1.0, False
         while True:
             try:
                 try:
-                    await self.process(path, ready_at)
-                except STORE_ERRORS:
-                    raise
-                except Exception as exc:  # noqa: BLE001 (a bug on one batch: report it, go on)
-                    await self._record_failure(path, exc)
+                    event = await self.process(path, ready_at, retry=retry)
+                except Exception as exc:  # noqa: BLE001 (a bug on one batch, or a value SQLite refused)
+                    if isinstance(exc, STORE_ERRORS) and is_store_fault(exc):
+                        raise
+                    event = await self._record_failure(path, exc)
             except STORE_ERRORS as exc:
+                if not is_store_fault(exc):  # even recording the failure was refused: say so, go on
+                    print(f"sentinel: {clean(fs_text(path))} could not be recorded: {exc!r}", file=sys.stderr)
+                    return None
                 self.report_fault("store", f"cannot use the store {self.store.path}: {exc} (retrying "
                                            f"{fs_text(Path(path).name)} every {MAX_BACKOFF:.0f} s at most)")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), delay)
                 if self._stopping.is_set():
-                    return  # shutting down: the batch was not committed, so the next start processes it
-                delay = min(delay * 2, MAX_BACKOFF)
+                    return None  # shutting down: the batch was not committed, so the next start processes it
+                delay, retry = min(delay * 2, MAX_BACKOFF), True
                 continue
             self.report_fault("store", None)
-            return
+            return event
 
     async def run_once(self) -> list[BatchEvent]:
         """Process every batch in the directory not yet in the history, oldest first. Store failures raise
@@ -466,7 +498,12 @@ class Engine:
         self.resolve_missing_files()
         events = []
         for path in self.scan():
-            event = await self.process(path, time.monotonic())
+            try:
+                event = await self.process(path, time.monotonic())
+            except Exception as exc:  # noqa: BLE001 (the store's own failures end the run: exit 3)
+                if isinstance(exc, STORE_ERRORS) and is_store_fault(exc):
+                    raise
+                event = await self._record_failure(path, exc)
             if event is not None:
                 events.append(event)
         return events
@@ -537,8 +574,6 @@ class Engine:
     async def _supervise(self, name: str, body: Callable[[], Awaitable[None]]) -> None:
         """Run a long-lived task; if it fails, report the fault and start it again (with backoff), so the
         process never runs on without it."""
-        import sys
-
         delay, healthy = 1.0, None
         while True:
             try:

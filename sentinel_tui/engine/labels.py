@@ -18,7 +18,7 @@ from ..baseline.performance import class_labels
 from ..baseline.store import Baseline
 from ..checks.performance import assess
 from ..checks.segments import find_segments, rows_to_columns
-from ..config import Settings
+from ..config import Settings, batch_memory_limit
 from ..io.coerce import Coerced, coerce
 from ..io.csv_reader import BatchReadError, read_csv_batch
 from ..model import PerformanceResult
@@ -83,10 +83,17 @@ def prediction_rows(baseline: Baseline, columns: dict[str, Coerced], batch_id: i
             for i in keep]
 
 
-def store_predictions(db: sqlite3.Connection, rows: list[tuple]) -> None:
-    # A row id seen again (a replayed batch) keeps its first prediction and any label it already has.
-    db.executemany("INSERT OR IGNORE INTO predictions (row_id, batch_id, row_index, prediction, score, label, "
-                   "created_at, labelled_at, features) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+def store_predictions(db: sqlite3.Connection, rows: list[tuple]) -> int:
+    """Store predictions; returns how many labelled rows are new (a row id seen again, a replayed batch, keeps
+    its first prediction and label and is no new evidence)."""
+    sql = ("INSERT OR IGNORE INTO predictions (row_id, batch_id, row_index, prediction, score, label, "
+           "created_at, labelled_at, features) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    labelled = [r for r in rows if r[7] is not None]
+    before = db.total_changes
+    db.executemany(sql, labelled)
+    added = db.total_changes - before
+    db.executemany(sql, [r for r in rows if r[7] is None])
+    return added
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,8 @@ def read_label_file(path: Path, baseline: Baseline, settings: Settings) -> Label
     if not perf or not id_col:
         raise BatchReadError("labels need a baseline with --id, --target and --prediction")
     loaded = read_csv_batch(path, delimiter=settings.input.delimiter, max_bytes=int(settings.input.max_file_mb * 1e6),
-                            string_columns=frozenset({id_col}))
+                            string_columns=frozenset({id_col}), follow_symlinks=False,
+                            max_memory=batch_memory_limit(settings))
     table = loaded.table
     missing = [c for c in (id_col, perf["target"]) if c not in table.column_names]
     if missing:

@@ -89,7 +89,7 @@ def analyse_frames(path: Path, baseline: Baseline, settings: Settings) -> BatchR
         return _stream_problem(path, str(exc), start)
     s = settings.frames
     try:
-        batch = emb.load_batch(path, baseline.frames, s)
+        batch = emb.load_batch(path, baseline.frames, s, max_bytes=batch_memory_limit(settings))
     except FrameReadError as exc:
         result = unreadable_result(path, exc.reason, time.perf_counter() - start)
         return replace(result, kind="frames")

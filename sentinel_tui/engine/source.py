@@ -46,6 +46,20 @@ def _sha256(path: str, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def starts_with(path: str, size: int, sha256: str) -> bool:
+    """Whether the first ``size`` bytes of ``path`` have this SHA-256: the file grew from that version."""
+    h = hashlib.sha256()
+    try:
+        with open_regular(path, follow_symlinks=False) as fh:
+            left = size
+            while left > 0 and (block := fh.read(min(left, 1 << 20))):
+                h.update(block)
+                left -= len(block)
+    except OSError:
+        return False
+    return left == 0 and h.hexdigest() == sha256
+
+
 def file_identity(path: str, root: Path | None = None, follow_symlinks: bool = False) -> FileIdentity | None:
     """A batch's identity: for a file its bytes; for a frame directory the names and bytes of its files. An
     entry that must not be read (a FIFO, socket or device; a symbolic link not followed) gets an identity of

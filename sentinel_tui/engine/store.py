@@ -270,13 +270,18 @@ class Store:
         return [r["path"] for r in rows]
 
     # batches -----------------------------------------------------------------------------------------
+    def previous_version(self, path: str) -> tuple[int, int, str] | None:
+        """(file id, size, sha256) of the latest analysed version of ``path``, if any."""
+        row = self.db.execute("SELECT f.id, f.size, f.sha256 FROM files f JOIN batches b ON b.file_id = f.id "
+                              "WHERE f.path = ? ORDER BY f.id DESC LIMIT 1", (fs_text(path),)).fetchone()
+        return (int(row[0]), int(row[1]), str(row[2])) if row else None
+
     @staticmethod
-    def replace_earlier(db: sqlite3.Connection, path: str, file_id: int) -> list[int]:
-        """Within the caller's transaction: a file whose content changed after it was analysed (a writer that
-        rewrote or appended to it) replaces its earlier result instead of adding its rows a second time.
+    def replace_earlier(db: sqlite3.Connection, file_id: int) -> list[int]:
+        """Within the caller's transaction: remove the batches of an earlier version of a file that has since
+        grown in place (its new content starts with the old), so their rows are not counted twice.
         Returns the ids of the batches removed."""
-        old = [r[0] for r in db.execute("SELECT id FROM batches WHERE path = ? AND file_id != ?",
-                                        (fs_text(path), file_id)).fetchall()]
+        old = [r[0] for r in db.execute("SELECT id FROM batches WHERE file_id = ?", (file_id,)).fetchall()]
         for batch_id in old:
             db.execute("DELETE FROM feature_stats WHERE batch_id = ?", (batch_id,))
             db.execute("DELETE FROM predictions WHERE batch_id = ?", (batch_id,))

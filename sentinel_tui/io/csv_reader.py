@@ -72,6 +72,7 @@ def _decompress(fh, codec: str, limit: int | None, size: int) -> bytes:
     import bz2
     import gzip
     import lzma
+    import zlib
 
     openers = {"zstd": lambda: pa.CompressedInputStream(pa.PythonFile(fh, mode="r"), "zstd"),
                "gzip": lambda: gzip.GzipFile(fileobj=fh), "bz2": lambda: bz2.BZ2File(fh),
@@ -87,7 +88,7 @@ def _decompress(fh, codec: str, limit: int | None, size: int) -> bytes:
                 parts.append(chunk)
     except BatchReadError:
         raise
-    except (OSError, EOFError, ValueError, lzma.LZMAError, pa.ArrowException) as exc:
+    except (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error, pa.ArrowException) as exc:
         raise BatchReadError(f"corrupt {codec} data: {exc}") from exc
     return b"".join(parts)
 

@@ -52,7 +52,7 @@ def image_files(directory: Path) -> list[Path]:
         name = entry.name
         if name.startswith(".") or not name.lower().endswith(IMAGE_SUFFIXES):
             continue
-        if entry.is_file():
+        if entry.is_file(follow_symlinks=False):  # a link could lead outside the watched directory
             out.append(Path(entry.path))
     return sorted(out, key=lambda p: p.name)
 
@@ -134,6 +134,18 @@ def _npy_header(fp) -> tuple[tuple, bool, np.dtype]:
     return fmt.read_array_header_1_0(fp) if version == (1, 0) else fmt.read_array_header_2_0(fp)
 
 
+def _check_size(shape: tuple, max_frames: int, max_pixels: int, max_bytes: int | None) -> None:
+    """Refuse from the header alone, before anything is allocated: frames over ``max_pixels``, or more sampled
+    frame bytes than one batch may take in memory."""
+    if shape[1] * shape[2] > max_pixels:
+        raise FrameReadError(f"frames of {shape[2]}x{shape[1]} exceed the limit of {max_pixels / 1e6:.0f} MP "
+                             "(frames.max_pixels)")
+    kept = min(shape[0], max_frames) * int(np.prod(shape[1:]))
+    if max_bytes is not None and kept > max_bytes:
+        raise FrameReadError(f"{min(shape[0], max_frames)} sampled frames need {kept / 1e9:.1f} GB, over the "
+                             f"{max_bytes / 1e9:.1f} GB limit for one batch (input.max_batch_memory_mb)")
+
+
 def _npz_member(zf) -> tuple[str, tuple, np.dtype]:
     """The frames member of an .npz archive: its name, shape and dtype, from its header only; nothing is
     inflated yet (a 28 MB archive can hold 6 GB of frames)."""
@@ -148,7 +160,8 @@ def _npz_member(zf) -> tuple[str, tuple, np.dtype]:
     return name, tuple(shape), np.dtype(dtype)
 
 
-def _npz_selected(path: Path, max_frames: int) -> tuple[np.ndarray, list[int], int]:
+def _npz_selected(path: Path, max_frames: int, max_pixels: int, max_bytes: int | None
+                  ) -> tuple[np.ndarray, list[int], int]:
     """Stream the archive's frames and keep only the evenly sampled ones: memory is bounded by ``max_frames``
     frames whatever the archive inflates to."""
     import zipfile
@@ -157,6 +170,7 @@ def _npz_selected(path: Path, max_frames: int) -> tuple[np.ndarray, list[int], i
     with open_regular(path) as fh, zipfile.ZipFile(fh) as zf:
         name, shape, dtype = _npz_member(zf)
         _check_shape(shape, dtype)
+        _check_size(shape, max_frames, max_pixels, max_bytes)
         total = shape[0]
         idx = _evenly(total, max_frames)
         frame_shape = shape[1:]
@@ -175,17 +189,21 @@ def _npz_selected(path: Path, max_frames: int) -> tuple[np.ndarray, list[int], i
     return out, idx, total
 
 
-def _array_frames(path: Path, max_frames: int) -> tuple[np.ndarray, list[int], int]:
+def _array_frames(path: Path, max_frames: int, max_pixels: int, max_bytes: int | None
+                  ) -> tuple[np.ndarray, list[int], int]:
     """The sampled frames of a .npy (memory-mapped) or .npz (streamed) array file, their indices and the
-    total count. Memory is bounded by ``max_frames`` frames."""
+    total count. Memory is bounded by ``max_frames`` frames; only a regular file is read, never through a
+    link swapped in after it was checked."""
     try:
         if path.name.lower().endswith(".npz"):
-            arr, idx, total = _npz_selected(path, max_frames)
+            arr, idx, total = _npz_selected(path, max_frames, max_pixels, max_bytes)
         else:
-            with open_regular(path):
-                pass
-            arr = np.load(path, allow_pickle=False, mmap_mode="r")
+            with open_regular(path, follow_symlinks=False) as fh:
+                # The descriptor already checked, never the name again.
+                source = f"/proc/self/fd/{fh.fileno()}" if os.path.isdir("/proc/self/fd") else path
+                arr = np.load(source, allow_pickle=False, mmap_mode="r")
             _check_shape(arr.shape, arr.dtype)
+            _check_size(arr.shape, max_frames, max_pixels, max_bytes)
             total = arr.shape[0]
             idx = _evenly(total, max_frames)
     except FrameReadError:
@@ -203,16 +221,13 @@ def _array_frames(path: Path, max_frames: int) -> tuple[np.ndarray, list[int], i
 
 
 def load_frame_batch(path: Path, size: int, *, max_frames: int = 4096,
-                     max_pixels: int = 50_000_000) -> FrameBatch:
+                     max_pixels: int = 50_000_000, max_bytes: int | None = None) -> FrameBatch:
     """Load a frame directory or array file. Raises FrameReadError when no frame at all can be used."""
     from PIL import Image
 
     path = Path(path)
     if is_array_batch(path):
-        arr, idx, total = _array_frames(path, max_frames)
-        if arr.shape[1] * arr.shape[2] > max_pixels:
-            raise FrameReadError(f"frames of {arr.shape[2]}x{arr.shape[1]} exceed the limit of "
-                                 f"{max_pixels / 1e6:.0f} MP (frames.max_pixels)")
+        arr, idx, total = _array_frames(path, max_frames, max_pixels, max_bytes)
         sampled_npz = path.name.lower().endswith(".npz")  # already only the sampled frames
         out = np.empty((len(idx), size, size, 3), dtype=np.uint8)
         for j, i in enumerate(idx):

@@ -223,7 +223,8 @@ class SentinelApp(App):
         if event.worker.name == "engine" and event.state == WorkerState.ERROR and self.engine is not None:
             error = event.worker.error
             self.engine.report_fault("engine", f"the monitor stopped: {error!r}; restart sentinel")
-            self.notify(clean(f"the monitor stopped: {error!r}"), title="Sentinel", severity="error", timeout=30)
+            self.notify(clean(f"the monitor stopped: {error!r}"), title="Sentinel", severity="error", timeout=30,
+                        markup=False)
 
     # events --------------------------------------------------------------------------------------------
     def on_engine_event(self, event: BatchEvent | AlertEvent) -> None:
