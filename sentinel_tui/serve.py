@@ -64,6 +64,8 @@ def bounded_app_service(base: type) -> type:
             task = getattr(self, "_task", None)
             if task is not None:
                 with contextlib.suppress(Exception):
+                    await self._download_manager.cancel_app_downloads(app_service_id=self.app_service_id)
+                with contextlib.suppress(Exception):
                     await self.send_meta({"type": "quit"})
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(asyncio.shield(task), SESSION_GRACE)

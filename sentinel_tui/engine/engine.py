@@ -136,6 +136,10 @@ class Engine:
             except Exception as exc:  # a broken subscriber must not stop monitoring
                 print(f"sentinel: subscriber {getattr(fn, '__qualname__', fn)} failed: {exc!r}", file=sys.stderr)
 
+    def _publish_all(self, events: list[AlertEvent]) -> None:
+        for event in events:
+            self._publish(event)
+
     # state ---------------------------------------------------------------------------------------------
     def _load_history(self) -> None:
         for row in self.store.recent_batches(self.settings.watch.history):
@@ -216,7 +220,7 @@ class Engine:
 
     def _external_acks(self) -> None:
         """Acknowledgements made by another process (``sentinel alerts DIR ack``) reach the subscribers."""
-        for alert in self.store.alerts_changed_since(self._ack_seen):
+        for alert in self.store.acknowledged_since(self._ack_seen):
             if alert.acknowledged_at is not None and alert.acknowledged_at > self._ack_seen:
                 self._ack_seen = alert.acknowledged_at
                 self._publish(AlertEvent("acknowledged", alert))
@@ -303,8 +307,7 @@ class Engine:
             return []
         gone = [a for a in self.store.open_alerts() if is_file_key((a.kind, a.subject)) and a.subject not in present]
         events = self.store.resolve_alerts(gone, time.time()) if gone else []
-        for e in events:
-            self._publish(e)
+        self._publish_all(events)
         return events
 
     # processing ----------------------------------------------------------------------------------------
@@ -385,8 +388,7 @@ class Engine:
         event = BatchEvent(result=result, batch_id=batch_id, latency=latency, processed_at=now, stats=self.stats(),
                            performance=window)
         self._publish(event)
-        for e in alert_events:
-            self._publish(e)
+        self._publish_all(alert_events)
         return event
 
     def _commit(self, file_id: int, result: BatchResult, latency: float | None, result_json: str,
@@ -440,8 +442,7 @@ class Engine:
                 Store.mark_done(db, file_id, now)
                 alert_events = self._judge(db, scope("labels", name, False), [record], Store.last_batch_id(db))
             self._publish(LabelsEvent(fs_text(display), 0, 0, 0, self.window, now, reason=exc.reason))
-            for e in alert_events:
-                self._publish(e)
+            self._publish_all(alert_events)
             return
         with self.store.transaction() as db:
             matched, unmatched, newly = lab.apply_labels(db, labels.labels, now)
@@ -451,8 +452,7 @@ class Engine:
             records = performance_alerts(self.window, None) if newly else []
             alert_events = self._judge(db, scope("labels", name, bool(newly)), records, Store.last_batch_id(db))
         self._publish(LabelsEvent(fs_text(display), labels.rows, matched, unmatched, self.window, now))
-        for e in alert_events:
-            self._publish(e)
+        self._publish_all(alert_events)
 
     async def _record_failure(self, path: str, exc: BaseException) -> BatchEvent | None:
         """A failure outside the analysis (hashing, storing odd values): the batch's own critical alert, so the

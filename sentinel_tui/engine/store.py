@@ -225,6 +225,10 @@ class Store:
             "SELECT (SELECT MAX(id) FROM batches), (SELECT MAX(file_id) FROM label_files),"
             " (SELECT MAX(updated_at) FROM alerts), (SELECT MAX(acknowledged_at) FROM alerts)").fetchone())
 
+    def acknowledged_since(self, since: float) -> list[Alert]:
+        rows = self.db.execute("SELECT * FROM alerts WHERE acknowledged_at > ? ORDER BY acknowledged_at", (since,))
+        return [Alert(**dict(r)) for r in rows.fetchall()]
+
     def alerts_changed_since(self, since: float) -> list[Alert]:
         rows = self.db.execute("SELECT * FROM alerts WHERE updated_at > ? OR acknowledged_at > ? "
                                "ORDER BY updated_at, id", (since, since))
