@@ -114,12 +114,22 @@ def watch(args: argparse.Namespace) -> int:
 
 
 async def follow(engine: Any, stop: asyncio.Event | None = None) -> None:
-    """Run the engine until SIGINT/SIGTERM (or ``stop``)."""
+    """Run the engine until SIGINT/SIGTERM (or ``stop``), saying on stderr when it is watching (the first scan
+    done, the watcher started): from then on a batch that arrives is seen."""
+    from .textsafe import clean, fs_text
+
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await engine.run(stop)
+    run = asyncio.create_task(engine.run(stop))
+    ready = asyncio.create_task(engine.ready.wait())
+    await asyncio.wait({run, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if ready.done():
+        print(f"sentinel: watching {clean(fs_text(str(engine.directory)))}", file=sys.stderr, flush=True)
+    else:
+        ready.cancel()
+    await run
 
 
 def _follow_parent() -> None:

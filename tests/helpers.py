@@ -29,6 +29,17 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
     return bool(predicate())
 
 
+async def until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Wait on the event loop until ``predicate`` holds (an engine's or a process's observable state)."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.05)
+
+
 async def start_following(directory: Path, baseline, store=None, **watch):
     """An engine following ``directory`` (quiet period 0.2 s, ``watch`` settings overridden), started and idle:
     (engine, events, stop, task)."""

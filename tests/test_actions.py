@@ -223,7 +223,8 @@ def engine_with(tmp_path, baseline, actions) -> tuple[Engine, ActionDispatcher]:
 
 async def drain(dispatcher: ActionDispatcher) -> None:
     await asyncio.to_thread(dispatcher.close, 20)
-    await asyncio.sleep(0.05)  # let the reported results run on the loop
+    # The results were handed to the loop (call_soon_threadsafe) before close returned: one turn runs them.
+    await asyncio.sleep(0)
 
 
 async def test_jsonl_file_records_every_alert_change_in_order(tmp_path, credit_baseline):

@@ -14,7 +14,7 @@ from sentinel_tui.engine.store import SCHEMA_VERSION, Store, StoreError
 from sentinel_tui.model import AlertEvent, BatchEvent, Status
 
 from .conftest import credit_settings
-from .helpers import credit_batch, write
+from .helpers import credit_batch, until, write
 
 
 def drifted(seed: int, rows: int = 600):
@@ -184,13 +184,12 @@ async def test_follow_mode_with_the_real_watcher(tmp_path, credit_baseline):
     stop = asyncio.Event()
     task = asyncio.create_task(engine.run(stop))
 
-    async def wait_for(n: int, timeout: float = 20.0) -> list[str]:
-        for _ in range(int(timeout / 0.05)):
-            got = [e.result.file.rsplit("/", 1)[-1] for e in events if isinstance(e, BatchEvent)]
-            if len(got) >= n:
-                return got
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"only {got}")
+    def files() -> list[str]:
+        return [e.result.file.rsplit("/", 1)[-1] for e in events if isinstance(e, BatchEvent)]
+
+    async def wait_for(n: int) -> list[str]:
+        await until(lambda: len(files()) >= n)
+        return files()
 
     assert await wait_for(1) == ["before.csv"]
     tmp = tmp_path / ".incoming.csv.tmp"
@@ -206,7 +205,7 @@ async def test_follow_mode_with_the_real_watcher(tmp_path, credit_baseline):
             await asyncio.sleep(0.1)
     (tmp_path / "ignored.csv.part").write_text("a,b\n1,2\n")
     got = await wait_for(3)
-    await asyncio.sleep(0.6)
+    await asyncio.wait_for(engine.idle(), 10)  # nothing more pending: slow.csv is not read a second time
     stop.set()
     await asyncio.wait_for(task, 10)
     batches = [e for e in events if isinstance(e, BatchEvent)]
@@ -234,13 +233,11 @@ async def test_rescan_catches_files_whose_events_were_lost(tmp_path, credit_base
     engine, events = make_engine(tmp_path, credit_baseline, settings)
     stop = asyncio.Event()
     task = asyncio.create_task(engine.run(stop))
-    await asyncio.sleep(0.3)
+    await asyncio.wait_for(engine.idle(), 10)
     write(credit_batch(200, 1), tmp_path / "unseen.csv")
-    for _ in range(100):
-        if any(isinstance(e, BatchEvent) for e in events):
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.5)  # more rescans: it must not be processed twice
+    await until(lambda: any(isinstance(e, BatchEvent) for e in events))
+    done = engine.source.rescans
+    await until(lambda: engine.source.rescans >= done + 3)  # more rescans: it must not be processed twice
     stop.set()
     await asyncio.wait_for(task, 10)
     assert [e.result.file for e in events if isinstance(e, BatchEvent)] == [str(tmp_path / "unseen.csv")]

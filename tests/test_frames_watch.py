@@ -15,7 +15,7 @@ from sentinel_tui.report.json_report import report_schema
 from sentinel_tui.simulate_frames import frame_batch, write_frame_array, write_frame_dir
 
 from .conftest import FRAME_SIZE, credit_settings, frame_settings
-from .helpers import credit_batch, write
+from .helpers import credit_batch, until, write
 
 pytest.importorskip("tensorflow", reason="the frames extra is not installed (make test installs it)")
 pytestmark = pytest.mark.frames
@@ -32,11 +32,8 @@ def batches(events) -> list[str]:
 
 
 async def wait_for(events, n: int, timeout: float = 60.0) -> list[str]:
-    for _ in range(int(timeout / 0.05)):
-        if len(batches(events)) >= n:
-            return batches(events)
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"only {batches(events)}")
+    await until(lambda: len(batches(events)) >= n, timeout)
+    return batches(events)
 
 
 async def test_watcher_routes_frames_and_tables_from_one_directory(tmp_path, frames_dir):
@@ -50,7 +47,7 @@ async def test_watcher_routes_frames_and_tables_from_one_directory(tmp_path, fra
     engine.subscribe(events.append)
     stop = asyncio.Event()
     task = asyncio.create_task(engine.run(stop))
-    await asyncio.sleep(0.3)
+    await asyncio.wait_for(engine.idle(), 30)
     rng = np.random.default_rng(11)
     write_frame_dir(tmp_path, "renamed", frame_batch(24, rng, FRAME_SIZE))  # directory renamed into place
     assert (await wait_for(events, 1))[-1] == "renamed"
@@ -64,7 +61,7 @@ async def test_watcher_routes_frames_and_tables_from_one_directory(tmp_path, fra
 
     for i, f in enumerate(frames[:10]):
         Image.fromarray(f).save(slow / f"{i:03d}.png")
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.2)  # the producer pauses between its writes (no marker yet)
     for i, f in enumerate(frames[10:], start=10):
         Image.fromarray(f).save(slow / f"{i:03d}.png")
     (slow / "_READY").touch()
@@ -76,7 +73,7 @@ async def test_watcher_routes_frames_and_tables_from_one_directory(tmp_path, fra
         Image.fromarray(f).save(quiet / f"{i:03d}.jpg")
     write_frame_array(tmp_path, "array", frame_batch(16, rng, FRAME_SIZE))
     got = await wait_for(events, 5)
-    await asyncio.sleep(1.0)
+    await asyncio.wait_for(engine.idle(), 30)  # nothing left pending: no batch is read a second time
     stop.set()
     await asyncio.wait_for(task, 30)
     assert sorted(got[3:]) == ["array.npy", "quiet"]

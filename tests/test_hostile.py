@@ -21,7 +21,7 @@ import pytest
 from sentinel_tui.cli import main
 from sentinel_tui.model import BatchEvent
 
-from .helpers import credit_batch, start_following, write
+from .helpers import credit_batch, start_following, until, write
 
 SECRET = "TOPSECRET-7f3a9c-DO-NOT-LEAK"
 
@@ -68,10 +68,7 @@ async def test_follow_mode_is_not_stopped_by_a_fifo(tmp_path, credit_baseline):
     tmp = tmp_path / ".b.tmp"
     write(credit_batch(300, 2), tmp)
     tmp.rename(tmp_path / "after.csv")
-    for _ in range(400):
-        if sum(isinstance(e, BatchEvent) for e in events) == 3:
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: sum(isinstance(e, BatchEvent) for e in events) == 3)
     stop.set()
     await asyncio.wait_for(task, 10)  # and it stops when asked
     files = sorted(e.result.file.rsplit("/", 1)[-1] for e in events if isinstance(e, BatchEvent))
@@ -368,19 +365,13 @@ async def test_an_in_place_writer_that_pauses_is_read_once_when_it_closes(tmp_pa
         await asyncio.sleep(1.5)  # the writer pauses far longer than the quiet period, file still open
         assert not [e for e in events if isinstance(e, BatchEvent)], "read while its writer still had it open"
         fh.write(text[half:])
-    for _ in range(200):
-        if any(isinstance(e, BatchEvent) for e in events):
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: any(isinstance(e, BatchEvent) for e in events))
     # the producer appends to it in place: the new result replaces the earlier one (rows never counted twice)
     more = credit_batch(600, 8)
     more["id"] = more["id"].astype(str) + "-more"  # rows of their own (credit_batch's ids always start alike)
     with open(tmp_path / "inplace.csv", "a") as fh:
         fh.write(more.to_csv(index=False, header=False))
-    for _ in range(200):
-        if sum(isinstance(e, BatchEvent) for e in events) == 2:
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: sum(isinstance(e, BatchEvent) for e in events) == 2)
     stop.set()
     await asyncio.wait_for(task, 10)
     rows = [e.result.rows for e in events if isinstance(e, BatchEvent)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -19,7 +20,7 @@ from sentinel_tui.serve import is_loopback
 from sentinel_tui.tui.app import SentinelApp
 
 from .conftest import credit_settings
-from .helpers import credit_batch, write
+from .helpers import credit_batch, until, write
 from .localhttp import closed_port
 from .test_engine import drifted
 
@@ -160,32 +161,27 @@ async def test_serve_leaves_no_viewer_process_behind(tmp_path, credit_dir, stop)
     proc = subprocess.Popen([sys.executable, "-m", "sentinel_tui", "serve", str(watch_dir), "--baseline", "credit",
                              "--baselines-dir", str(credit_dir / "baselines"), "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    def answers() -> bool:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).close()
+        except OSError:
+            return False
+        return True
+
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).close()
-                break
-            except OSError:
-                await asyncio.sleep(0.2)
+        await until(answers, 60)
         async with aiohttp.ClientSession() as session:
             for i in range(20):  # tabs that open and close at once (a headless screenshot, a closed tab)
                 async with session.ws_connect(f"http://127.0.0.1:{port}/ws") as ws:
                     await ws.send_str(json.dumps(["resize", {"width": 100, "height": 30}]))
                     if i % 2:
-                        await asyncio.sleep(0.5)
+                        await asyncio.sleep(0.5)  # this tab stays open for half a second (the scenario)
             # one session that stays until serve ends
             ws = await session.ws_connect(f"http://127.0.0.1:{port}/ws")
             await ws.send_str(json.dumps(["resize", {"width": 100, "height": 30}]))
-            for _ in range(100):
-                if _viewers(str(watch_dir)):
-                    break
-                await asyncio.sleep(0.1)
+            await until(lambda: bool(_viewers(str(watch_dir))))
             # the sessions that ended have no process left; the open one has one
-            for _ in range(200):
-                if len(_viewers(str(watch_dir))) <= 1:
-                    break
-                await asyncio.sleep(0.1)
+            await until(lambda: len(_viewers(str(watch_dir))) <= 1)
             assert len(_viewers(str(watch_dir))) == 1
             proc.send_signal(signal.SIGTERM if stop == "term" else signal.SIGKILL)
             proc.wait(timeout=30)
@@ -194,10 +190,8 @@ async def test_serve_leaves_no_viewer_process_behind(tmp_path, credit_dir, stop)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    for _ in range(200):  # however serve ended, its viewers end too
-        if not _viewers(str(watch_dir)):
-            break
-        await asyncio.sleep(0.1)
+    with contextlib.suppress(AssertionError):  # however serve ended, its viewers end too
+        await until(lambda: not _viewers(str(watch_dir)), 20)
     left = _viewers(str(watch_dir))
     for pid in left:
         os.kill(pid, 9)

@@ -21,7 +21,7 @@ from sentinel_tui.engine.store import Store
 from sentinel_tui.model import AlertEvent, BatchEvent
 
 from .conftest import credit_settings
-from .helpers import credit_batch, start_following, wait_until, write
+from .helpers import credit_batch, start_following, until, wait_until, write
 
 
 class FlakyStore(Store):
@@ -42,14 +42,6 @@ def publish(directory, name: str, seed: int) -> None:
     tmp = directory / f".{name}.tmp"
     write(credit_batch(300, seed), tmp)
     tmp.rename(directory / name)
-
-
-async def until(predicate, timeout: float = 30.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached")
 
 
 def batch_files(events) -> list[str]:
@@ -157,12 +149,16 @@ def _batches(db_path) -> list[tuple]:
         return []
 
 
-def test_headless_store_locked_by_another_client_is_loud_and_recovers(tmp_path, credit_dir):
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sentinel_tui", "watch", str(tmp_path), "--headless", "--baseline", "credit",
+def _start_headless(directory, credit_dir, port: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "sentinel_tui", "watch", str(directory), "--headless", "--baseline", "credit",
          "--baselines-dir", str(credit_dir / "baselines"), "--quiet-period", "0.2", "--metrics-port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_headless_store_locked_by_another_client_is_loud_and_recovers(tmp_path, credit_dir):
+    port = _free_port()
+    proc = _start_headless(tmp_path, credit_dir, port)
     err_lines: list[str] = []
     reader = threading.Thread(target=lambda: err_lines.extend(iter(proc.stderr.readline, "")), daemon=True)
     reader.start()
@@ -197,10 +193,7 @@ def test_headless_store_locked_by_another_client_is_loud_and_recovers(tmp_path, 
 
 def test_headless_exits_3_when_stopped_while_failing(tmp_path, credit_dir):
     port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sentinel_tui", "watch", str(tmp_path), "--headless", "--baseline", "credit",
-         "--baselines-dir", str(credit_dir / "baselines"), "--quiet-period", "0.2", "--metrics-port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _start_headless(tmp_path, credit_dir, port)
     db_path = tmp_path / ".sentinel" / "history.sqlite3"
     holder = None
     try:
@@ -234,11 +227,13 @@ async def test_the_dashboard_shows_a_failing_store(tmp_path, credit_baseline):
         store.failing = "database or disk is full"
         publish(tmp_path, "b1.csv", 1)
         await until(lambda: engine.failure is not None)
-        await pilot.pause(0.6)  # one redraw tick
         table = app.query_one("#alerts", DataTable)
-        subjects = [str(table.get_row_at(i)[3]) for i in range(table.row_count)]
-        assert "(monitor store)" in subjects
-        assert "CRITICAL" in str(app.query_one(StatusBar).render())
+
+        def shown() -> bool:  # drawn on the next redraw tick
+            subjects = [str(table.get_row_at(i)[3]) for i in range(table.row_count)]
+            return "(monitor store)" in subjects and "CRITICAL" in str(app.query_one(StatusBar).render())
+
+        await until(shown)
         store.failing = None
         await until(lambda: engine.failure is None and engine.store.batch_count() == 1)
         await pilot.press("q")

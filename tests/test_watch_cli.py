@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 from .helpers import credit_batch, wait_until, write
 
@@ -92,10 +91,20 @@ def test_kill_9_mid_analysis_then_restart_processes_it_exactly_once(tmp_path, cr
                             "--format", "json").stdout)["batches"] == []
 
 
+def _watching(proc) -> list[str]:
+    """Read stderr up to the "watching" line (the monitor sees new files from then on); returns its lines."""
+    lines = []
+    for line in iter(proc.stderr.readline, ""):
+        lines.append(line)
+        if line.startswith("sentinel: watching "):
+            break
+    return lines
+
+
 def test_headless_jsonl_lines_and_clean_sigterm(tmp_path, credit_dir):
     proc = start_watch(tmp_path, credit_dir, "--headless", "--format", "jsonl", "--quiet-period", "0.2")
     try:
-        time.sleep(1.0)  # let the observer start
+        assert _watching(proc)[-1].startswith("sentinel: watching ")
         for i in range(3):
             df = credit_batch(300, i)
             if i == 1:
@@ -104,8 +113,8 @@ def test_headless_jsonl_lines_and_clean_sigterm(tmp_path, credit_dir):
             write(df, tmp)
             tmp.rename(tmp_path / f"b{i}.csv")
         (tmp_path / "bad.csv").write_bytes(b"\x00\xff" * 50)
+        # SIGTERM lets the batch in progress finish and publish its lines before the process exits.
         assert wait_until(lambda: _db_rows(tmp_path / ".sentinel", "SELECT COUNT(*) FROM batches") == [(4,)])
-        time.sleep(0.3)
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
@@ -125,7 +134,6 @@ def test_headless_text_escapes_untrusted_names(tmp_path, credit_dir):
     proc = start_watch(tmp_path, credit_dir, "--headless")
     try:
         assert wait_until(lambda: _db_rows(tmp_path / ".sentinel", "SELECT COUNT(*) FROM batches") == [(2,)])
-        time.sleep(0.3)
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=20)

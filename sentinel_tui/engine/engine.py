@@ -530,6 +530,8 @@ class Engine:
         def settle() -> None:
             if source.ready.is_set() and self._outstanding == 0 and not source.pending:
                 self._idle.set()
+            else:
+                self._idle.clear()  # a file seen but not ready yet is not idle either
 
         async def work() -> None:
             while True:

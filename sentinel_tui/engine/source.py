@@ -187,6 +187,7 @@ class FollowSource:
         self.ready = ready or asyncio.Event()  # the first scan is done (what arrived while down is queued)
         self.watcher = None
         self.restarts = 0
+        self.rescans = 0  # periodic rescans done (tests wait on it instead of sleeping)
         self._deaths: list[float] = []  # monotonic times the watcher was found dead (the last minute)
 
     def done(self, path: str) -> None:
@@ -297,6 +298,7 @@ class FollowSource:
                 if now - last_scan >= interval:
                     last_scan = now
                     self._observe_new(await asyncio.to_thread(self.scan.new_batches), now)
+                    self.rescans += 1
                 for path in self.tracker.poll(now, current_stat):
                     if path not in self.queued:
                         self.queued.add(path)
