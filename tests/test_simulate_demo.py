@@ -69,12 +69,13 @@ def test_simulator_is_seeded_and_writes_the_reference(tmp_path):
     assert 0.05 < df["default"].mean() < 0.35 and (df["pred"] == (df["score"] >= 0.5)).all()
 
 
-def stored_table_batches(watch_dir) -> int:
+def stored_batches(watch_dir, kind: str = "table") -> int:
     import sqlite3
 
     try:
         with sqlite3.connect(watch_dir / ".sentinel" / "history.sqlite3", timeout=5) as db:
-            return db.execute("SELECT COUNT(*) FROM batches WHERE kind = 'table'").fetchone()[0]
+            verdict = " AND embedding_score IS NOT NULL" if kind == "frames" else ""  # frames: analysed ones
+            return db.execute(f"SELECT COUNT(*) FROM batches WHERE kind = ?{verdict}", (kind,)).fetchone()[0]
     except sqlite3.Error:
         return 0  # not created yet
 
@@ -88,9 +89,11 @@ def test_demo_streams_into_the_monitor_and_stops_cleanly(tmp_path):
             time.sleep(0.2)
         # The monitor may lag the simulator (the camera stream shares the CPU): wait until it has stored the
         # table batches, read from its own SQLite store.
-        while time.monotonic() < deadline and stored_table_batches(tmp_path / "watch_dir") < 20:
+        while time.monotonic() < deadline and stored_batches(tmp_path / "watch_dir") < 20:
             time.sleep(0.2)
-        time.sleep(1.0)
+        if importlib.util.find_spec("tensorflow") is not None:  # and a frame batch with its verdict
+            while time.monotonic() < deadline and stored_batches(tmp_path / "watch_dir", "frames") < 1:
+                time.sleep(0.2)
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
