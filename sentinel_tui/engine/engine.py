@@ -22,7 +22,7 @@ import sqlite3
 import sys
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -47,7 +47,8 @@ from ..model import (
 )
 from ..textsafe import clean, fs_text
 from . import labels as lab
-from .alertbook import action_subject, is_file_key, is_monitor_key, judge, monitor_subject, scope
+from .alertbook import action_subject, is_file_key, is_monitor_key, judge, scope
+from .faults import MAX_BACKOFF, MonitorFaults, backoff
 from .pipeline import analyse_path, ignored_result, unreadable_result
 from .source import DirectoryScan, FollowSource, file_identity, starts_with
 from .store import FileIdentity, Store
@@ -55,7 +56,6 @@ from .store import FileIdentity, Store
 Event = BatchEvent | AlertEvent | LabelsEvent
 Subscriber = Callable[[Event], None]
 FEATURE_TREND = 60  # effect sizes kept per feature for trend columns
-MAX_BACKOFF = 30.0  # seconds between retries of a batch while the store fails
 # A batch that was being processed when the process died this many times is skipped with a critical alert:
 # one crash can be bad luck (a kill, a reboot); two in a row on the same content is the batch (a poison pill).
 MAX_ATTEMPTS = 2
@@ -110,10 +110,7 @@ class Engine:
         self._since_prune = 0  # prediction rows stored since the last prune
         self.heartbeat: float | None = None  # monotonic time the running loop last ticked (liveness, /health)
         self._replaced: list[int] = []  # batches the latest commit replaced (same file, new content)
-        self.faults: dict[str, Alert] = {}
-        self._failure: str | None = None  # component -> open alert about the monitor itself (in memory)
-        self._fault_ids = {"store": -1, "watcher": -2, "source": -3, "processor": -4, "housekeeping": -5,
-                           "engine": -6}
+        self.monitor = MonitorFaults(store, self._publish)  # alerts about the monitor's own parts
         self._open_cache: list[Alert] = []
         self._ack_seen = time.time()
         self._load_history()
@@ -179,7 +176,7 @@ class Engine:
         While the store cannot be read, the last alerts read from it."""
         with contextlib.suppress(STORE_ERRORS):
             self._open_cache = self.store.open_alerts()
-        return [*self._open_cache, *self.faults.values()]
+        return [*self._open_cache, *self.monitor.alerts()]
 
     def stats(self) -> EngineStats:
         recent = list(self.recent)
@@ -248,49 +245,11 @@ class Engine:
 
     # the monitor's own health ------------------------------------------------------------------------
     def report_fault(self, component: str, problem: str | None, severity: str = "critical") -> None:
-        """Open (or update) the alert about a failing part of the monitor, or resolve it (``problem`` None).
-        Kept in memory, since the store may be the part that fails; its history is written once it works."""
-        alert = self.faults.get(component)
-        now = time.time()
-        if problem is None:
-            if alert is None:
-                return
-            del self.faults[component]
-            self._faults_changed()
-            alert.status, alert.resolved_at, alert.updated_at = "resolved", now, now
-            self._publish(AlertEvent("resolved", alert))
-            # If the store still fails, the history line is lost; the alert itself was published both ways.
-            with contextlib.suppress(*STORE_ERRORS):
-                self.store.record_incident((alert.kind, alert.subject), AlertRecord(
-                    AlertKind.PIPELINE, Severity[alert.severity.upper()], alert.subject, alert.message),
-                    alert.opened_at, now)
-            return
-        if alert is not None:
-            if alert.message == problem:
-                return
-            previous = alert.severity
-            alert.message, alert.severity, alert.updated_at = problem, severity, now
-            alert.count += 1
-            self._faults_changed()
-            self._publish(AlertEvent("updated", alert, previous_severity=previous))
-            return
-        alert = Alert(id=self._fault_ids.get(component, -9), kind=AlertKind.PIPELINE.value,
-                      subject=monitor_subject(component), severity=severity, message=problem, status="open",
-                      opened_at=now, updated_at=now, resolved_at=None, acknowledged_at=None, count=1,
-                      first_batch_id=None, last_batch_id=None)
-        self.faults[component] = alert
-        self._faults_changed()
-        self._publish(AlertEvent("opened", alert))
+        self.monitor.report(component, problem, severity)
 
     @property
     def failure(self) -> str | None:
-        """Why the monitor is not working right now (critical faults), or None. Read from other threads
-        (/health): a string swapped whole on the loop thread, never the dict being changed."""
-        return self._failure
-
-    def _faults_changed(self) -> None:
-        bad = [a.message for a in self.faults.values() if a.severity == "critical"]
-        self._failure = "; ".join(bad) if bad else None
+        return self.monitor.failure
 
     # sources (kept for the dashboard and tests) ----------------------------------------------------------
     def is_candidate(self, path: str, is_dir: bool = False) -> bool:
@@ -486,7 +445,7 @@ class Engine:
                     await asyncio.wait_for(self._stopping.wait(), delay)
                 if self._stopping.is_set():
                     return None  # shutting down: the batch was not committed, so the next start processes it
-                delay, retry = min(delay * 2, MAX_BACKOFF), True
+                delay, retry = backoff(delay), True
                 continue
             self.report_fault("store", None)
             return event
@@ -559,7 +518,7 @@ class Engine:
                         self._external_acks()
                 await asyncio.sleep(0.2)
 
-        tasks = [asyncio.create_task(self._supervise(name, fn)) for name, fn in
+        tasks = [asyncio.create_task(self.monitor.supervise(name, fn)) for name, fn in
                  (("source", source.run), ("processor", work), ("housekeeping", housekeeping))]
         try:
             await stop.wait()
@@ -572,24 +531,3 @@ class Engine:
                 await asyncio.sleep(0.05)
             tasks[1].cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _supervise(self, name: str, body: Callable[[], Awaitable[None]]) -> None:
-        """Run a long-lived task; if it fails, report the fault and start it again (with backoff), so the
-        process never runs on without it."""
-        delay, healthy = 1.0, None
-        while True:
-            try:
-                if name in self.faults:  # restarted: the fault ends once it has run for a while
-                    healthy = asyncio.get_running_loop().call_later(10.0, self.report_fault, name, None)
-                await body()
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                if healthy is not None:
-                    healthy.cancel()
-                message = f"the {name} task failed: {exc!r}; restarted"
-                print(f"sentinel: {clean(message)}", file=sys.stderr)
-                self.report_fault(name, message)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_BACKOFF)
