@@ -25,24 +25,27 @@ def _string_columns(baseline: Baseline) -> frozenset[str]:
     return frozenset(n for n, c in baseline.columns.items() if c.type in ("categorical", "text"))
 
 
-def unreadable_result(path: Path, reason: str, seconds: float = 0.0) -> BatchResult:
-    """A file that could not be analysed: a critical pipeline finding naming the file and the reason."""
+def _file_result(path: Path, check: str, severity: Severity, reason: str, seconds: float = 0.0) -> BatchResult:
+    """A file that was not analysed: one pipeline finding naming the file and the reason, and an alert on the
+    file when the finding is a warning or worse."""
     name = fs_text(path.name)
-    finding = Finding("unreadable", Severity.CRITICAL, AlertKind.PIPELINE, f"{name}: {reason}",
+    finding = Finding(check, severity, AlertKind.PIPELINE, f"{name}: {reason}",
                       values={"file": fs_text(str(path)), "reason": reason})
-    alert = AlertRecord(AlertKind.PIPELINE, Severity.CRITICAL, name, finding.message)
-    return BatchResult(file=fs_text(str(path)), rows=0, columns=0, status=Status.CRITICAL, findings=(finding,),
-                       drift=None, alerts=(alert,), seconds=seconds)
+    alerts = (AlertRecord(AlertKind.PIPELINE, severity, name, finding.message),) if severity >= Severity.WARNING \
+        else ()
+    return BatchResult(file=fs_text(str(path)), rows=0, columns=0, status=Status.from_severity(severity),
+                       findings=(finding,), drift=None, alerts=alerts, seconds=seconds)
+
+
+def unreadable_result(path: Path, reason: str, seconds: float = 0.0) -> BatchResult:
+    """A file that could not be analysed: a critical pipeline finding (and alert) naming it and the reason."""
+    return _file_result(path, "unreadable", Severity.CRITICAL, reason, seconds)
 
 
 def ignored_result(path: Path, reason: str) -> BatchResult:
     """An entry that is never read (a FIFO, a device, a symbolic link not followed): reported once, as an info
     finding naming it and why; no alert (nothing was expected of it), no rows."""
-    name = fs_text(path.name)
-    finding = Finding("ignored_entry", Severity.INFO, AlertKind.PIPELINE, f"{name}: {reason}",
-                      values={"file": fs_text(str(path)), "reason": reason})
-    return BatchResult(file=fs_text(str(path)), rows=0, columns=0, status=Status.OK, findings=(finding,),
-                       drift=None, alerts=(), seconds=0.0)
+    return _file_result(path, "ignored_entry", Severity.INFO, reason)
 
 
 def is_frame_batch(path: Path) -> bool:
@@ -69,8 +72,7 @@ def _stream_problem(path: Path, message: str, start: float, subject: str = FRAME
                       values={"file": fs_text(str(path)), "reason": message})
     alert = AlertRecord(AlertKind.PIPELINE, Severity.CRITICAL, subject, message)
     return BatchResult(file=fs_text(str(path)), rows=0, columns=0, status=Status.CRITICAL, findings=(finding,),
-                       drift=None,
-                       alerts=(alert,), seconds=time.perf_counter() - start,
+                       drift=None, alerts=(alert,), seconds=time.perf_counter() - start,
                        kind="frames" if subject == FRAMES_SUBJECT else "table")
 
 
