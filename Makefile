@@ -30,7 +30,7 @@ dist: $(STAMP)
 	$(PY) -m build --outdir dist .
 
 demo: $(STAMP)
-	$(PY) -m sentinel_tui.demo
+	$(PY) -m sentinel_tui.simulate.demo
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from .. import __version__
-from ..config import Settings
-from ..io.coerce import coerce
-from ..io.csv_reader import BatchReadError, read_csv_batch
-from .performance import infer_task, reference_performance
-from .profile import build_profile, infer_type
-from .store import FORMAT_VERSION, Baseline, BaselineError, validate_name
+from sentinel_tui import __version__
+from sentinel_tui.baseline.profile import build_profile, infer_type
+from sentinel_tui.baseline.snapshot import FORMAT_VERSION, Baseline, BaselineError, validate_name
+from sentinel_tui.config import Settings
+from sentinel_tui.io.coerce import coerce
+from sentinel_tui.io.csv_reader import BatchReadError, read_csv_batch
+from sentinel_tui.performance.reference import infer_task, reference_performance
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

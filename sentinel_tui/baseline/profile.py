@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..io.coerce import FALSE_STRINGS, TRUE_STRINGS, Coerced
+from sentinel_tui.io.coerce import FALSE_STRINGS, TRUE_STRINGS, Coerced
 
 ROLES = ("feature", "target", "prediction", "score", "id", "timestamp", "ignored")
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)

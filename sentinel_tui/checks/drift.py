@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..baseline.profile import ColumnProfile, numeric_key
-from ..baseline.store import Baseline
-from ..config import DriftSettings
-from ..io.coerce import Coerced
-from ..model import DriftResult, FeatureDrift, Severity, Status
-from ..stats import univariate as uv
+from sentinel_tui.baseline.profile import ColumnProfile, numeric_key
+from sentinel_tui.baseline.snapshot import Baseline
+from sentinel_tui.config import DriftSettings
+from sentinel_tui.io.coerce import Coerced
+from sentinel_tui.model import DriftResult, FeatureDrift, Severity, Status
+from sentinel_tui.stats import univariate as uv
 
 UNSEEN = "\x00unseen"  # the bin for categories the reference never had
 OTHER = "\x00other"  # the bin for reference categories beyond the stored top list

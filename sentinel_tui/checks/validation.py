@@ -13,11 +13,11 @@ import numpy as np
 import pyarrow as pa
 from scipy import special
 
-from ..baseline.profile import ColumnProfile
-from ..baseline.store import Baseline
-from ..config import ValidationSettings
-from ..io.coerce import Coerced, coerce
-from ..model import AlertKind, Finding, Severity
+from sentinel_tui.baseline.profile import ColumnProfile
+from sentinel_tui.baseline.snapshot import Baseline
+from sentinel_tui.config import ValidationSettings
+from sentinel_tui.io.coerce import Coerced, coerce
+from sentinel_tui.model import AlertKind, Finding, Severity
 
 MAX_LISTED = 50  # findings of one kind listed column by column; the rest are summed up in one finding
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..model import AlertKind, AlertRecord, DriftResult, Finding, Severity, Status, worst_status
+from sentinel_tui.model import AlertKind, AlertRecord, DriftResult, Finding, Severity, Status, worst_status
 
 
 def drift_message(f) -> str:  # f: FeatureDrift

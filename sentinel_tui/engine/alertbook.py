@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..config import AlertSettings
-from ..model import Alert, AlertKind, AlertRecord, Severity
+from sentinel_tui.config import AlertSettings
+from sentinel_tui.model import Alert, AlertKind, AlertRecord, Severity
 
 Key = tuple[str, str]
 Streak = tuple[int, int]  # (consecutive failing, consecutive clean) observations

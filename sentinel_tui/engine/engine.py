@@ -28,11 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..baseline.store import Baseline
-from ..checks.performance import performance_alerts
-from ..config import Settings
-from ..io.csv_reader import BatchReadError
-from ..model import (
+import sentinel_tui.performance.window as lab
+from sentinel_tui.baseline.snapshot import Baseline
+from sentinel_tui.config import Settings
+from sentinel_tui.engine.alertbook import action_subject, is_file_key, is_monitor_key, judge, scope
+from sentinel_tui.engine.faults import MAX_BACKOFF, MonitorFaults, backoff
+from sentinel_tui.engine.pipeline import analyse_path, ignored_result, unreadable_result
+from sentinel_tui.engine.source import DirectoryScan, FollowSource, file_identity, starts_with
+from sentinel_tui.engine.store import FileIdentity, Store
+from sentinel_tui.io.csv_reader import BatchReadError
+from sentinel_tui.model import (
     Alert,
     AlertEvent,
     AlertKind,
@@ -45,13 +50,8 @@ from ..model import (
     Severity,
     status_of_alerts,
 )
-from ..textsafe import clean, fs_text
-from . import labels as lab
-from .alertbook import action_subject, is_file_key, is_monitor_key, judge, scope
-from .faults import MAX_BACKOFF, MonitorFaults, backoff
-from .pipeline import analyse_path, ignored_result, unreadable_result
-from .source import DirectoryScan, FollowSource, file_identity, starts_with
-from .store import FileIdentity, Store
+from sentinel_tui.performance.assess import performance_alerts
+from sentinel_tui.textsafe import clean, fs_text
 
 Event = BatchEvent | AlertEvent | LabelsEvent
 Subscriber = Callable[[Event], None]

@@ -14,10 +14,10 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
-from ..model import Alert, AlertEvent, AlertKind, AlertRecord, Severity
-from ..textsafe import clean
-from .alertbook import monitor_subject
-from .store import Store
+from sentinel_tui.engine.alertbook import monitor_subject
+from sentinel_tui.engine.store import Store
+from sentinel_tui.model import Alert, AlertEvent, AlertKind, AlertRecord, Severity
+from sentinel_tui.textsafe import clean
 
 MAX_BACKOFF = 30.0  # seconds between retries at most (a batch while the store fails, a task that keeps failing)
 # Fixed negative ids: never those of stored alerts, and stable across reports of the same part.

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ..baseline.store import Baseline
-from ..checks.drift import detect_drift
-from ..checks.performance import batch_performance, performance_alerts, prediction_drift
-from ..checks.validation import validate
-from ..checks.verdict import batch_alerts, batch_status
-from ..config import Settings, batch_memory_limit
-from ..io.csv_reader import BatchReadError, read_csv_batch
-from ..io.frames import ARRAY_SUFFIXES, FrameReadError
-from ..model import AlertKind, AlertRecord, BatchResult, Finding, Severity, Status, worst_status
-from ..textsafe import fs_text
-from .alertbook import FRAMES_SUBJECT, TABLE_SUBJECT
+from sentinel_tui.baseline.snapshot import Baseline
+from sentinel_tui.checks.drift import detect_drift
+from sentinel_tui.checks.validation import validate
+from sentinel_tui.checks.verdict import batch_alerts, batch_status
+from sentinel_tui.config import Settings, batch_memory_limit
+from sentinel_tui.engine.alertbook import FRAMES_SUBJECT, TABLE_SUBJECT
+from sentinel_tui.frames.readers import ARRAY_SUFFIXES, FrameReadError
+from sentinel_tui.io.csv_reader import BatchReadError, read_csv_batch
+from sentinel_tui.model import AlertKind, AlertRecord, BatchResult, Finding, Severity, Status, worst_status
+from sentinel_tui.performance.assess import batch_performance, performance_alerts, prediction_drift
+from sentinel_tui.textsafe import fs_text
 
 
 def _string_columns(baseline: Baseline) -> frozenset[str]:
@@ -82,8 +82,8 @@ def analyse_frames(path: Path, baseline: Baseline, settings: Settings) -> BatchR
     if baseline.frames is None:
         return _stream_problem(path, f"baseline {baseline.name!r} has no frame reference; create one with "
                                      "'sentinel baseline create --frames REF_DIR --name NAME'", start)
-    from ..checks import embeddings as emb
-    from ..checks.embedder import FramesUnavailable, WeightsError, require_frames_extra
+    import sentinel_tui.frames.embedding_drift as emb
+    from sentinel_tui.frames.embedder import FramesUnavailable, WeightsError, require_frames_extra
 
     try:
         require_frames_extra()

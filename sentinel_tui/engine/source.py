@@ -16,11 +16,11 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from ..config import Settings
-from ..io.entries import NotRegular, inside, kind_of, open_regular
-from ..textsafe import clean
-from .readiness import ReadinessTracker, batch_of, is_batch_candidate
-from .store import FileIdentity, Store
+from sentinel_tui.config import Settings
+from sentinel_tui.engine.readiness import ReadinessTracker, batch_of, is_batch_candidate
+from sentinel_tui.engine.store import FileIdentity, Store
+from sentinel_tui.io.entries import NotRegular, inside, kind_of, open_regular
+from sentinel_tui.textsafe import clean
 
 
 def dir_signature(path: str) -> tuple[int, float] | None:
@@ -149,7 +149,7 @@ class DirectoryScan:
         return [p for _, _, p in sorted(found)]
 
     def _looks_like_frames(self, path: str) -> bool:
-        from ..io.frames import IMAGE_SUFFIXES
+        from sentinel_tui.frames.readers import IMAGE_SUFFIXES
 
         try:
             with os.scandir(path) as it:
@@ -227,7 +227,7 @@ class FollowSource:
             self.wake.set()
 
     def _start_watcher(self) -> None:
-        from .watcher import DirectoryWatcher
+        from sentinel_tui.engine.watcher import DirectoryWatcher
 
         state_dir = str(self.scan.state_dir)
         try:

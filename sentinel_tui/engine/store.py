@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..model import Alert, AlertEvent, AlertRecord, BatchResult
-from ..textsafe import fs_text
-from .alertbook import Judgement, Key, Streak, is_file_key
+from sentinel_tui.engine.alertbook import Judgement, Key, Streak, is_file_key
+from sentinel_tui.model import Alert, AlertEvent, AlertRecord, BatchResult
+from sentinel_tui.textsafe import fs_text
 
 try:
     import fcntl

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from .entries import NotRegular, open_regular
+from sentinel_tui.io.entries import NotRegular, open_regular
 
 _SNIFF_BYTES = 64 * 1024
 _OTHER_DELIMITERS = (";", "\t", "|")

@@ -6,9 +6,9 @@ import json
 import sys
 from typing import IO
 
-from ..engine.alertbook import is_monitor_key
-from ..model import AlertEvent, BatchEvent, LabelsEvent, PerformanceResult, iso_utc
-from ..textsafe import clean
+from sentinel_tui.engine.alertbook import is_monitor_key
+from sentinel_tui.model import AlertEvent, BatchEvent, LabelsEvent, PerformanceResult, iso_utc
+from sentinel_tui.textsafe import clean
 
 
 class HeadlessPrinter:

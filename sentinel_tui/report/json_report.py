@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
-from .. import __version__
-from ..model import SCHEMA_VERSION, BatchResult, Status, worst_status
+from sentinel_tui import __version__
+from sentinel_tui.model import SCHEMA_VERSION, BatchResult, Status, worst_status
 
 
 def overall_status(results: list[BatchResult]) -> Status:

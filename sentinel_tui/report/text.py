@@ -10,8 +10,8 @@ import math
 import os
 from typing import IO, Any
 
-from ..model import BatchResult, FeatureDrift, Severity, Status
-from ..textsafe import clean, markdown_escape
+from sentinel_tui.model import BatchResult, FeatureDrift, Severity, Status
+from sentinel_tui.textsafe import clean, markdown_escape
 
 STATUS_STYLE = {Status.OK: "bold green", Status.WARNING: "bold yellow", Status.CRITICAL: "bold red",
                 Status.UNKNOWN: "bold magenta"}

@@ -1,1 +1,1 @@
-"""The terminal dashboard (Textual). Only this package and cli.py import textual."""
+"""The terminal dashboard (Textual). Only this package and cli/serve.py import textual."""

@@ -23,11 +23,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, RichLog, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from ..model import AlertEvent, BatchEvent
-from ..textsafe import clean
-from .screens import FeatureDetailScreen, HelpScreen, frames_text, performance_text
-from .state import BatchRow, DashboardState
-from .widgets import (
+from sentinel_tui.model import AlertEvent, BatchEvent
+from sentinel_tui.textsafe import clean
+from sentinel_tui.tui.screens import FeatureDetailScreen, HelpScreen, frames_text, performance_text
+from sentinel_tui.tui.state import BatchRow, DashboardState
+from sentinel_tui.tui.widgets import (
     SEVERITY_STYLE,
     FeatureTable,
     Line,

@@ -12,10 +12,10 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from ..report.text import fmt_num, fmt_p
-from ..textsafe import clean
-from .state import trend_blocks
-from .widgets import SEVERITY_STYLE
+from sentinel_tui.report.text import fmt_num, fmt_p
+from sentinel_tui.textsafe import clean
+from sentinel_tui.tui.state import trend_blocks
+from sentinel_tui.tui.widgets import SEVERITY_STYLE
 
 BAR_WIDTH = 24
 

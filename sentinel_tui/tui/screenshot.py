@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..baseline.build import build_baseline
-from ..config import Settings
-from ..engine.pipeline import analyse_file
-from ..model import Alert, AlertEvent, BatchEvent, EngineStats, Status
-from ..simulate import ROLES, Shift, generate, write_csv_atomic, write_reference
-from .app import SentinelApp
+from sentinel_tui.baseline.build import build_baseline
+from sentinel_tui.config import Settings
+from sentinel_tui.engine.pipeline import analyse_file
+from sentinel_tui.model import Alert, AlertEvent, BatchEvent, EngineStats, Status
+from sentinel_tui.simulate.tabular import ROLES, Shift, generate, write_csv_atomic, write_reference
+from sentinel_tui.tui.app import SentinelApp
 
 T0 = 1_767_225_600.0
 
@@ -40,7 +40,7 @@ def demo_events(root: Path) -> list:
         events.append(BatchEvent(result, i + 1, 0.012 + 0.001 * (i % 4), T0 + 2 * i, stats))
     last = events[-1].result.drift.features
     for k, name in enumerate(("credit_score", "income", "score"), start=1):
-        from ..checks.verdict import drift_message
+        from sentinel_tui.checks.verdict import drift_message
 
         events.append(AlertEvent("opened", Alert(k, "drift", name, "critical", drift_message(last[name]), "open",
                                                  T0 + 20, T0 + 26, None, None, 4, 11, 14)))

@@ -8,7 +8,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import (
+from sentinel_tui.model import (
     Alert,
     AlertEvent,
     BatchEvent,

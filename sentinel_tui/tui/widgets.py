@@ -14,10 +14,10 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Label, Sparkline
 from textual.widgets.data_table import ColumnKey, RowKey
 
-from ..model import FeatureDrift, Status
-from ..report.text import fmt_num, fmt_p
-from ..textsafe import clean
-from .state import DashboardState, trend_blocks
+from sentinel_tui.model import FeatureDrift, Status
+from sentinel_tui.report.text import fmt_num, fmt_p
+from sentinel_tui.textsafe import clean
+from sentinel_tui.tui.state import DashboardState, trend_blocks
 
 LIGHT = {Status.OK: ("OK", "bold black on green"), Status.WARNING: ("WARNING", "bold black on yellow"),
          Status.CRITICAL: ("CRITICAL", "bold white on red"), Status.UNKNOWN: ("UNKNOWN", "bold white on magenta")}

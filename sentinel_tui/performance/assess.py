@@ -10,13 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from ..baseline.performance import compute_metrics, labelled
-from ..baseline.store import Baseline
-from ..config import PerformanceSettings, Settings
-from ..io.coerce import Coerced
-from ..model import AlertKind, AlertRecord, DriftResult, PerformanceResult, Severity
-from ..stats import metrics as mx
-from .drift import detect_drift
+import sentinel_tui.performance.metrics as mx
+from sentinel_tui.baseline.snapshot import Baseline
+from sentinel_tui.checks.drift import detect_drift
+from sentinel_tui.config import PerformanceSettings, Settings
+from sentinel_tui.io.coerce import Coerced
+from sentinel_tui.model import AlertKind, AlertRecord, DriftResult, PerformanceResult, Severity
+from sentinel_tui.performance.reference import compute_metrics, labelled
 
 # A monitor checks many batches: at 95% a healthy batch would fall outside its interval for 1 metric in 20.
 CONFIDENCE = 0.999
@@ -124,7 +124,7 @@ def performance_alerts(perf: PerformanceResult | None, pred: DriftResult | None)
             if bad:
                 out.append(AlertRecord(AlertKind.PERFORMANCE, perf.severity, key, perf.message))
     if pred is not None:
-        from .verdict import drift_message
+        from sentinel_tui.checks.verdict import drift_message
 
         for f in pred.features.values():
             if f.drifted and f.severity is not None:

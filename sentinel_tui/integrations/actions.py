@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import ActionSettings, ConfigError
-from ..model import SCHEMA_VERSION, AlertEvent, Severity, iso_utc
-from ..textsafe import clean
-from .alertbook import action_subject
-from .delivery import Outcome, append_line, post_json, redact, run_command
+from sentinel_tui.config import ActionSettings, ConfigError
+from sentinel_tui.engine.alertbook import action_subject
+from sentinel_tui.integrations.delivery import Outcome, append_line, post_json, redact, run_command
+from sentinel_tui.model import SCHEMA_VERSION, AlertEvent, Severity, iso_utc
+from sentinel_tui.textsafe import clean
 
 QUEUE_SIZE = 1000  # alert changes waiting per action; beyond that they are dropped and counted
 log = logging.getLogger("sentinel.actions")

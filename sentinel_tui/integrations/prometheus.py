@@ -21,8 +21,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, disable_cre
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
-from .. import __version__
-from ..model import (
+from sentinel_tui import __version__
+from sentinel_tui.model import (
     Alert,
     AlertEvent,
     BatchEvent,
@@ -34,7 +34,7 @@ from ..model import (
     iso_utc,
     status_of_alerts,
 )
-from ..textsafe import clean
+from sentinel_tui.textsafe import clean
 
 # "_created" series double every counter for a timestamp Prometheus does not use (it detects resets itself).
 disable_created_metrics()

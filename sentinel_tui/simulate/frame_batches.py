@@ -150,7 +150,7 @@ def run_frame_simulation(directory: Path, scenario: str = "healthy", batches: in
                          stop: threading.Event | None = None) -> list[Path]:
     """Write ``batches`` frame batches named ``frames_NNNNN`` (directories of images, or ``.npy``); the
     corruption starts after ``drift_after`` healthy batches."""
-    from .simulate import pace
+    from sentinel_tui.simulate.tabular import pace
 
     if scenario not in FRAME_SCENARIOS:
         raise ValueError(f"unknown frame scenario {scenario!r}")

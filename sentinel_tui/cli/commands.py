@@ -12,7 +12,14 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-EXIT_UNKNOWN = 3
+from sentinel_tui.cli.common import (
+    EXIT_UNKNOWN,
+    baseline_info,
+    baselines_dir,
+    fail,
+    settings_from,
+    verify_weights_arg,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -21,68 +28,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_UNKNOWN, f"{self.prog}: error: {message}\n")
 
 
-def _fail(message: str) -> int:
-    from .textsafe import clean
-
-    print(f"sentinel: {clean(message)}", file=sys.stderr)
-    return EXIT_UNKNOWN
-
-
-def _settings(args: argparse.Namespace):
-    from .config import apply_overrides, load_settings
-
-    config = getattr(args, "config", None)
-    if config is None and os.environ.get("SENTINEL_CONFIG"):
-        config = Path(os.environ["SENTINEL_CONFIG"])
-    if config is None and Path("sentinel.toml").is_file():
-        config = Path("sentinel.toml")
-    settings = load_settings(config)
-    overrides: dict[str, dict] = {}
-    if getattr(args, "alpha", None) is not None:
-        overrides.setdefault("drift", {})["alpha"] = args.alpha
-    if getattr(args, "max_file_mb", None) is not None:
-        overrides.setdefault("input", {})["max_file_mb"] = args.max_file_mb
-    if getattr(args, "delimiter", None) is not None:
-        overrides.setdefault("input", {})["delimiter"] = args.delimiter
-    frames = {k: getattr(args, a) for k, a in (("input_size", "input_size"), ("weights", "weights"),
-                                                 ("pca_components", "pca_components"))
-              if getattr(args, a, None) is not None and getattr(args, "command", "") == "baseline"}
-    if frames:
-        overrides["frames"] = frames
-    cols: dict = {}
-    for role in ("target", "prediction", "score", "proba_prefix", "id", "timestamp", "task"):
-        if getattr(args, role, None) is not None:
-            cols[role] = getattr(args, role)
-    for key in ("categorical", "ignore"):
-        values = getattr(args, key, None)
-        if values:
-            cols[key] = [c for v in values for c in v.split(",") if c]
-    if cols:
-        overrides["columns"] = cols
-    return apply_overrides(settings, overrides)
-
-
-def _baselines_dir(args: argparse.Namespace) -> Path:
-    return Path(args.baselines_dir or os.environ.get("SENTINEL_BASELINES", "baselines"))
-
-
 def cmd_baseline_create(args: argparse.Namespace) -> int:
-    from .baseline.build import build_baseline
-    from .baseline.store import save_baseline, validate_name
+    from sentinel_tui.baseline.build import build_baseline
+    from sentinel_tui.baseline.snapshot import save_baseline, validate_name
 
-    settings = _settings(args)
-    directory = _baselines_dir(args) / validate_name(args.name)
+    settings = settings_from(args)
+    directory = baselines_dir(args) / validate_name(args.name)
     if (directory / "baseline.json").exists() and not args.force:
-        return _fail(f"baseline {args.name!r} already exists in {directory}; use --force to replace it")
+        return fail(f"baseline {args.name!r} already exists in {directory}; use --force to replace it")
     if args.reference is None and args.frames is None:
-        return _fail("give a reference CSV, --frames REF_DIR, or both")
+        return fail("give a reference CSV, --frames REF_DIR, or both")
     frames = None
     if args.frames is not None:
-        from .cli_frames import build_frames
+        from sentinel_tui.cli.frame_commands import build_frames
 
         frames = build_frames(Path(args.frames), settings)
     if args.reference is None:
-        from .cli_frames import frames_only_baseline
+        from sentinel_tui.cli.frame_commands import frames_only_baseline
 
         baseline = frames_only_baseline(args.name, frames)
     else:
@@ -108,23 +70,23 @@ def cmd_baseline_create(args: argparse.Namespace) -> int:
 def cmd_baseline_show(args: argparse.Namespace) -> int:
     import json
 
-    from .baseline.store import load_baseline
-    from .textsafe import clean
+    from sentinel_tui.baseline.snapshot import load_baseline
+    from sentinel_tui.textsafe import clean
 
-    b = load_baseline(args.name, _baselines_dir(args))
+    b = load_baseline(args.name, baselines_dir(args))
     if args.format == "json":
         print(json.dumps(b.to_json(), indent=2, ensure_ascii=False))
         return 0
     from rich.table import Table
     from rich.text import Text
 
-    from .report.text import fmt_num, make_console
+    from sentinel_tui.report.text import fmt_num, make_console
 
     console = make_console()
     src = b.meta.get("source") or {}
     console.print(Text(f"baseline {clean(b.name)}  ({clean(b.path)})", style="bold"))
     if b.frames is not None:
-        from .cli_frames import describe_frames
+        from sentinel_tui.cli.frame_commands import describe_frames
 
         for line in describe_frames(b.frames):
             console.print(Text(line))
@@ -146,12 +108,12 @@ def cmd_baseline_show(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline_list(args: argparse.Namespace) -> int:
-    from .baseline.store import list_baselines
-    from .textsafe import clean
+    from sentinel_tui.baseline.snapshot import list_baselines
+    from sentinel_tui.textsafe import clean
 
-    rows = list_baselines(_baselines_dir(args))
+    rows = list_baselines(baselines_dir(args))
     if not rows:
-        print(f"no baselines in {_baselines_dir(args)}/", file=sys.stderr)
+        print(f"no baselines in {baselines_dir(args)}/", file=sys.stderr)
         return 0
     for r in rows:
         if "error" in r:
@@ -163,83 +125,66 @@ def cmd_baseline_list(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .baseline.store import load_baseline
-    from .engine.pipeline import analyse_path
-    from .engine.tuning import tune_allocator
-    from .model import Status
-    from .report.json_report import build_report, dumps, overall_status
+    from sentinel_tui.baseline.snapshot import load_baseline
+    from sentinel_tui.engine.allocator import tune_allocator
+    from sentinel_tui.engine.pipeline import analyse_path
+    from sentinel_tui.model import Status
+    from sentinel_tui.report.json_report import build_report, dumps, overall_status
 
     tune_allocator()
-    settings = _settings(args)
-    baseline = load_baseline(args.baseline, _baselines_dir(args))
-    _verify_weights(args, baseline, settings)
+    settings = settings_from(args)
+    baseline = load_baseline(args.baseline, baselines_dir(args))
+    verify_weights_arg(args, baseline, settings)
     results = [analyse_path(Path(f), baseline, settings) for f in args.files]
     overall = overall_status(results)
-    info = _baseline_info(baseline)
+    info = baseline_info(baseline)
     if args.format == "json":
         sys.stdout.write(dumps(build_report(results, info)) + "\n")
     elif args.format == "markdown":
-        from .report.text import render_markdown
+        from sentinel_tui.report.text import render_markdown
 
         sys.stdout.write(render_markdown(results, overall, baseline.name))
     else:
-        from .report.text import make_console, render_text
+        from sentinel_tui.report.text import make_console, render_text
 
         render_text(results, overall, baseline.name, make_console())
     sys.stdout.flush()
     return 0 if args.exit_zero else int(overall if overall != Status.UNKNOWN else Status.UNKNOWN)
 
 
-def _verify_weights(args: argparse.Namespace, baseline, settings) -> None:
-    if getattr(args, "weights", None):
-        from .cli_frames import verify_weights
-
-        verify_weights(args.weights, baseline, settings)
-
-
-def _baseline_info(baseline) -> dict:
-    info = {"name": baseline.name, "path": str(baseline.path), "created_at": baseline.meta.get("created_at"),
-            "source": baseline.meta.get("source") or {}}
-    if baseline.frames is not None:
-        model = baseline.frames.meta.get("model", {})
-        info["frames"] = {"frames": baseline.frames.meta.get("frames"), "input_size": baseline.frames.input_size,
-                          "weights": model.get("weights"), "weights_sha256": model.get("weights_sha256")}
-    return info
-
-
 def cmd_watch(args: argparse.Namespace) -> int:
-    from .cli_watch import watch
+    from sentinel_tui.cli.watch import watch
 
     return watch(args)
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    from .cli_alerts import cmd_alerts as run
+    from sentinel_tui.cli.alerts import cmd_alerts as run
 
     return run(args)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .serve import serve
+    from sentinel_tui.cli.serve import serve
 
     return serve(args)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from .simulate import SCENARIOS, run_simulation
+    from sentinel_tui.simulate.tabular import SCENARIOS, run_simulation
 
     if args.kind == "frames":
-        from .simulate_frames import FRAME_SCENARIOS, run_frame_simulation
+        from sentinel_tui.simulate.frame_batches import FRAME_SCENARIOS, run_frame_simulation
 
         if args.scenario not in FRAME_SCENARIOS:
-            return _fail(f"unknown frame scenario {args.scenario!r} (choose from {', '.join(FRAME_SCENARIOS)})")
+            return fail(f"unknown frame scenario {args.scenario!r} (choose from {', '.join(FRAME_SCENARIOS)})")
         run_frame_simulation(Path(args.directory), scenario=args.scenario, batches=args.batches,
                              frames=args.frames, size=args.size, rate=args.rate, drift_after=args.drift_after,
                              seed=args.seed, fmt=args.image_format, severity=args.severity,
                              reference=Path(args.reference) if args.reference else None)
         return 0
     if args.scenario not in SCENARIOS:
-        return _fail(f"unknown scenario {args.scenario!r} (choose from {', '.join(SCENARIOS)})")
+        return fail(f"unknown scenario {args.scenario!r} (choose from {', '.join(SCENARIOS)})")
     run_simulation(Path(args.directory), scenario=args.scenario, batches=args.batches, rows=args.rows,
                    rate=args.rate, drift_after=args.drift_after, seed=args.seed,
                    reference=Path(args.reference) if args.reference else None, features=args.features,
@@ -248,7 +193,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from sentinel_tui import __version__
 
     p = _Parser(prog="sentinel", description="Model monitoring in the terminal: schema validation, drift "
                 "and alerts for batches of model inputs and outputs.",
@@ -396,13 +341,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_UNKNOWN
-    from .baseline.store import BaselineError
-    from .config import ConfigError
+    from sentinel_tui.baseline.snapshot import BaselineError
+    from sentinel_tui.config import ConfigError
 
     try:
         return args.func(args)
     except (BaselineError, ConfigError) as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     except BrokenPipeError:
         # `sentinel check ... | head`: the reader went away; that is not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -414,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
-        return _fail(f"internal error: {exc!r} (SENTINEL_DEBUG=1 shows the traceback)")
+        return fail(f"internal error: {exc!r} (SENTINEL_DEBUG=1 shows the traceback)")
 
 
 if __name__ == "__main__":

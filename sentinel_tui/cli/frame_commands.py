@@ -8,14 +8,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .textsafe import clean
+from sentinel_tui.textsafe import clean
 
 
 @contextmanager
 def _as_baseline_error() -> Iterator[None]:
     """A missing extra, unusable weights or too few frames end the command with exit 3 and the reason."""
-    from .baseline.store import BaselineError
-    from .checks.embedder import FramesUnavailable, WeightsError
+    from sentinel_tui.baseline.snapshot import BaselineError
+    from sentinel_tui.frames.embedder import FramesUnavailable, WeightsError
 
     try:
         yield
@@ -25,12 +25,12 @@ def _as_baseline_error() -> Iterator[None]:
 
 def build_frames(reference_dir: Path, settings):
     """Embed a reference directory of frames; errors become BaselineError (exit 3) with the reason."""
-    from .baseline.store import BaselineError
+    from sentinel_tui.baseline.snapshot import BaselineError
 
     if not reference_dir.is_dir():
         raise BaselineError(f"--frames {reference_dir} is not a directory of reference frames")
-    from .checks.embedder import require_frames_extra
-    from .checks.embeddings import build_frame_reference
+    from sentinel_tui.frames.embedder import require_frames_extra
+    from sentinel_tui.frames.embedding_drift import build_frame_reference
 
     with _as_baseline_error():
         require_frames_extra()
@@ -45,8 +45,8 @@ def build_frames(reference_dir: Path, settings):
 def frames_only_baseline(name: str, frames):
     import pyarrow as pa
 
-    from . import __version__
-    from .baseline.store import Baseline
+    from sentinel_tui import __version__
+    from sentinel_tui.baseline.snapshot import Baseline
 
     meta = {"format_version": 2, "tool_version": __version__,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "source": None, "roles": {},
@@ -57,11 +57,11 @@ def frames_only_baseline(name: str, frames):
 
 def verify_weights(spec: str, baseline, settings) -> None:
     """``--weights`` on check/watch: refuse unless they are the weights the reference was embedded with."""
-    from .baseline.store import BaselineError
+    from sentinel_tui.baseline.snapshot import BaselineError
 
     if baseline.frames is None:
         raise BaselineError(f"--weights given but baseline {baseline.name!r} has no frame reference")
-    from .checks.embedder import new_embedder
+    from sentinel_tui.frames.embedder import new_embedder
 
     with _as_baseline_error():
         _, identity = new_embedder(baseline.frames.input_size, spec, settings.frames.seed, 1, None)

@@ -14,15 +14,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..baseline.performance import class_labels
-from ..baseline.store import Baseline
-from ..checks.performance import assess
-from ..checks.segments import find_segments, rows_to_columns
-from ..config import Settings, batch_memory_limit
-from ..io.coerce import Coerced, coerce
-from ..io.csv_reader import BatchReadError, read_csv_batch
-from ..model import PerformanceResult
-from ..stats.metrics import page_hinkley
+from sentinel_tui.baseline.snapshot import Baseline
+from sentinel_tui.config import Settings, batch_memory_limit
+from sentinel_tui.io.coerce import Coerced, coerce
+from sentinel_tui.io.csv_reader import BatchReadError, read_csv_batch
+from sentinel_tui.model import PerformanceResult
+from sentinel_tui.performance.assess import assess
+from sentinel_tui.performance.metrics import page_hinkley
+from sentinel_tui.performance.reference import class_labels
+from sentinel_tui.performance.segments import find_segments, rows_to_columns
 
 CHANGE_ROWS = 20_000  # labelled rows the change detector looks back over
 

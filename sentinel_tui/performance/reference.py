@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from ..config import Settings
-from ..io.coerce import Coerced
-from ..stats import metrics as mx
-from .profile import ColumnProfile, numeric_key
+import sentinel_tui.performance.metrics as mx
+from sentinel_tui.baseline.profile import ColumnProfile, numeric_key
+from sentinel_tui.config import Settings
+from sentinel_tui.io.coerce import Coerced
 
 CLASSIFICATION_MAX_CLASSES = 50
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..baseline.store import Baseline
+from sentinel_tui.baseline.snapshot import Baseline
 
 MIN_SUPPORT = 30  # rows in a segment
 PAIR_FEATURES = 8  # categorical features combined in pairs (the first ones with few categories)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .profile import ROLES
+from sentinel_tui.baseline.profile import ROLES
 
 COLUMN_TYPES = ("numeric", "categorical", "boolean", "datetime", "text")
 TASKS = ("binary", "multiclass", "regression")

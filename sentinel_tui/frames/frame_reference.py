@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ..stats.imagestats import IMAGE_STATS
-from ..stats.multivariate import PCA
-from ..stats.univariate import SortedReference
+from sentinel_tui.frames.imagestats import IMAGE_STATS
+from sentinel_tui.stats.multivariate import PCA
+from sentinel_tui.stats.univariate import SortedReference
 
 FRAMES_FILE = "frames.npz"
 WEIGHTS_FILE = "embedder.npz"

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from logging.handlers import RotatingFileHandler
 from typing import Any
 
-from .config import ConfigError, Settings
-from .textsafe import clean
+from sentinel_tui.config import ConfigError, Settings
+from sentinel_tui.textsafe import clean
 
 ACTION_LOG = "actions.log"  # in the state directory: every delivery, its exit status or HTTP code, and output
 
@@ -49,7 +49,7 @@ def attach(engine: Any, settings: Settings, *, stderr: bool) -> Integrations:
     environment variable or a port that cannot be bound."""
     out = Integrations()
     if settings.actions:
-        from .engine.actions import ActionDispatcher
+        from sentinel_tui.integrations.actions import ActionDispatcher
 
         log = logging.getLogger("sentinel.actions")
         log.setLevel(logging.INFO)
@@ -74,7 +74,7 @@ def attach(engine: Any, settings: Settings, *, stderr: bool) -> Integrations:
             raise
         engine.subscribe(out.dispatcher)
     if settings.metrics.port:
-        from .engine.metrics import MetricsExporter, MetricsServer
+        from sentinel_tui.integrations.prometheus import MetricsExporter, MetricsServer
 
         out.exporter = MetricsExporter(engine, settings.metrics.max_features)
         try:

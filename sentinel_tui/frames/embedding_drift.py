@@ -15,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
-from ..baseline.frames import FrameReference
-from ..config import FrameSettings, Settings
-from ..io.frames import (
+from sentinel_tui import __version__
+from sentinel_tui.config import FrameSettings, Settings
+from sentinel_tui.frames.embedder import Embedder, embedder_for, new_embedder
+from sentinel_tui.frames.frame_reference import FrameReference
+from sentinel_tui.frames.imagestats import IMAGE_STATS, image_statistics, relative_change
+from sentinel_tui.frames.readers import (
     ARRAY_SUFFIXES,
     IMAGE_SUFFIXES,
     PREPROCESSING,
@@ -27,11 +29,9 @@ from ..io.frames import (
     load_frame_batch,
     load_images,
 )
-from ..model import AlertKind, AlertRecord, EmbeddingResult, FeatureDrift, Finding, Severity
-from ..stats.imagestats import IMAGE_STATS, image_statistics, relative_change
-from ..stats.multivariate import PCA, mean_distance, mean_distance_null, mmd_test
-from ..stats.univariate import compare_numeric
-from .embedder import Embedder, embedder_for, new_embedder
+from sentinel_tui.model import AlertKind, AlertRecord, EmbeddingResult, FeatureDrift, Finding, Severity
+from sentinel_tui.stats.multivariate import PCA, mean_distance, mean_distance_null, mmd_test
+from sentinel_tui.stats.univariate import compare_numeric
 
 EMBEDDING_SAMPLE = 2000  # raw reference embeddings kept for the mean-distance calibration
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .cli import _baseline_info, _baselines_dir, _fail, _settings, _verify_weights
+from sentinel_tui.cli.common import baseline_info, baselines_dir, fail, settings_from, store_problem, verify_weights_arg
 
 
 @dataclass
@@ -32,23 +32,23 @@ class Monitor:
 
 def open_monitor(args: argparse.Namespace) -> Monitor | int:
     """Settings, baseline, store and engine for ``watch`` and ``serve``, or an exit status after a message."""
-    from .baseline.store import load_baseline
-    from .engine.engine import Engine
-    from .engine.store import Store, StoreBusy, StoreError
-    from .engine.tuning import tune_allocator
+    from sentinel_tui.baseline.snapshot import load_baseline
+    from sentinel_tui.engine.allocator import tune_allocator
+    from sentinel_tui.engine.engine import Engine
+    from sentinel_tui.engine.store import Store, StoreBusy, StoreError
 
     directory = Path(args.directory)
     if not directory.is_dir():
-        return _fail(f"watch directory {directory} does not exist or is not a directory")
-    settings = _settings(args)
+        return fail(f"watch directory {directory} does not exist or is not a directory")
+    settings = settings_from(args)
     if getattr(args, "quiet_period", None) is not None:
         settings.watch.quiet_period = args.quiet_period
     if getattr(args, "metrics_port", None) is not None:
         settings.metrics.port = args.metrics_port
     if getattr(args, "metrics_host", None) is not None:
         settings.metrics.host = args.metrics_host
-    baseline = load_baseline(args.baseline, _baselines_dir(args))
-    _verify_weights(args, baseline, settings)
+    baseline = load_baseline(args.baseline, baselines_dir(args))
+    verify_weights_arg(args, baseline, settings)
     tune_allocator()
     state_dir = Path(args.state_dir) if args.state_dir else directory / ".sentinel"
     store = None
@@ -63,49 +63,39 @@ def open_monitor(args: argparse.Namespace) -> Monitor | int:
     except (StoreError, OSError, sqlite3.Error) as exc:
         if store is not None:
             store.close()
-        return _fail(store_problem(state_dir, exc))
+        return fail(store_problem(state_dir, exc))
     return Monitor(engine, baseline, settings, store, directory, busy)
 
 
-def store_problem(state_dir: Path, exc: BaseException) -> str:
-    """One line naming the store and the cause, for every way a state directory can be unusable."""
-    if isinstance(exc, sqlite3.Error):
-        return (f"cannot use the history store {state_dir / 'history.sqlite3'}: {exc} (move it aside to start "
-                "a new history, or use another --state-dir)")
-    if isinstance(exc, OSError):
-        return f"cannot use the state directory {state_dir}: {exc.strerror or exc}"
-    return f"cannot use the state directory {state_dir}: {exc}"
-
-
 def watch(args: argparse.Namespace) -> int:
-    from .integrations import attach
+    from sentinel_tui.integrations.attach import attach
 
     if args.once and args.metrics_port:
-        return _fail("--metrics-port needs a monitor that keeps running (--headless or the dashboard); "
+        return fail("--metrics-port needs a monitor that keeps running (--headless or the dashboard); "
                      "--once exits after its report (use --format json for machines)")
     # Under textual-serve (TEXTUAL_DRIVER is its web driver) stdout is a pipe to the browser, not a terminal.
     if not args.once and not args.headless and not sys.stdout.isatty() and not os.environ.get("TEXTUAL_DRIVER"):
-        return _fail("stdout is not a terminal, so the dashboard cannot be drawn; "
+        return fail("stdout is not a terminal, so the dashboard cannot be drawn; "
                      "use --headless (follow) or --once (cron)")
     m = open_monitor(args)
     if isinstance(m, int):
         return m
     try:
         if m.busy:
-            return _fail(m.busy) if args.once or args.headless else _dashboard(m, args, viewer=True)
+            return fail(m.busy) if args.once or args.headless else _dashboard(m, args, viewer=True)
         integrations = attach(m.engine, m.settings, stderr=args.once or args.headless)
         try:
             if args.once:
                 return _watch_once(m, args, integrations)
             if not args.headless:
                 return _dashboard(m, args, viewer=False)
-            from .report.headless import HeadlessPrinter
+            from sentinel_tui.report.headless import HeadlessPrinter
 
             m.engine.subscribe(HeadlessPrinter("jsonl" if args.format == "jsonl" else "text"))
             asyncio.run(follow(m.engine))
             if m.engine.failure:
                 # Stopped while the monitor itself was failing: not a clean run, whatever the data said.
-                return _fail(f"stopped while the monitor was failing: {m.engine.failure}")
+                return fail(f"stopped while the monitor was failing: {m.engine.failure}")
             return 0
         finally:
             integrations.close()
@@ -116,7 +106,7 @@ def watch(args: argparse.Namespace) -> int:
 async def follow(engine: Any, stop: asyncio.Event | None = None) -> None:
     """Run the engine until SIGINT/SIGTERM (or ``stop``), saying on stderr when it is watching (the first scan
     done, the watcher started): from then on a batch that arrives is seen."""
-    from .textsafe import clean, fs_text
+    from sentinel_tui.textsafe import clean, fs_text
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -146,13 +136,13 @@ def _follow_parent() -> None:
 
 
 def _dashboard(m: Monitor, args: argparse.Namespace, *, viewer: bool) -> int:
-    from .tui.app import SentinelApp
+    from sentinel_tui.tui.app import SentinelApp
 
     if viewer and os.environ.get("TEXTUAL_DRIVER"):
         _follow_parent()
     if m.baseline.frames is not None and not viewer:
         # Now, before the dashboard owns the terminal: TensorFlow's import writes to file descriptor 2.
-        from .checks.embedder import preload
+        from sentinel_tui.frames.embedder import preload
 
         preload()
     SentinelApp(m.engine, directory=str(m.directory), baseline=m.baseline.name, follow=not viewer, viewer=viewer,
@@ -161,8 +151,8 @@ def _dashboard(m: Monitor, args: argparse.Namespace, *, viewer: bool) -> int:
 
 
 def _watch_once(m: Monitor, args: argparse.Namespace, integrations: Any) -> int:
-    from .model import status_of_alerts
-    from .report.json_report import build_report, dumps
+    from sentinel_tui.model import status_of_alerts
+    from sentinel_tui.report.json_report import build_report, dumps
 
     engine, baseline = m.engine, m.baseline
 
@@ -179,11 +169,11 @@ def _watch_once(m: Monitor, args: argparse.Namespace, integrations: Any) -> int:
         events = asyncio.run(once())
         alerts = engine.open_alerts()
     except sqlite3.Error as exc:
-        return _fail(store_problem(m.store.state_dir, exc))
+        return fail(store_problem(m.store.state_dir, exc))
     results = [e.result for e in events]
     status = status_of_alerts(alerts)
     if args.format == "json":
-        report = build_report(results, _baseline_info(baseline), mode="watch")
+        report = build_report(results, baseline_info(baseline), mode="watch")
         report["status"], report["exit_code"] = status.label, int(status)
         report["open_alerts"] = [a.to_dict() for a in alerts]
         report["performance"] = engine.window.to_dict() if engine.window is not None else None
@@ -192,11 +182,11 @@ def _watch_once(m: Monitor, args: argparse.Namespace, integrations: Any) -> int:
                            "latency_p95": stats.latency_p95, "drift_share": stats.drift_share}
         sys.stdout.write(dumps(report) + "\n")
     elif args.format == "markdown":
-        from .report.text import render_alerts_markdown, render_markdown
+        from sentinel_tui.report.text import render_alerts_markdown, render_markdown
 
         sys.stdout.write(render_markdown(results, status, baseline.name) + render_alerts_markdown(alerts))
     else:
-        from .report.text import make_console, render_alerts, render_text
+        from sentinel_tui.report.text import make_console, render_alerts, render_text
 
         console = make_console()
         if results:
@@ -206,7 +196,7 @@ def _watch_once(m: Monitor, args: argparse.Namespace, integrations: Any) -> int:
         if engine.window is not None:
             from rich.text import Text
 
-            from .textsafe import clean
+            from sentinel_tui.textsafe import clean
 
             console.print(Text(f"performance (window of {engine.window.labelled_rows} labelled rows): "
                                f"{engine.window.status}: {clean(engine.window.message)}"))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .entries import open_regular
+from sentinel_tui.io.entries import open_regular
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 ARRAY_SUFFIXES = (".npy", ".npz")

@@ -17,9 +17,9 @@ import sys
 import threading
 from pathlib import Path
 
-from .cli import main as cli_main
-from .simulate import run_simulation, write_reference
-from .simulate_frames import run_frame_simulation, write_reference_frames
+from sentinel_tui.cli.commands import main as cli_main
+from sentinel_tui.simulate.frame_batches import run_frame_simulation, write_reference_frames
+from sentinel_tui.simulate.tabular import run_simulation, write_reference
 
 # (scenario, batches): about a minute of stream at one batch per second
 PLAN = [("healthy", 10), ("gradual", 10), ("covariate", 8), ("new_category", 4), ("corrupt", 3),
@@ -104,7 +104,7 @@ def run(root: Path, rate: float = 1.0, headless: bool = False, frames: bool | No
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m sentinel_tui.demo", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m sentinel_tui.simulate.demo", description=__doc__.splitlines()[0])
     p.add_argument("--rate", type=float, default=1.0, help="batches per second (default 1)")
     p.add_argument("--headless", action="store_true", help="print lines instead of opening the dashboard")
     p.add_argument("--root", type=Path, default=Path("."), help="where watch_dir/ and baselines/ are")

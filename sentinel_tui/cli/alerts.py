@@ -12,25 +12,25 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from .cli import _fail
+from sentinel_tui.cli.common import fail
 
 
 def _open_store(args: argparse.Namespace):
-    from .cli_watch import store_problem
-    from .engine.store import DB_NAME, Store, StoreError
+    from sentinel_tui.cli.common import store_problem
+    from sentinel_tui.engine.store import DB_NAME, Store, StoreError
 
     state_dir = Path(args.state_dir) if args.state_dir else Path(args.directory) / ".sentinel"
     if not (state_dir / DB_NAME).is_file():
-        return _fail(f"no alert history in {state_dir} (has 'sentinel watch {args.directory}' run there? "
+        return fail(f"no alert history in {state_dir} (has 'sentinel watch {args.directory}' run there? "
                      "give --state-dir if it used another one)")
     try:
         return Store(state_dir)
     except (StoreError, OSError, sqlite3.Error) as exc:
-        return _fail(store_problem(state_dir, exc))
+        return fail(store_problem(state_dir, exc))
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    from .cli_watch import store_problem
+    from sentinel_tui.cli.common import store_problem
 
     store = _open_store(args)
     if isinstance(store, int):
@@ -40,16 +40,16 @@ def cmd_alerts(args: argparse.Namespace) -> int:
             return _acknowledge(store, args)
         return _list(store, args)
     except sqlite3.Error as exc:
-        return _fail(store_problem(store.state_dir, exc))
+        return fail(store_problem(store.state_dir, exc))
     finally:
         store.close()
 
 
 def _acknowledge(store, args: argparse.Namespace) -> int:
-    from .textsafe import clean
+    from sentinel_tui.textsafe import clean
 
     if args.all == bool(args.ids):
-        return _fail("give the ids of the alerts to acknowledge, or --all (every open alert)")
+        return fail("give the ids of the alerts to acknowledge, or --all (every open alert)")
     targets = [a.id for a in store.open_alerts() if a.status == "open"] if args.all else args.ids
     failed = 0
     for alert_id in targets:
@@ -66,8 +66,8 @@ def _acknowledge(store, args: argparse.Namespace) -> int:
 
 
 def _list(store, args: argparse.Namespace) -> int:
-    from .model import alerts_document, iso_utc
-    from .textsafe import clean
+    from sentinel_tui.model import alerts_document, iso_utc
+    from sentinel_tui.textsafe import clean
 
     open_alerts = store.open_alerts()
     history = store.alert_history(args.limit) if args.all else None

@@ -18,11 +18,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .. import __version__
-from ..stats.univariate import SortedReference
-from .frames import FrameReference, load_frames, save_frames
-from .profile import ColumnProfile
-from .validate import ShapeError, check_baseline
+from sentinel_tui import __version__
+from sentinel_tui.baseline.integrity import ShapeError, check_baseline
+from sentinel_tui.baseline.profile import ColumnProfile
+from sentinel_tui.frames.frame_reference import FrameReference, load_frames, save_frames
+from sentinel_tui.stats.univariate import SortedReference
 
 # 1: tabular. 2: adds the optional frame reference; tabular-only baselines are still written as 1 so older
 # releases keep reading them, and an older release refuses a frame baseline instead of ignoring its frames.

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli import _fail
+from sentinel_tui.cli.common import fail
 
 WEB_HINT = "pip install 'sentinel-tui[web]'  (or: pipx inject sentinel-tui textual-serve)"
 
@@ -94,18 +94,18 @@ def serve(args: argparse.Namespace) -> int:
         import textual_serve.server as ts
         from textual_serve.server import Server
     except ImportError:
-        return _fail(f"the browser view needs textual-serve: {WEB_HINT}")
+        return fail(f"the browser view needs textual-serve: {WEB_HINT}")
     service = ts.AppService = bounded_app_service(ts.AppService)
-    from .cli_watch import open_monitor
-    from .integrations import attach
-    from .report.headless import HeadlessPrinter
+    from sentinel_tui.cli.watch import open_monitor
+    from sentinel_tui.integrations.attach import attach
+    from sentinel_tui.report.headless import HeadlessPrinter
 
     m = open_monitor(args)
     if isinstance(m, int):
         return m
     try:
         if m.busy:
-            return _fail(m.busy)
+            return fail(m.busy)
         integrations = attach(m.engine, m.settings, stderr=True)
         m.engine.subscribe(HeadlessPrinter("text"))
         if not is_loopback(args.host):
@@ -133,7 +133,7 @@ def serve(args: argparse.Namespace) -> int:
         try:
             server.serve()
         except OSError as exc:
-            return _fail(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}")
+            return fail(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}")
         finally:
             integrations.close()
         return 0

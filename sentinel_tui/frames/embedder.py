@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..baseline.frames import weights_sha256
+from sentinel_tui.frames.frame_reference import weights_sha256
 
 MODEL_NAME = "MobileNetV2"
 EMBEDDING_DIM = 1280

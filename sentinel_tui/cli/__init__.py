@@ -1,0 +1,1 @@
+"""Command-line interfaces: commands, watch, alerts, serve; common.py holds what they share."""

@@ -1,0 +1,1 @@
+"""Frames: readers, embedder, embedding drift, image statistics and the frame reference."""

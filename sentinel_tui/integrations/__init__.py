@@ -1,0 +1,1 @@
+"""Integrations: actions (webhook, command), their delivery queue, the Prometheus exporter, attach."""

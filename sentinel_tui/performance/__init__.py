@@ -1,0 +1,1 @@
+"""Performance: reference, metrics, the rolling window with late labels, assessment, segments."""

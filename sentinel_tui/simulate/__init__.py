@@ -1,0 +1,1 @@
+"""Simulators: tabular and frame batches, and the demo that drives them."""
