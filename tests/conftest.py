@@ -9,9 +9,9 @@ import pyarrow.csv as pacsv
 import pytest
 
 from sentinel_tui.baseline.build import build_baseline
-from sentinel_tui.baseline.store import Baseline, load_baseline, save_baseline
+from sentinel_tui.baseline.snapshot import Baseline, load_baseline, save_baseline
 from sentinel_tui.config import Settings
-from sentinel_tui.simulate import ROLES, generate
+from sentinel_tui.simulate.tabular import ROLES, generate
 
 from .synth import synth_table
 
@@ -74,9 +74,9 @@ def frame_settings() -> Settings:
 def frames_dir(tmp_path_factory) -> Path:
     """Generated reference frames and a saved frame baseline 'cams' (and 'both', with the credit table)."""
     pytest.importorskip("tensorflow", reason="the frames extra is not installed (make test installs it)")
-    from sentinel_tui.checks.embeddings import build_frame_reference
-    from sentinel_tui.cli_frames import frames_only_baseline
-    from sentinel_tui.simulate_frames import write_reference_frames
+    from sentinel_tui.cli.frame_commands import frames_only_baseline
+    from sentinel_tui.frames.embedding_drift import build_frame_reference
+    from sentinel_tui.simulate.frame_batches import write_reference_frames
 
     root = tmp_path_factory.mktemp("frames")
     write_reference_frames(root / "ref", frames=640, size=FRAME_SIZE, seed=0)

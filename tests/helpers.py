@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sentinel_tui.simulate import generate
+from sentinel_tui.simulate.tabular import generate
 
 
 def credit_batch(rows: int = 1000, seed: int = 1) -> pd.DataFrame:

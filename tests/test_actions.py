@@ -12,7 +12,9 @@ import time
 import pytest
 
 from sentinel_tui.config import ActionSettings, ConfigError, Settings, apply_overrides
-from sentinel_tui.engine.actions import (
+from sentinel_tui.engine.engine import Engine
+from sentinel_tui.engine.store import Store
+from sentinel_tui.integrations.actions import (
     ActionDispatcher,
     ActionRunner,
     _Item,
@@ -20,9 +22,7 @@ from sentinel_tui.engine.actions import (
     change_of,
     slack_text,
 )
-from sentinel_tui.engine.delivery import post_json, redact, run_command
-from sentinel_tui.engine.engine import Engine
-from sentinel_tui.engine.store import Store
+from sentinel_tui.integrations.delivery import post_json, redact, run_command
 from sentinel_tui.model import Alert, AlertEvent
 
 from .conftest import credit_settings

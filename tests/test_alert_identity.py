@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sentinel_tui.cli import main
+from sentinel_tui.cli.commands import main
 from sentinel_tui.config import AlertSettings
 from sentinel_tui.engine.alertbook import judge, scope
 from sentinel_tui.engine.engine import Engine
 from sentinel_tui.engine.store import Store
 from sentinel_tui.model import Alert, AlertEvent, AlertKind, AlertRecord, BatchEvent, Severity
-from sentinel_tui.simulate import Shift, generate
+from sentinel_tui.simulate.tabular import Shift, generate
 
 from .conftest import credit_settings
 from .helpers import credit_batch, write
@@ -102,8 +102,8 @@ def test_once_without_ids_exits_with_the_performance_alert(tmp_path, credit_dir,
 # 3: one incident, one alert ------------------------------------------------------------------------------------
 @pytest.mark.frames
 async def test_frame_batches_never_touch_a_table_alert(tmp_path, frames_dir):
-    from sentinel_tui.baseline.store import load_baseline
-    from sentinel_tui.simulate_frames import frame_batch, write_frame_array
+    from sentinel_tui.baseline.snapshot import load_baseline
+    from sentinel_tui.simulate.frame_batches import frame_batch, write_frame_array
 
     from .conftest import FRAME_SIZE, frame_settings
 

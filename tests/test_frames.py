@@ -14,8 +14,8 @@ import pytest
 
 from sentinel_tui.config import Settings
 from sentinel_tui.engine.pipeline import analyse_path
-from sentinel_tui.io.frames import FrameBatch
-from sentinel_tui.simulate_frames import corrupt, frame_batch, write_frame_array, write_frame_dir
+from sentinel_tui.frames.readers import FrameBatch
+from sentinel_tui.simulate.frame_batches import corrupt, frame_batch, write_frame_array, write_frame_dir
 
 from .conftest import FRAME_SIZE, frame_settings
 from .photos import load_photos, patches
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.frames
 
 
 def _score(batch: np.ndarray, baseline, s: Settings):
-    from sentinel_tui.checks.embeddings import embedding_drift, reference_embedder
+    from sentinel_tui.frames.embedding_drift import embedding_drift, reference_embedder
 
     fb = FrameBatch(batch, [""] * len(batch), [batch.shape[1:3]] * len(batch))
     return embedding_drift(fb, baseline.frames, reference_embedder(baseline.frames, s.frames), s.frames)
@@ -48,9 +48,9 @@ def test_generated_frames_rates(frames_baseline):
 @pytest.fixture(scope="module")
 def photo_baseline(tmp_path_factory):
     """Real photographs (scikit-image's bundled images) cut into 224 px patches, the default input size."""
-    from sentinel_tui.baseline.store import load_baseline, save_baseline
-    from sentinel_tui.checks.embeddings import build_frame_reference
-    from sentinel_tui.cli_frames import frames_only_baseline
+    from sentinel_tui.baseline.snapshot import load_baseline, save_baseline
+    from sentinel_tui.cli.frame_commands import frames_only_baseline
+    from sentinel_tui.frames.embedding_drift import build_frame_reference
 
     root = tmp_path_factory.mktemp("photos")
     photos = load_photos()
@@ -123,8 +123,8 @@ def test_bad_frames_in_a_batch_become_a_finding(frames_baseline, tmp_path):
 def test_weights_are_checked(frames_dir, frames_baseline, tmp_path):
     import shutil
 
-    from sentinel_tui.baseline.store import load_baseline
-    from sentinel_tui.cli import main
+    from sentinel_tui.baseline.snapshot import load_baseline
+    from sentinel_tui.cli.commands import main
 
     # Tampered weights in the baseline: refused with a clear reason, not silently compared.
     copy = tmp_path / "baselines" / "cams"
@@ -167,7 +167,7 @@ def test_without_tensorflow_one_clear_alert(frames_dir, tmp_path):
     out = _run(f"""
         import sys
         sys.modules["tensorflow"] = None  # what an environment without TensorFlow looks like to import
-        from sentinel_tui.cli import main
+        from sentinel_tui.cli.commands import main
         code = main(["watch", "w", "--once", "--format", "json", "--baseline", "cams",
                      "--baselines-dir", {str(frames_dir / "baselines")!r}])
         sys.exit(code)
@@ -185,7 +185,7 @@ def test_tabular_use_never_imports_tensorflow(credit_dir, tmp_path):
     write(credit_batch(500, 1), tmp_path / "w" / "b.csv")
     out = _run(f"""
         import sys
-        from sentinel_tui.cli import main
+        from sentinel_tui.cli.commands import main
         main(["check", "w/b.csv", "--baseline", "credit", "--baselines-dir", {str(credit_dir / "baselines")!r}])
         main(["watch", "w", "--once", "--baseline", "credit", "--baselines-dir",
               {str(credit_dir / "baselines")!r}])

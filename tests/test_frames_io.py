@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sentinel_tui.io.frames import FrameReadError, load_frame_batch
-from sentinel_tui.simulate_frames import frame_batch, gaussian_blur
-from sentinel_tui.stats.imagestats import image_statistics, relative_change
+from sentinel_tui.frames.imagestats import image_statistics, relative_change
+from sentinel_tui.frames.readers import FrameReadError, load_frame_batch
+from sentinel_tui.simulate.frame_batches import frame_batch, gaussian_blur
 from sentinel_tui.stats.multivariate import PCA, mean_distance_null, mmd_test
 
 Image = pytest.importorskip("PIL.Image", reason="the frames extra is not installed")

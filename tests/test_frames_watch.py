@@ -12,7 +12,7 @@ from sentinel_tui.engine.engine import Engine
 from sentinel_tui.engine.store import Store
 from sentinel_tui.model import AlertEvent, BatchEvent
 from sentinel_tui.report.json_report import report_schema
-from sentinel_tui.simulate_frames import frame_batch, write_frame_array, write_frame_dir
+from sentinel_tui.simulate.frame_batches import frame_batch, write_frame_array, write_frame_dir
 
 from .conftest import FRAME_SIZE, credit_settings, frame_settings
 from .helpers import credit_batch, until, write
@@ -37,7 +37,7 @@ async def wait_for(events, n: int, timeout: float = 60.0) -> list[str]:
 
 
 async def test_watcher_routes_frames_and_tables_from_one_directory(tmp_path, frames_dir):
-    from sentinel_tui.baseline.store import load_baseline
+    from sentinel_tui.baseline.snapshot import load_baseline
 
     baseline = load_baseline("both", frames_dir / "baselines")
     settings = both_settings()
@@ -91,7 +91,7 @@ async def test_watcher_routes_frames_and_tables_from_one_directory(tmp_path, fra
 
 
 async def test_frame_batches_do_not_resolve_table_alerts(tmp_path, frames_dir):
-    from sentinel_tui.baseline.store import load_baseline
+    from sentinel_tui.baseline.snapshot import load_baseline
 
     baseline = load_baseline("both", frames_dir / "baselines")
     events: list = []
@@ -124,7 +124,7 @@ def test_cli_frames_end_to_end(tmp_path, monkeypatch):
     """simulate --kind frames -> baseline create --frames -> check and watch --once with a JSON report."""
     import jsonschema
 
-    from sentinel_tui.cli import main
+    from sentinel_tui.cli.commands import main
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "sentinel.toml").write_text(f'[frames]\ninput_size = {FRAME_SIZE}\nweights = "random"\n')
@@ -155,7 +155,7 @@ def test_cli_frames_end_to_end(tmp_path, monkeypatch):
 
 
 async def test_dashboard_shows_the_frames_panel(tmp_path, frames_dir):
-    from sentinel_tui.baseline.store import load_baseline
+    from sentinel_tui.baseline.snapshot import load_baseline
     from sentinel_tui.tui.app import SentinelApp
     from sentinel_tui.tui.widgets import TrendPanel
 

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from sentinel_tui.cli import main
+from sentinel_tui.cli.commands import main
 from sentinel_tui.model import BatchEvent
 
 from .helpers import credit_batch, start_following, until, write
@@ -285,7 +285,7 @@ def test_nonsense_configuration_is_refused(tmp_path, credit_dir, capsys, section
 
 SLOW_CHILD = ("import sys, time; import sentinel_tui.engine.engine as e; real = e.analyse_path; "
               "e.analyse_path = lambda p, *a, **k: (time.sleep(60) if 'poison' in str(p) else None, "
-              "real(p, *a, **k))[1]; from sentinel_tui.cli import main; sys.exit(main(sys.argv[1:]))")
+              "real(p, *a, **k))[1]; from sentinel_tui.cli.commands import main; sys.exit(main(sys.argv[1:]))")
 
 
 def test_a_batch_that_keeps_killing_the_monitor_is_skipped_after_two_attempts(tmp_path, credit_dir):
@@ -344,7 +344,7 @@ def test_an_npz_that_inflates_to_gigabytes_is_read_in_bounded_memory(tmp_path):
     del frames
     assert (tmp_path / "bomb.npz").stat().st_size < 10_000_000
     # VmHWM, not ru_maxrss: the latter survives exec and would count the forking test process.
-    code = ("import sys; from sentinel_tui.io.frames import load_frame_batch; "
+    code = ("import sys; from sentinel_tui.frames.readers import load_frame_batch; "
             "b = load_frame_batch(sys.argv[1], 96, max_frames=64); "
             "hwm = [int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0]; "
             "print(b.frames.shape[0], b.total, hwm // 1024)")
@@ -384,7 +384,7 @@ async def test_an_in_place_writer_that_pauses_is_read_once_when_it_closes(tmp_pa
 @pytest.mark.frames
 def test_one_or_two_frames_get_no_verdict_and_small_batches_exact_p_values(tmp_path, frames_baseline):
     from sentinel_tui.engine.pipeline import analyse_path
-    from sentinel_tui.simulate_frames import frame_batch, write_frame_array
+    from sentinel_tui.simulate.frame_batches import frame_batch, write_frame_array
 
     from .conftest import FRAME_SIZE, frame_settings
 
@@ -400,8 +400,8 @@ def test_one_or_two_frames_get_no_verdict_and_small_batches_exact_p_values(tmp_p
     assert r.embedding is not None and r.status.label != "ok"  # 12 dark frames are still caught
     from scipy.stats import ks_2samp
 
-    from sentinel_tui.io.frames import load_frame_batch
-    from sentinel_tui.stats.imagestats import image_statistics
+    from sentinel_tui.frames.imagestats import image_statistics
+    from sentinel_tui.frames.readers import load_frame_batch
 
     frames = load_frame_batch(tmp_path / "dark12.npy", FRAME_SIZE).frames
     values = image_statistics(frames)["brightness"]

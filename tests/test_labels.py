@@ -9,7 +9,7 @@ import pytest
 from sentinel_tui.engine.engine import Engine
 from sentinel_tui.engine.store import Store
 from sentinel_tui.model import AlertEvent, BatchEvent, LabelsEvent
-from sentinel_tui.simulate import Shift, generate
+from sentinel_tui.simulate.tabular import Shift, generate
 
 from .conftest import credit_settings
 
@@ -115,7 +115,7 @@ async def test_window_by_batches(tmp_path, credit_baseline):
 
 
 async def test_the_store_stays_bounded(tmp_path, credit_baseline, monkeypatch):
-    import sentinel_tui.engine.labels as labels_module
+    import sentinel_tui.performance.window as labels_module
 
     monkeypatch.setattr(labels_module, "CHANGE_ROWS", 1000)
     engine, _ = make(tmp_path, credit_baseline, max_pending_predictions=800)

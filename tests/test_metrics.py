@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sentinel_tui.stats import metrics as m
+import sentinel_tui.performance.metrics as m
 
 
 def test_multiclass_confusion_and_averages():

@@ -16,7 +16,7 @@ from sentinel_tui.config import Settings
 from sentinel_tui.engine.pipeline import analyse_file
 from sentinel_tui.model import AlertKind, Severity
 from sentinel_tui.report.json_report import report_schema
-from sentinel_tui.simulate import Shift, generate
+from sentinel_tui.simulate.tabular import Shift, generate
 
 from .conftest import credit_settings
 

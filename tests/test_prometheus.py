@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from sentinel_tui.engine.metrics import MetricsExporter, MetricsServer, label_value
+from sentinel_tui.integrations.prometheus import MetricsExporter, MetricsServer, label_value
 
 from .helpers import credit_batch, write
 from .localhttp import closed_port

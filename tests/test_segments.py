@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sentinel_tui.checks.segments import find_segments
-from sentinel_tui.simulate import generate
+from sentinel_tui.performance.segments import find_segments
+from sentinel_tui.simulate.tabular import generate
 
 
 def _window(n: int, seed: int):

@@ -14,9 +14,9 @@ import urllib.request
 
 import pytest
 
+from sentinel_tui.cli.serve import is_loopback
 from sentinel_tui.engine.engine import Engine
 from sentinel_tui.engine.store import Store, StoreBusy
-from sentinel_tui.serve import is_loopback
 from sentinel_tui.tui.app import SentinelApp
 
 from .conftest import credit_settings

@@ -15,7 +15,7 @@ import pytest
 
 from sentinel_tui.engine.pipeline import analyse_file
 from sentinel_tui.model import Status
-from sentinel_tui.simulate import SCENARIOS, generate
+from sentinel_tui.simulate.tabular import SCENARIOS, generate
 
 from .conftest import credit_settings
 
@@ -81,7 +81,7 @@ def stored_batches(watch_dir, kind: str = "table") -> int:
 
 
 def test_demo_streams_into_the_monitor_and_stops_cleanly(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "sentinel_tui.demo", "--rate", "8", "--headless", "--root",
+    proc = subprocess.Popen([sys.executable, "-m", "sentinel_tui.simulate.demo", "--rate", "8", "--headless", "--root",
                              str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 90

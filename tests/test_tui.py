@@ -180,9 +180,9 @@ async def test_untrusted_feature_name_renders_literally(tmp_path, credit_baselin
 
 
 def test_engine_and_statistics_do_not_import_textual():
-    code = ("import sys; import sentinel_tui.cli, sentinel_tui.engine.engine, sentinel_tui.checks.drift, "
-            "sentinel_tui.report.headless, sentinel_tui.report.text, sentinel_tui.engine.actions, "
-            "sentinel_tui.engine.metrics, sentinel_tui.integrations, sentinel_tui.cli_watch; "
+    code = ("import sys; import sentinel_tui.cli.commands, sentinel_tui.engine.engine, sentinel_tui.checks.drift, "
+            "sentinel_tui.report.headless, sentinel_tui.report.text, sentinel_tui.integrations.actions, "
+            "sentinel_tui.integrations.prometheus, sentinel_tui.integrations.attach, sentinel_tui.cli.watch; "
             "sys.exit(1 if any(m == 'textual' or m.startswith('textual.') for m in sys.modules) else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
@@ -191,7 +191,7 @@ async def test_performance_panel_appears_with_labels(tmp_path, credit_baseline):
     import numpy as np
 
     from sentinel_tui.report.headless import HeadlessPrinter
-    from sentinel_tui.simulate import Shift, generate
+    from sentinel_tui.simulate.tabular import Shift, generate
     from sentinel_tui.tui.widgets import Line, TrendPanel
 
     engine = Engine(tmp_path, credit_baseline, credit_settings(), Store(tmp_path / ".sentinel"))

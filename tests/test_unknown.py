@@ -10,7 +10,7 @@ import sqlite3
 
 import pytest
 
-from sentinel_tui.cli import main
+from sentinel_tui.cli.commands import main
 
 from .helpers import credit_batch, write
 

@@ -15,8 +15,8 @@ import pyarrow.csv as pacsv
 
 from sentinel_tui.baseline.build import build_baseline
 from sentinel_tui.config import Settings
+from sentinel_tui.engine.allocator import tune_allocator
 from sentinel_tui.engine.pipeline import analyse_file
-from sentinel_tui.engine.tuning import tune_allocator
 
 tune_allocator()  # as `sentinel check` and `sentinel watch` do
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from sentinel_tui.config import Settings
-from sentinel_tui.simulate_frames import frame_batch, write_frame_dir
+from sentinel_tui.simulate.frame_batches import frame_batch, write_frame_dir
 
 Row = tuple[str, float, str, bool]
 FRAMES = 256
@@ -18,14 +18,14 @@ FRAMES = 256
 
 def run() -> list[Row]:
     try:
-        from sentinel_tui.checks.embedder import preload
+        from sentinel_tui.frames.embedder import preload
 
         if not preload():
             return [("frames benchmark", 0.0, "skipped: the frames extra is not installed", True)]
     except ImportError:
         return [("frames benchmark", 0.0, "skipped: the frames extra is not installed", True)]
-    from sentinel_tui.checks.embedder import embedder_for
-    from sentinel_tui.checks.embeddings import build_frame_reference, embedding_drift, load_batch
+    from sentinel_tui.frames.embedder import embedder_for
+    from sentinel_tui.frames.embedding_drift import build_frame_reference, embedding_drift, load_batch
 
     s = Settings()
     s.frames.weights = "random"

@@ -10,8 +10,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from sentinel_tui.config import Settings, apply_overrides
-from sentinel_tui.engine.actions import ActionDispatcher
-from sentinel_tui.engine.metrics import MetricsExporter, MetricsServer
+from sentinel_tui.integrations.actions import ActionDispatcher
+from sentinel_tui.integrations.prometheus import MetricsExporter, MetricsServer
 from sentinel_tui.model import Alert, AlertEvent
 
 from ..localhttp import Hook

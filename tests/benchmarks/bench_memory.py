@@ -25,7 +25,7 @@ def _write(path: Path, target_mb: int, rng: np.random.Generator) -> int:
     return path.stat().st_size
 
 
-_CHILD = ("import sys; from sentinel_tui.cli import main; main(sys.argv[1:]); "
+_CHILD = ("import sys; from sentinel_tui.cli.commands import main; main(sys.argv[1:]); "
           "print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0], "
           "file=sys.stderr)")
 

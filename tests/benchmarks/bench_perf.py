@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from sentinel_tui.baseline.build import build_baseline
-from sentinel_tui.checks.performance import assess
-from sentinel_tui.checks.segments import find_segments
 from sentinel_tui.config import Settings
+from sentinel_tui.performance.assess import assess
+from sentinel_tui.performance.segments import find_segments
 
 from .bench_check import best_of as best
 
