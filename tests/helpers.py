@@ -45,7 +45,7 @@ async def start_following(directory: Path, baseline, store=None, **watch):
     (engine, events, stop, task)."""
     import asyncio
 
-    from sentinel_tui.engine.engine import Engine
+    from sentinel_tui.engine.monitor import Engine
     from sentinel_tui.engine.store import Store
 
     from .conftest import credit_settings

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from sentinel_tui.config import ActionSettings, ConfigError, Settings, apply_overrides
-from sentinel_tui.engine.engine import Engine
+from sentinel_tui.engine.monitor import Engine
 from sentinel_tui.engine.store import Store
 from sentinel_tui.integrations.actions import (
     ActionDispatcher,

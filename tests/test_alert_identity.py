@@ -13,7 +13,7 @@ import pytest
 from sentinel_tui.cli.commands import main
 from sentinel_tui.config import AlertSettings
 from sentinel_tui.engine.alertbook import judge, scope
-from sentinel_tui.engine.engine import Engine
+from sentinel_tui.engine.monitor import Engine
 from sentinel_tui.engine.store import Store
 from sentinel_tui.model import Alert, AlertEvent, AlertKind, AlertRecord, BatchEvent, Severity
 from sentinel_tui.simulate.tabular import Shift, generate

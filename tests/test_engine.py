@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from sentinel_tui.config import Settings
-from sentinel_tui.engine.engine import Engine
+from sentinel_tui.engine.monitor import Engine
 from sentinel_tui.engine.store import SCHEMA_VERSION, Store, StoreError
 from sentinel_tui.model import AlertEvent, BatchEvent, Status
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from sentinel_tui.engine.engine import Engine
+from sentinel_tui.engine.monitor import Engine
 from sentinel_tui.engine.store import Store
 from sentinel_tui.model import AlertEvent, BatchEvent
 from sentinel_tui.report.json_report import report_schema

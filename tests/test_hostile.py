@@ -283,7 +283,7 @@ def test_nonsense_configuration_is_refused(tmp_path, credit_dir, capsys, section
     assert code == 3 and f"[{section}] {key}" in err and len(err.strip().splitlines()) == 1
 
 
-SLOW_CHILD = ("import sys, time; import sentinel_tui.engine.engine as e; real = e.analyse_path; "
+SLOW_CHILD = ("import sys, time; import sentinel_tui.engine.monitor as e; real = e.analyse_path; "
               "e.analyse_path = lambda p, *a, **k: (time.sleep(60) if 'poison' in str(p) else None, "
               "real(p, *a, **k))[1]; from sentinel_tui.cli.commands import main; sys.exit(main(sys.argv[1:]))")
 

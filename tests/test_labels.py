@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sentinel_tui.engine.engine import Engine
+from sentinel_tui.engine.monitor import Engine
 from sentinel_tui.engine.store import Store
 from sentinel_tui.model import AlertEvent, BatchEvent, LabelsEvent
 from sentinel_tui.simulate.tabular import Shift, generate

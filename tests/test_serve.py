@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 
 from sentinel_tui.cli.serve import is_loopback
-from sentinel_tui.engine.engine import Engine
+from sentinel_tui.engine.monitor import Engine
 from sentinel_tui.engine.store import Store, StoreBusy
 from sentinel_tui.tui.app import SentinelApp
 

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from contextlib import contextmanager
 
-from sentinel_tui.engine.engine import Engine
+from sentinel_tui.engine.monitor import Engine
 from sentinel_tui.engine.store import Store
 from sentinel_tui.model import AlertEvent, BatchEvent
 

@@ -8,7 +8,7 @@ import sys
 from rich.text import Text
 from textual.widgets import DataTable, Input
 
-from sentinel_tui.engine.engine import Engine
+from sentinel_tui.engine.monitor import Engine
 from sentinel_tui.engine.store import Store
 from sentinel_tui.tui.app import SentinelApp
 from sentinel_tui.tui.screens import FeatureDetailScreen, HelpScreen
@@ -180,7 +180,7 @@ async def test_untrusted_feature_name_renders_literally(tmp_path, credit_baselin
 
 
 def test_engine_and_statistics_do_not_import_textual():
-    code = ("import sys; import sentinel_tui.cli.commands, sentinel_tui.engine.engine, sentinel_tui.checks.drift, "
+    code = ("import sys; import sentinel_tui.cli.commands, sentinel_tui.engine.monitor, sentinel_tui.checks.drift, "
             "sentinel_tui.report.headless, sentinel_tui.report.text, sentinel_tui.integrations.actions, "
             "sentinel_tui.integrations.prometheus, sentinel_tui.integrations.attach, sentinel_tui.cli.watch; "
             "sys.exit(1 if any(m == 'textual' or m.startswith('textual.') for m in sys.modules) else 0)")

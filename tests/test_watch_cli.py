@@ -70,7 +70,7 @@ def test_kill_9_mid_analysis_then_restart_processes_it_exactly_once(tmp_path, cr
     watched.mkdir()
     write(credit_batch(300, 1), watched / "victim.csv")
     # The analysis is made slow inside the child process itself (no test hook in the product).
-    slow = ("import sys, time; import sentinel_tui.engine.engine as e; real = e.analyse_path; "
+    slow = ("import sys, time; import sentinel_tui.engine.monitor as e; real = e.analyse_path; "
             "e.analyse_path = lambda *a, **k: (time.sleep(60), real(*a, **k))[1]; "
             "from sentinel_tui.cli.commands import main; sys.exit(main(sys.argv[1:]))")
     proc = subprocess.Popen([sys.executable, "-c", slow, "watch", str(watched), "--baseline", "credit",

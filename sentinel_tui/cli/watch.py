@@ -34,7 +34,7 @@ def open_monitor(args: argparse.Namespace) -> Monitor | int:
     """Settings, baseline, store and engine for ``watch`` and ``serve``, or an exit status after a message."""
     from sentinel_tui.baseline.snapshot import load_baseline
     from sentinel_tui.engine.allocator import tune_allocator
-    from sentinel_tui.engine.engine import Engine
+    from sentinel_tui.engine.monitor import Engine
     from sentinel_tui.engine.store import Store, StoreBusy, StoreError
 
     directory = Path(args.directory)
