@@ -142,11 +142,11 @@ def test_the_store_refuses_a_second_open_alert_for_one_key(tmp_path):
 
 
 def test_migration_keeps_one_of_the_duplicates_an_older_release_opened(tmp_path):
-    from sentinel_tui.engine.store import MIGRATIONS, _split_sql
+    from sentinel_tui.engine.store_schema import MIGRATIONS, split_sql
 
     db = sqlite3.connect(tmp_path / "history.sqlite3")
     for version, script in enumerate(MIGRATIONS[:3]):
-        for statement in _split_sql(script):
+        for statement in split_sql(script):
             db.execute(statement)
         db.execute(f"PRAGMA user_version={version + 1}")
     for i in range(4):

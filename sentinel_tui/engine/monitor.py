@@ -31,6 +31,7 @@ import numpy as np
 import sentinel_tui.performance.window as lab
 from sentinel_tui.baseline.snapshot import Baseline
 from sentinel_tui.config import Settings
+from sentinel_tui.engine import store_labels
 from sentinel_tui.engine.alertbook import action_subject, is_file_key, is_monitor_key, judge, scope
 from sentinel_tui.engine.faults import MAX_BACKOFF, MonitorFaults, backoff
 from sentinel_tui.engine.pipeline import analyse_path, ignored_result, unreadable_result
@@ -146,7 +147,7 @@ class Engine:
         for row in self.store.feature_history(FEATURE_TREND):
             if row["effect_size"] is not None:
                 self._trend(row["feature"]).append(row["effect_size"])
-        self.window = lab.window_performance(self.store.db, self.baseline, self.settings)
+        self.window = lab.window_performance(self.store.reader(), self.baseline, self.settings)
         self._open_cache = self.store.open_alerts()
 
     def reload(self) -> None:
@@ -360,12 +361,12 @@ class Engine:
             batch_id = self.store.insert_batch(db, file_id, result, latency, result_json)
             new_labels = 0
             if rows:
-                new_labels = lab.store_predictions(db, [(r[0], batch_id, *r[2:]) for r in rows])
+                new_labels = store_labels.store_predictions(db, [(r[0], batch_id, *r[2:]) for r in rows])
                 self._since_prune += len(rows)
             # The horizon (an indexed delete) every batch; the count bounds (two COUNTs) now and then.
             by_count = self._since_prune >= lab.CHANGE_ROWS // 4
-            lab.prune(db, self.settings.performance.label_horizon_hours, started,
-                      self.settings.performance.max_pending_predictions, by_count=by_count)
+            store_labels.prune(db, self.settings.performance.label_horizon_hours, started,
+                               self.settings.performance.max_pending_predictions, lab.CHANGE_ROWS, by_count=by_count)
             if by_count:
                 self._since_prune = 0
             # Model quality is judged on the rolling window, and only when labelled rows were added: a batch
@@ -404,8 +405,8 @@ class Engine:
             self._publish_all(alert_events)
             return
         with self.store.transaction() as db:
-            matched, unmatched, newly = lab.apply_labels(db, labels.labels, now)
-            Store.record_label_file(db, file_id, display, labels.rows, matched, unmatched, now)
+            matched, unmatched, newly = store_labels.apply_labels(db, labels.labels, now)
+            store_labels.record_label_file(db, file_id, display, labels.rows, matched, unmatched, now)
             if newly:
                 self.window = lab.window_performance(db, self.baseline, self.settings)
             records = performance_alerts(self.window, None) if newly else []

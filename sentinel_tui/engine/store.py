@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sentinel_tui.engine.alertbook import Judgement, Key, Streak, is_file_key
+from sentinel_tui.engine import store_alerts
+from sentinel_tui.engine.alertbook import Key
+from sentinel_tui.engine.store_schema import MIGRATIONS, SCHEMA_VERSION, split_sql
 from sentinel_tui.model import Alert, AlertEvent, AlertRecord, BatchResult
 from sentinel_tui.textsafe import fs_text
 
@@ -30,113 +32,6 @@ except ImportError:  # Windows: no advisory locks, one engine per directory is u
 DB_NAME = "history.sqlite3"
 LOCK_NAME = "engine.lock"
 
-# Each entry migrates from version i to i + 1. Never edit a released entry; append a new one.
-MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE files (
-        id INTEGER PRIMARY KEY,
-        path TEXT NOT NULL,
-        size INTEGER NOT NULL,
-        mtime REAL NOT NULL,
-        sha256 TEXT NOT NULL,
-        status TEXT NOT NULL CHECK (status IN ('processing', 'done')),
-        first_seen REAL NOT NULL,
-        processed_at REAL
-    );
-    CREATE UNIQUE INDEX files_identity ON files (sha256, path);
-    CREATE TABLE batches (
-        id INTEGER PRIMARY KEY,
-        file_id INTEGER NOT NULL REFERENCES files (id),
-        path TEXT NOT NULL,
-        rows INTEGER NOT NULL,
-        status TEXT NOT NULL,
-        drift_share REAL,
-        drifted_count INTEGER,
-        tested_count INTEGER,
-        seconds REAL NOT NULL,
-        latency REAL,
-        created_at REAL NOT NULL,
-        result_json TEXT NOT NULL
-    );
-    CREATE UNIQUE INDEX batches_file ON batches (file_id);
-    CREATE TABLE feature_stats (
-        batch_id INTEGER NOT NULL REFERENCES batches (id),
-        feature TEXT NOT NULL,
-        test TEXT NOT NULL,
-        statistic REAL,
-        p_value REAL,
-        effect_size REAL,
-        drifted INTEGER NOT NULL,
-        severity TEXT,
-        PRIMARY KEY (batch_id, feature)
-    );
-    CREATE TABLE alerts (
-        id INTEGER PRIMARY KEY,
-        kind TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        severity TEXT NOT NULL,
-        message TEXT NOT NULL,
-        status TEXT NOT NULL CHECK (status IN ('open', 'acknowledged', 'resolved')),
-        opened_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        resolved_at REAL,
-        acknowledged_at REAL,
-        count INTEGER NOT NULL,
-        first_batch_id INTEGER,
-        last_batch_id INTEGER
-    );
-    CREATE INDEX alerts_status ON alerts (status);
-    CREATE TABLE alert_streaks (
-        kind TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        failing INTEGER NOT NULL,
-        clean INTEGER NOT NULL,
-        PRIMARY KEY (kind, subject)
-    );
-    """,
-    # 2: predictions kept for labels that arrive later, and label files
-    """
-    CREATE TABLE predictions (
-        row_id TEXT PRIMARY KEY,
-        batch_id INTEGER NOT NULL,
-        row_index INTEGER NOT NULL,
-        prediction TEXT,
-        score REAL,
-        label TEXT,
-        created_at REAL NOT NULL,
-        labelled_at REAL,
-        features TEXT
-    );
-    CREATE INDEX predictions_labelled ON predictions (labelled_at);
-    CREATE INDEX predictions_created ON predictions (created_at);
-    CREATE TABLE label_files (
-        file_id INTEGER PRIMARY KEY REFERENCES files (id),
-        path TEXT NOT NULL,
-        rows INTEGER NOT NULL,
-        matched INTEGER NOT NULL,
-        unmatched INTEGER NOT NULL,
-        created_at REAL NOT NULL
-    );
-    """,
-    # 3: frame batches: the batch kind and its embedding drift score (for trends after a restart)
-    """
-    ALTER TABLE batches ADD COLUMN kind TEXT NOT NULL DEFAULT 'table';
-    ALTER TABLE batches ADD COLUMN embedding_score REAL;
-    """,
-    # 4: one incident, one alert: at most one open (or acknowledged) alert per (kind, subject). Earlier
-    # releases could open duplicates (a frame batch re-opening a table alert); keep the oldest of each.
-    """
-    UPDATE alerts SET status = 'resolved', resolved_at = updated_at
-        WHERE status IN ('open', 'acknowledged') AND id NOT IN
-        (SELECT MIN(id) FROM alerts WHERE status IN ('open', 'acknowledged') GROUP BY kind, subject);
-    CREATE UNIQUE INDEX alerts_open_key ON alerts (kind, subject) WHERE status IN ('open', 'acknowledged');
-    """,
-    # 5: poison pills: how many processes started on a file and never finished it (killed mid-batch)
-    """
-    ALTER TABLE files ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
-    """,
-]
-SCHEMA_VERSION = len(MIGRATIONS)
 
 
 BUSY_TIMEOUT = 5.0  # seconds a write waits for another client's lock before the batch is retried (backoff)
@@ -166,12 +61,16 @@ class Store:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.state_dir / DB_NAME
-        # The engine owns the connection on the event loop thread; analysis threads never touch it.
-        # A short busy timeout: a write that waits holds the connection, and the event loop (dashboard, health)
-        # shares it; the engine retries a locked batch with backoff and reports the lock as a monitor fault.
+        # One writer: ``self.db`` runs every write, inside ``transaction()`` (under a lock, from whichever thread
+        # commits a batch). Reads go through ``reader()``: a connection per thread which, under WAL, sees the
+        # last committed state and never a transaction in progress on the writer, and needs no lock.
+        # A short busy timeout: the engine retries a locked batch with backoff and reports the lock as a fault.
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT)
         self.db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()  # not the writer's lock: a read never waits for a commit
         self._claim_fd: int | None = None
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -185,7 +84,7 @@ class Store:
                              f"{SCHEMA_VERSION}); upgrade sentinel-tui or use another --state-dir")
         for target in range(version, SCHEMA_VERSION):
             with self.transaction():
-                for statement in _split_sql(MIGRATIONS[target]):
+                for statement in split_sql(MIGRATIONS[target]):
                     self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version={target + 1}")
 
@@ -201,6 +100,17 @@ class Store:
                 self.db.execute("ROLLBACK")
                 raise
             self.db.execute("COMMIT")
+
+    def reader(self) -> sqlite3.Connection:
+        """This thread's reading connection (opened on first use)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT)
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
 
     def claim(self) -> None:
         """The exclusive right to process batches with this store: two engines on one directory would analyse
@@ -221,16 +131,17 @@ class Store:
 
     def signature(self) -> tuple:
         """Changes whenever a batch, a label file or an alert is written (a viewer polls it)."""
-        return tuple(self.db.execute(
+        return tuple(self.reader().execute(
             "SELECT (SELECT MAX(id) FROM batches), (SELECT MAX(file_id) FROM label_files),"
             " (SELECT MAX(updated_at) FROM alerts), (SELECT MAX(acknowledged_at) FROM alerts)").fetchone())
 
     def acknowledged_since(self, since: float) -> list[Alert]:
-        rows = self.db.execute("SELECT * FROM alerts WHERE acknowledged_at > ? ORDER BY acknowledged_at", (since,))
+        rows = self.reader().execute("SELECT * FROM alerts WHERE acknowledged_at > ? ORDER BY acknowledged_at",
+                                     (since,))
         return [Alert(**dict(r)) for r in rows.fetchall()]
 
     def alerts_changed_since(self, since: float) -> list[Alert]:
-        rows = self.db.execute("SELECT * FROM alerts WHERE updated_at > ? OR acknowledged_at > ? "
+        rows = self.reader().execute("SELECT * FROM alerts WHERE updated_at > ? OR acknowledged_at > ? "
                                "ORDER BY updated_at, id", (since, since))
         return [Alert(**dict(r)) for r in rows.fetchall()]
 
@@ -238,17 +149,22 @@ class Store:
         if self._claim_fd is not None:
             os.close(self._claim_fd)  # releases the lock
             self._claim_fd = None
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        self._local = threading.local()
         self.db.close()
 
     # files -------------------------------------------------------------------------------------------
     def file_status(self, ident: FileIdentity) -> str | None:
-        row = self.db.execute("SELECT status FROM files WHERE sha256 = ? AND path = ?",
+        row = self.reader().execute("SELECT status FROM files WHERE sha256 = ? AND path = ?",
                               (ident.sha256, fs_text(ident.path))).fetchone()
         return row["status"] if row else None
 
     def known_stat(self, path: str) -> tuple[int, float] | None:
         """(size, mtime) of the latest processed version of ``path``: lets a scan skip hashing it again."""
-        row = self.db.execute("SELECT size, mtime FROM files WHERE path = ? AND status = 'done' "
+        row = self.reader().execute("SELECT size, mtime FROM files WHERE path = ? AND status = 'done' "
                               "ORDER BY id DESC LIMIT 1", (fs_text(path),)).fetchone()
         return (row["size"], row["mtime"]) if row else None
 
@@ -270,13 +186,13 @@ class Store:
 
     def pending_files(self) -> list[str]:
         """Files a crash interrupted: 'processing' with no batch."""
-        rows = self.db.execute("SELECT path FROM files WHERE status = 'processing' ORDER BY id").fetchall()
+        rows = self.reader().execute("SELECT path FROM files WHERE status = 'processing' ORDER BY id").fetchall()
         return [r["path"] for r in rows]
 
     # batches -----------------------------------------------------------------------------------------
     def previous_version(self, path: str) -> tuple[int, int, str] | None:
         """(file id, size, sha256) of the latest analysed version of ``path``, if any."""
-        row = self.db.execute("SELECT f.id, f.size, f.sha256 FROM files f JOIN batches b ON b.file_id = f.id "
+        row = self.reader().execute("SELECT f.id, f.size, f.sha256 FROM files f JOIN batches b ON b.file_id = f.id "
                               "WHERE f.path = ? ORDER BY f.id DESC LIMIT 1", (fs_text(path),)).fetchone()
         return (int(row[0]), int(row[1]), str(row[2])) if row else None
 
@@ -320,21 +236,14 @@ class Store:
                    (time.time() if now is None else now, file_id))
 
     @staticmethod
-    def record_label_file(db: sqlite3.Connection, file_id: int, path: str, rows: int, matched: int, unmatched: int,
-                          now: float) -> None:
-        db.execute("INSERT OR REPLACE INTO label_files (file_id, path, rows, matched, unmatched, created_at) "
-                   "VALUES (?, ?, ?, ?, ?, ?)", (file_id, fs_text(path), rows, matched, unmatched, now))
-        Store.mark_done(db, file_id, now)
-
-    @staticmethod
     def last_batch_id(db: sqlite3.Connection) -> int | None:
         return db.execute("SELECT MAX(id) FROM batches").fetchone()[0]
 
     def batch_count(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM batches").fetchone()[0])
+        return int(self.reader().execute("SELECT COUNT(*) FROM batches").fetchone()[0])
 
     def recent_batches(self, limit: int) -> list[sqlite3.Row]:
-        return self.db.execute("SELECT * FROM (SELECT id, path, rows, status, drift_share, drifted_count,"
+        return self.reader().execute("SELECT * FROM (SELECT id, path, rows, status, drift_share, drifted_count,"
                                " tested_count, seconds, latency, created_at, kind, embedding_score FROM batches"
                                " ORDER BY id DESC LIMIT ?)"
                                " ORDER BY id", (limit,)).fetchall()
@@ -342,131 +251,54 @@ class Store:
     def batch_results(self, batch_ids: list[int]) -> list[dict[str, Any]]:
         out = []
         for bid in batch_ids:
-            row = self.db.execute("SELECT result_json FROM batches WHERE id = ?", (bid,)).fetchone()
+            row = self.reader().execute("SELECT result_json FROM batches WHERE id = ?", (bid,)).fetchone()
             if row:
                 out.append(json.loads(row["result_json"]))
         return out
 
     def feature_history(self, limit_batches: int) -> list[sqlite3.Row]:
-        return self.db.execute(
+        return self.reader().execute(
             "SELECT fs.* FROM feature_stats fs JOIN (SELECT id FROM batches ORDER BY id DESC LIMIT ?) b"
             " ON fs.batch_id = b.id ORDER BY fs.batch_id", (limit_batches,)).fetchall()
 
     # alerts ------------------------------------------------------------------------------------------
     def open_alerts(self) -> list[Alert]:
-        rows = self.db.execute("SELECT * FROM alerts WHERE status IN ('open', 'acknowledged') ORDER BY id")
+        rows = self.reader().execute("SELECT * FROM alerts WHERE status IN ('open', 'acknowledged') ORDER BY id")
         return [Alert(**dict(r)) for r in rows.fetchall()]
 
     def alert_history(self, limit: int = 200) -> list[Alert]:
         """The most recently changed alerts, open or not, newest first."""
-        rows = self.db.execute("SELECT * FROM alerts ORDER BY MAX(updated_at, COALESCE(acknowledged_at, 0)) DESC,"
+        rows = self.reader().execute("SELECT * FROM alerts ORDER BY MAX(updated_at, COALESCE(acknowledged_at, 0)) DESC,"
                                " id DESC LIMIT ?", (limit,))
         return [Alert(**dict(r)) for r in rows.fetchall()]
 
     def alert(self, alert_id: int) -> Alert | None:
-        row = self.db.execute("SELECT * FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        row = self.reader().execute("SELECT * FROM alerts WHERE id = ?", (alert_id,)).fetchone()
         return Alert(**dict(row)) if row else None
 
-    @staticmethod
-    def book(db: sqlite3.Connection) -> tuple[dict[Key, Alert], dict[Key, Streak]]:
-        """The alert book's state within a transaction: open alerts by key, and the streaks."""
-        rows = db.execute("SELECT * FROM alerts WHERE status IN ('open', 'acknowledged')").fetchall()
-        streaks = db.execute("SELECT * FROM alert_streaks").fetchall()
-        return ({(r["kind"], r["subject"]): Alert(**dict(r)) for r in rows},
-                {(r["kind"], r["subject"]): (r["failing"], r["clean"]) for r in streaks})
-
-    @staticmethod
-    def apply_judgement(db: sqlite3.Connection, j: Judgement, batch_id: int | None, now: float) -> list[AlertEvent]:
-        """Within the caller's transaction: write what the alert book decided; returns the changes to publish."""
-        for key, (f, c) in j.streaks.items():
-            db.execute("INSERT INTO alert_streaks (kind, subject, failing, clean) VALUES (?, ?, ?, ?) "
-                       "ON CONFLICT (kind, subject) DO UPDATE SET failing = excluded.failing, clean = excluded.clean",
-                       (key[0], key[1], f, c))
-        for key in j.cleared:
-            db.execute("DELETE FROM alert_streaks WHERE kind = ? AND subject = ?", key)
-        events = [_update(db, alert, rec, now, batch_id) for alert, rec in j.updated]
-        events += [_open(db, key, rec, now, count, batch_id) for key, rec, count in j.opened]
-        events += [_resolve(db, alert, now) for alert in j.resolved]
-        return events
-
-    @staticmethod
-    def set_condition(db: sqlite3.Connection, key: Key, record: AlertRecord | None,
-                      now: float | None = None) -> AlertEvent | None:
-        """An alert about the monitor itself rather than a batch (a failing alert action): opened at once while
-        ``record`` is given, resolved at once when it is None. Batches never open or resolve these."""
-        now = time.time() if now is None else now
-        row = db.execute("SELECT * FROM alerts WHERE kind = ? AND subject = ? AND status IN ('open', "
-                         "'acknowledged')", key).fetchone()
-        alert = Alert(**dict(row)) if row else None
-        if record is None:
-            return _resolve(db, alert, now) if alert is not None else None
-        if alert is not None:
-            return _update(db, alert, record, now, None)
-        return _open(db, key, record, now, 1, None)
+    # the alert book's tables live in store_alerts; these run them within the caller's transaction
+    book = staticmethod(store_alerts.book)
+    apply_judgement = staticmethod(store_alerts.apply_judgement)
+    set_condition = staticmethod(store_alerts.set_condition)
 
     def record_incident(self, key: Key, record: AlertRecord, opened_at: float, resolved_at: float) -> None:
         """History of a monitor fault that the store could not record while it lasted (it was the store)."""
         with self.transaction() as db:
-            db.execute("INSERT INTO alerts (kind, subject, severity, message, status, opened_at, updated_at,"
-                       " resolved_at, count) VALUES (?, ?, ?, ?, 'resolved', ?, ?, ?, 1)",
-                       (key[0], key[1], record.severity.label, record.message, opened_at, resolved_at, resolved_at))
+            store_alerts.insert_resolved(db, key, record, opened_at, resolved_at)
 
     def resolve_alerts(self, alerts: list[Alert], now: float) -> list[AlertEvent]:
         with self.transaction() as db:
-            for a in alerts:
-                db.execute("DELETE FROM alert_streaks WHERE kind = ? AND subject = ?", (a.kind, a.subject))
-            return [_resolve(db, a, now) for a in alerts]
+            return store_alerts.resolve(db, alerts, now)
 
     def acknowledge(self, alert_id: int) -> Alert | None:
-        """Acknowledge an open alert. An alert about a file that could not be read is closed by it (resolved,
-        with the acknowledgement's time): nothing else would ever close it while the file stays."""
-        now = time.time()
+        """Acknowledge an open alert (an unreadable file's alert is closed by it; see store_alerts.acknowledge)."""
         with self.transaction() as db:
-            row = db.execute("SELECT kind, subject FROM alerts WHERE id = ? AND status = 'open'",
-                             (alert_id,)).fetchone()
-            if row is not None and is_file_key((row["kind"], row["subject"])):
-                db.execute("UPDATE alerts SET status = 'resolved', acknowledged_at = ?, resolved_at = ?,"
-                           " updated_at = ? WHERE id = ?", (now, now, now, alert_id))
-                db.execute("DELETE FROM alert_streaks WHERE kind = ? AND subject = ?", (row["kind"], row["subject"]))
-            elif row is not None:
-                db.execute("UPDATE alerts SET status = 'acknowledged', acknowledged_at = ? WHERE id = ?",
-                           (now, alert_id))
+            store_alerts.acknowledge(db, alert_id, time.time())
         return self.alert(alert_id)
-
-
-def _open(db: sqlite3.Connection, key: Key, rec: AlertRecord, now: float, count: int,
-          batch_id: int | None) -> AlertEvent:
-    cur = db.execute(
-        "INSERT INTO alerts (kind, subject, severity, message, status, opened_at, updated_at, count,"
-        " first_batch_id, last_batch_id) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)",
-        (key[0], key[1], rec.severity.label, rec.message, now, now, count, batch_id, batch_id))
-    return AlertEvent("opened", Alert(
-        id=int(cur.lastrowid), kind=key[0], subject=key[1], severity=rec.severity.label,
-        message=rec.message, status="open", opened_at=now, updated_at=now, resolved_at=None,
-        acknowledged_at=None, count=count, first_batch_id=batch_id, last_batch_id=batch_id))
-
-
-def _update(db: sqlite3.Connection, alert: Alert, rec: AlertRecord, now: float, batch_id: int | None) -> AlertEvent:
-    db.execute("UPDATE alerts SET count = count + 1, updated_at = ?, last_batch_id = COALESCE(?, last_batch_id),"
-               " severity = ?, message = ? WHERE id = ?", (now, batch_id, rec.severity.label, rec.message, alert.id))
-    previous = alert.severity
-    alert.count += 1
-    alert.updated_at, alert.severity, alert.message = now, rec.severity.label, rec.message
-    if batch_id is not None:
-        alert.last_batch_id = batch_id
-    return AlertEvent("updated", alert, previous_severity=previous)
-
-
-def _resolve(db: sqlite3.Connection, alert: Alert, now: float) -> AlertEvent:
-    db.execute("UPDATE alerts SET status = 'resolved', resolved_at = ?, updated_at = ? WHERE id = ?",
-               (now, now, alert.id))
-    alert.status, alert.resolved_at, alert.updated_at = "resolved", now, now
-    return AlertEvent("resolved", alert)
 
 
 def _finite(x: float) -> float | None:
     return x if x == x and x not in (float("inf"), float("-inf")) else None
 
 
-def _split_sql(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
+

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from sentinel_tui.baseline.snapshot import Baseline
 from sentinel_tui.config import Settings, batch_memory_limit
+from sentinel_tui.engine.store_labels import labelled_rows
 from sentinel_tui.io.coerce import Coerced, coerce
 from sentinel_tui.io.csv_reader import BatchReadError, read_csv_batch
 from sentinel_tui.model import PerformanceResult
@@ -83,19 +84,6 @@ def prediction_rows(baseline: Baseline, columns: dict[str, Coerced], batch_id: i
             for i in keep]
 
 
-def store_predictions(db: sqlite3.Connection, rows: list[tuple]) -> int:
-    """Store predictions; returns how many labelled rows are new (a row id seen again, a replayed batch, keeps
-    its first prediction and label and is no new evidence)."""
-    sql = ("INSERT OR IGNORE INTO predictions (row_id, batch_id, row_index, prediction, score, label, "
-           "created_at, labelled_at, features) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-    labelled = [r for r in rows if r[7] is not None]
-    before = db.total_changes
-    db.executemany(sql, labelled)
-    added = db.total_changes - before
-    db.executemany(sql, [r for r in rows if r[7] is None])
-    return added
-
-
 @dataclass(frozen=True)
 class LabelFile:
     rows: int
@@ -123,45 +111,6 @@ def read_label_file(path: Path, baseline: Baseline, settings: Settings) -> Label
     return LabelFile(rows=table.num_rows, labels=pairs)
 
 
-def apply_labels(db: sqlite3.Connection, labels: list[tuple[str, str]], now: float) -> tuple[int, int, int]:
-    """Join labels to stored predictions by id; returns (matched, unmatched, newly labelled). Unmatched ids
-    are counted, never silently dropped: the caller reports them. Only newly labelled rows are new evidence
-    for the performance window (a replayed label file is not)."""
-    matched = newly = 0
-    for row_id, label in labels:
-        cur = db.execute("UPDATE predictions SET label = ?, labelled_at = ? WHERE row_id = ? AND label IS NULL",
-                         (label, now, row_id))
-        if cur.rowcount:
-            matched += 1
-            newly += 1
-        elif db.execute("SELECT 1 FROM predictions WHERE row_id = ?", (row_id,)).fetchone():
-            matched += 1  # labelled already (a replayed label file): known, not lost
-    return matched, len(labels) - matched, newly
-
-
-def prune(db: sqlite3.Connection, horizon_hours: float, now: float, max_pending: int, by_count: bool = True
-          ) -> int:
-    """Keep the store bounded: labelled rows beyond the newest ``CHANGE_ROWS`` are no longer needed (the
-    window and the change detector look no further back); predictions still waiting for a label go after
-    ``horizon_hours`` or beyond the newest ``max_pending``."""
-    removed = db.execute("DELETE FROM predictions WHERE created_at < ? AND label IS NULL",
-                         (now - horizon_hours * 3600,)).rowcount
-    if not by_count:
-        return removed
-    for labelled, limit, order in ((True, CHANGE_ROWS, "labelled_at"), (False, max_pending, "created_at")):
-        where = "label IS NOT NULL" if labelled else "label IS NULL"
-        # Delete in slices of a quarter of the limit, so this runs now and then, not on every batch.
-        count = db.execute(f"SELECT COUNT(*) FROM predictions WHERE {where}").fetchone()[0]
-        if count > limit * 1.25:
-            cutoff = db.execute(f"SELECT {order} FROM predictions WHERE {where} ORDER BY {order} DESC "
-                                "LIMIT 1 OFFSET ?", (limit,)).fetchone()
-            if cutoff is not None:
-                # strictly older: rows sharing the cut-off time (one batch) are kept together
-                removed += db.execute(f"DELETE FROM predictions WHERE {where} AND {order} < ?",
-                                      (cutoff[0],)).rowcount
-    return removed
-
-
 def window_performance(db: sqlite3.Connection, baseline: Baseline, settings: Settings) -> PerformanceResult | None:
     """The rolling window (the last ``window_rows`` labelled rows) against the reference, the change point on
     the error stream, and the segments that broke when the window is degraded."""
@@ -169,14 +118,12 @@ def window_performance(db: sqlite3.Connection, baseline: Baseline, settings: Set
     if not perf:
         return None
     s = settings.performance
-    query = ("SELECT batch_id, row_index, prediction, score, label FROM predictions WHERE label IS NOT NULL "
-             "ORDER BY labelled_at DESC, batch_id DESC, row_index DESC LIMIT ?")
     if s.window_batches > 0:
-        recent = db.execute(query, (CHANGE_ROWS,)).fetchall()
+        recent = labelled_rows(db, CHANGE_ROWS)
         keep = set(sorted({r[0] for r in recent})[-s.window_batches:])
         window = [r for r in recent if r[0] in keep][::-1]
     else:
-        window = db.execute(query, (s.window_rows,)).fetchall()[::-1]  # oldest first
+        window = labelled_rows(db, s.window_rows)[::-1]  # oldest first
     if not window:
         return None
     regression = perf["task"] == "regression"
@@ -189,9 +136,7 @@ def window_performance(db: sqlite3.Connection, baseline: Baseline, settings: Set
     change = None
     if result.status == "degraded":
         # Only now look further back (the change detector's stream) and at the rows' features.
-        recent = db.execute("SELECT batch_id, row_index, prediction, score, label, features FROM predictions "
-                            "WHERE label IS NOT NULL ORDER BY labelled_at DESC, batch_id DESC, row_index DESC "
-                            "LIMIT ?", (CHANGE_ROWS,)).fetchall()[::-1]
+        recent = labelled_rows(db, CHANGE_ROWS, features=True)[::-1]
         window_ids = {(r[0], r[1]) for r in window}
         if regression:
             errors = np.array([abs(float(r["prediction"]) - float(r["label"])) for r in recent])
