@@ -360,6 +360,7 @@ class BatchEvent:
     processed_at: float
     stats: EngineStats
     performance: PerformanceResult | None = None  # the rolling window of labelled rows after this batch
+    replaced: tuple[int, ...] = ()  # batches of the same file this one replaced (it grew in place)
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ async def test_same_content_is_skipped_new_content_is_a_new_batch(tmp_path, cred
     event = await engine.process(str(path))
     assert event is not None and event.result.rows == 400
     assert engine.store.batch_count() == 2
-    assert [b.rows for b in engine.recent] == [300, 400]
+    assert [b.rows for b in engine.view.batches] == [300, 400]
     assert engine.scan() == []  # nothing new: no rehashing needed either
 
 
@@ -102,14 +102,14 @@ async def test_history_survives_a_restart(tmp_path, credit_baseline):
     for i in range(3):
         await engine.process(str(write(drifted(i), tmp_path / f"d{i}.csv")))
     before = engine.stats()
-    trend = list(engine.feature_trends["income"])
+    trend = list(engine.view.feature_trends["income"])
     engine.store.close()
     again, _ = make_engine(tmp_path, credit_baseline)
     after = again.stats()
     assert after.batches == before.batches == 3
     assert after.status == Status.CRITICAL and after.open_alerts == before.open_alerts
-    assert list(again.feature_trends["income"]) == pytest.approx(trend)
-    assert [b.file for b in again.recent] == [b.file for b in engine.recent]
+    assert list(again.view.feature_trends["income"]) == pytest.approx(trend)
+    assert [b.file for b in again.view.batches] == [b.file for b in engine.view.batches]
     # streaks continue: two clean batches after the restart resolve the drift alert
     for i in range(2):
         await again.process(str(write(credit_batch(600, 10 + i), tmp_path / f"ok{i}.csv")))

@@ -183,6 +183,6 @@ async def test_dashboard_shows_the_frames_panel(tmp_path, frames_dir):
     app = SentinelApp(again, directory=str(tmp_path), baseline="both", follow=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        assert list(app.state.embedding_trend) and app.state.frames["verdict"] == "FAIL"
+        assert list(app.view.embedding_trend) and app.view.frames["verdict"] == "FAIL"
         assert app.query_one("#bottom").get_tab("tab-frames").display is True
     again.store.close()

@@ -15,6 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sentinel_tui.integrations.prometheus import MetricsExporter, MetricsServer, label_value
+from sentinel_tui.model import FeatureDrift
 
 from .helpers import credit_batch, write
 from .localhttp import closed_port
@@ -116,7 +117,8 @@ def test_feature_labels_are_sanitised_unique_and_capped(tmp_path, credit_baselin
     names['evil"}\n\x1b[31mred'] = (0.01, True)  # drifted: always among the exported ones
     names["x" * 300] = (0.9, False)
     names["x" * 300 + "y"] = (0.8, False)  # same 110-character prefix: must stay a different series
-    exporter.features = names
+    engine.view.features = {n: FeatureDrift(n, "numeric", "ks", 0.1, 0.5, 0.01, "wasserstein_norm", size, 0.1,
+                                            drifted, None, 100) for n, (size, drifted) in names.items()}
     server = MetricsServer(exporter)
     try:
         m = scrape(server.url)

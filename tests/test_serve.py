@@ -68,8 +68,8 @@ async def test_viewer_dashboard_follows_another_engine_through_the_store(tmp_pat
         status = str(app.query_one("#status").render())
         assert "CRITICAL" in status and "2 batches" in status
         assert app.query_one("#batches").row_count == 2
-        assert app.state.features["income"].drifted
-        logged = [e.alert.subject for e in app.state.alert_log]
+        assert app.view.features["income"].drifted
+        logged = [e.alert.subject for e in app.view.alert_log]
         assert "income" in logged
         await pilot.press("p")  # a viewer cannot pause the worker
         assert not worker.paused

@@ -148,8 +148,8 @@ async def test_history_is_shown_before_any_new_batch(tmp_path, credit_baseline):
         assert feature_order(app)[0] == "income"
         assert "CRITICAL" in status_line(app) and "3 batches" in status_line(app)
         assert app.query_one("#batches", DataTable).row_count == 3
-        assert len(app.state.drift_share) == 3
-        assert list(app.state.feature_trends["income"]) == list(again.feature_trends["income"])
+        assert len(app.view.drift_share) == 3
+        assert list(app.view.feature_trends["income"]) == list(again.view.feature_trends["income"])
 
 
 async def test_untrusted_feature_name_renders_literally(tmp_path, credit_baseline):

@@ -66,11 +66,13 @@ def _acknowledge(store, args: argparse.Namespace) -> int:
 
 
 def _list(store, args: argparse.Namespace) -> int:
+    from sentinel_tui.engine.view import MonitorView
     from sentinel_tui.model import alerts_document, iso_utc
     from sentinel_tui.textsafe import clean
 
-    open_alerts = store.open_alerts()
-    history = store.alert_history(args.limit) if args.all else None
+    view = MonitorView.load(store, history=1, alert_history=args.limit if args.all else 0)
+    open_alerts = view.open_alerts()
+    history = view.alert_history if args.all else None
     doc = alerts_document(open_alerts, history)
     if args.format == "json":
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n")

@@ -167,7 +167,8 @@ def _watch_once(m: Monitor, args: argparse.Namespace, integrations: Any) -> int:
 
     try:
         events = asyncio.run(once())
-        alerts = engine.open_alerts()
+        view = engine.view  # the report reads the monitor view, as every display does
+        alerts = view.open_alerts()
     except sqlite3.Error as exc:
         return fail(store_problem(m.store.state_dir, exc))
     results = [e.result for e in events]
@@ -176,8 +177,8 @@ def _watch_once(m: Monitor, args: argparse.Namespace, integrations: Any) -> int:
         report = build_report(results, baseline_info(baseline), mode="watch")
         report["status"], report["exit_code"] = status.label, int(status)
         report["open_alerts"] = [a.to_dict() for a in alerts]
-        report["performance"] = engine.window.to_dict() if engine.window is not None else None
-        stats = engine.stats()
+        report["performance"] = view.performance.to_dict() if view.performance is not None else None
+        stats = view.stats()
         report["stats"] = {"batches_total": stats.batches, "latency_p50": stats.latency_p50,
                            "latency_p95": stats.latency_p95, "drift_share": stats.drift_share}
         sys.stdout.write(dumps(report) + "\n")
@@ -193,13 +194,14 @@ def _watch_once(m: Monitor, args: argparse.Namespace, integrations: Any) -> int:
             render_text(results, status, baseline.name, console)
         else:
             print(f"no new batches in {args.directory}", file=sys.stderr)
-        if engine.window is not None:
+        if view.performance is not None:
             from rich.text import Text
 
             from sentinel_tui.textsafe import clean
 
-            console.print(Text(f"performance (window of {engine.window.labelled_rows} labelled rows): "
-                               f"{engine.window.status}: {clean(engine.window.message)}"))
+            window = view.performance
+            console.print(Text(f"performance (window of {window.labelled_rows} labelled rows): "
+                               f"{window.status}: {clean(window.message)}"))
         render_alerts(alerts, status, console)
     sys.stdout.flush()
     return 0 if args.exit_zero else int(status)

@@ -21,12 +21,9 @@ import os
 import sqlite3
 import sys
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-
-import numpy as np
 
 import sentinel_tui.performance.window as lab
 from sentinel_tui.baseline.snapshot import Baseline
@@ -37,6 +34,7 @@ from sentinel_tui.engine.faults import MAX_BACKOFF, MonitorFaults, backoff
 from sentinel_tui.engine.pipeline import analyse_path, ignored_result, unreadable_result
 from sentinel_tui.engine.source import DirectoryScan, FollowSource, file_identity, starts_with
 from sentinel_tui.engine.store import FileIdentity, Store
+from sentinel_tui.engine.view import MonitorView
 from sentinel_tui.io.csv_reader import BatchReadError
 from sentinel_tui.model import (
     Alert,
@@ -49,14 +47,12 @@ from sentinel_tui.model import (
     LabelsEvent,
     PerformanceResult,
     Severity,
-    status_of_alerts,
 )
 from sentinel_tui.performance.assess import performance_alerts
 from sentinel_tui.textsafe import clean, fs_text
 
 Event = BatchEvent | AlertEvent | LabelsEvent
 Subscriber = Callable[[Event], None]
-FEATURE_TREND = 60  # effect sizes kept per feature for trend columns
 # A batch that was being processed when the process died this many times is skipped with a critical alert:
 # one crash can be bad luck (a kill, a reboot); two in a row on the same content is the batch (a poison pill).
 MAX_ATTEMPTS = 2
@@ -72,22 +68,6 @@ def is_store_fault(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
 
 
-@dataclass(frozen=True)
-class BatchSummary:
-    """What the rolling window keeps of one batch."""
-
-    batch_id: int | None
-    file: str
-    rows: int
-    status: str
-    drift_share: float | None
-    seconds: float
-    latency: float | None
-    processed_at: float
-    kind: str = "table"
-    embedding_score: float | None = None
-
-
 class Engine:
     def __init__(self, directory: Path, baseline: Baseline, settings: Settings, store: Store, *,
                  poll: bool = False):
@@ -98,8 +78,6 @@ class Engine:
         self.poll = poll
         self.files = DirectoryScan(self.directory, store, settings)
         self._subscribers: list[Subscriber] = []
-        self.recent: deque[BatchSummary] = deque(maxlen=settings.watch.history)
-        self.feature_trends: dict[str, deque[float]] = {}
         self._resume = asyncio.Event()
         self._resume.set()
         self._busy = False  # a batch is between hashing and publishing
@@ -112,9 +90,9 @@ class Engine:
         self.heartbeat: float | None = None  # monotonic time the running loop last ticked (liveness, /health)
         self._replaced: list[int] = []  # batches the latest commit replaced (same file, new content)
         self.monitor = MonitorFaults(store, self._publish)  # alerts about the monitor's own parts
-        self._open_cache: list[Alert] = []
         self._ack_seen = time.time()
-        self._load_history()
+        # The one read model: every display and export reads it (the engine keeps it current with its events).
+        self.view = MonitorView.load(store, settings.watch.history, self._read_window)
         # Alert actions currently failing: open "(action NAME)" alerts from before a restart count too.
         self._failing_actions = {(a.kind, a.subject) for a in self.store.open_alerts()
                                  if is_monitor_key((a.kind, a.subject))}
@@ -127,77 +105,36 @@ class Engine:
         if fn in self._subscribers:
             self._subscribers.remove(fn)
 
-    def _publish(self, event: Event) -> None:
+    def _publish(self, event: Event, applied: bool = False) -> None:
+        """The view first (so subscribers that read it see the event), then the subscribers."""
+        if not applied:
+            self.view.apply(event)
         for fn in list(self._subscribers):
             try:
                 fn(event)
             except Exception as exc:  # a broken subscriber must not stop monitoring
                 print(f"sentinel: subscriber {getattr(fn, '__qualname__', fn)} failed: {exc!r}", file=sys.stderr)
 
-    def _publish_all(self, events: list[AlertEvent]) -> None:
+    def _publish_all(self, events: list[AlertEvent], applied: bool = False) -> None:
         for event in events:
-            self._publish(event)
+            self._publish(event, applied)
 
     # state ---------------------------------------------------------------------------------------------
-    def _load_history(self) -> None:
-        for row in self.store.recent_batches(self.settings.watch.history):
-            self.recent.append(BatchSummary(row["id"], row["path"], row["rows"], row["status"], row["drift_share"],
-                                            row["seconds"], row["latency"], row["created_at"], row["kind"],
-                                            row["embedding_score"]))
-        for row in self.store.feature_history(FEATURE_TREND):
-            if row["effect_size"] is not None:
-                self._trend(row["feature"]).append(row["effect_size"])
+    def _read_window(self) -> PerformanceResult | None:
+        """The rolling window of labelled rows as the store holds it (on start, and for a viewer)."""
         self.window = lab.window_performance(self.store.reader(), self.baseline, self.settings)
-        self._open_cache = self.store.open_alerts()
+        return self.window
 
-    def reload(self) -> None:
-        """Re-read the history from the store (a viewer following another process's engine)."""
-        self.recent.clear()
-        self.feature_trends.clear()
-        self._load_history()
-
-    def latest_results(self) -> tuple[dict | None, dict | None]:
-        """The stored JSON results of the latest table batch with drift and of the latest frame batch with
-        embeddings (what a dashboard or the metrics show after a restart)."""
-        found = []
-        for pick in (lambda b: b.drift_share is not None, lambda b: b.embedding_score is not None):
-            batch_id = next((b.batch_id for b in reversed(self.recent) if pick(b)), None)
-            results = self.store.batch_results([batch_id]) if batch_id is not None else []
-            found.append(results[0] if results else None)
-        return found[0], found[1]
-
-    def _trend(self, feature: str) -> deque[float]:
-        trend = self.feature_trends.get(feature)
-        if trend is None:
-            trend = self.feature_trends[feature] = deque(maxlen=FEATURE_TREND)
-        return trend
+    def follow_store(self) -> bool:
+        """A viewer: take in what another process's engine wrote to the store since the last look."""
+        return self.view.follow_store(self.store)
 
     def open_alerts(self) -> list[Alert]:
-        """Open alerts from the store, plus the monitor's own faults (which the store may be unable to hold).
-        While the store cannot be read, the last alerts read from it."""
-        with contextlib.suppress(STORE_ERRORS):
-            self._open_cache = self.store.open_alerts()
-        return [*self._open_cache, *self.monitor.alerts()]
+        """Open alerts, the monitor's own faults included (from the view: the store may be what fails)."""
+        return self.view.open_alerts()
 
     def stats(self) -> EngineStats:
-        recent = list(self.recent)
-        latencies = [b.latency for b in recent if b.latency is not None]
-        window = [b for b in recent if b.processed_at >= (recent[-1].processed_at - 60)] if recent else []
-        rows_per_s = None
-        if len(window) >= 2:
-            span = window[-1].processed_at - window[0].processed_at
-            rows_per_s = sum(b.rows for b in window[1:]) / span if span > 0 else None
-        alerts = self.open_alerts()
-        share = next((b.drift_share for b in reversed(recent) if b.drift_share is not None), None)
-        try:
-            batches = self.store.batch_count()
-        except STORE_ERRORS:
-            batches = len(recent)
-        return EngineStats(
-            batches=batches, rows_per_second=rows_per_s,
-            latency_p50=float(np.percentile(latencies, 50)) if latencies else None,
-            latency_p95=float(np.percentile(latencies, 95)) if latencies else None,
-            drift_share=share, status=status_of_alerts(alerts), open_alerts=len(alerts))
+        return self.view.stats()
 
     @property
     def paused(self) -> bool:
@@ -333,22 +270,16 @@ class Engine:
         batch_id, window, alert_events = await asyncio.to_thread(self._commit, file_id, result, latency,
                                                                  result_json, rows, started, replaces)
         self.window = window
-        now = time.time()
-        if self._replaced:  # the same file's earlier result, replaced by this one
-            kept = [b for b in self.recent if b.batch_id not in self._replaced]
-            self.recent.clear()
-            self.recent.extend(kept)
-        self.recent.append(BatchSummary(batch_id, result.file, result.rows, result.status.label,
-                                        result.drift.share if result.drift else None, result.seconds, latency, now,
-                                        result.kind, result.embedding.score if result.embedding else None))
-        if result.drift is not None:
-            for f in result.drift.features.values():
-                if np.isfinite(f.effect_size):
-                    self._trend(f.feature).append(f.effect_size)
-        event = BatchEvent(result=result, batch_id=batch_id, latency=latency, processed_at=now, stats=self.stats(),
-                           performance=window)
-        self._publish(event)
-        self._publish_all(alert_events)
+        event = BatchEvent(result=result, batch_id=batch_id, latency=latency, processed_at=time.time(),
+                           stats=self.view.stats(), performance=window, replaced=tuple(self._replaced))
+        # The batch and the alert changes it made reach the view together: the event's figures (the overall
+        # status, open alerts) are those after this batch.
+        self.view.apply(event)
+        for alert_event in alert_events:
+            self.view.apply(alert_event)
+        event = replace(event, stats=self.view.stats())
+        self._publish(event, applied=True)
+        self._publish_all(alert_events, applied=True)
         return event
 
     def _commit(self, file_id: int, result: BatchResult, latency: float | None, result_json: str,

@@ -242,11 +242,18 @@ class Store:
     def batch_count(self) -> int:
         return int(self.reader().execute("SELECT COUNT(*) FROM batches").fetchone()[0])
 
+    _SUMMARY = ("id, path, rows, status, drift_share, drifted_count, tested_count, seconds, latency, created_at,"
+                " kind, embedding_score")
+
     def recent_batches(self, limit: int) -> list[sqlite3.Row]:
-        return self.reader().execute("SELECT * FROM (SELECT id, path, rows, status, drift_share, drifted_count,"
-                               " tested_count, seconds, latency, created_at, kind, embedding_score FROM batches"
-                               " ORDER BY id DESC LIMIT ?)"
-                               " ORDER BY id", (limit,)).fetchall()
+        """The newest ``limit`` batches' summaries, oldest first."""
+        return self.reader().execute(f"SELECT * FROM (SELECT {self._SUMMARY} FROM batches ORDER BY id DESC LIMIT ?)"
+                                     " ORDER BY id", (limit,)).fetchall()
+
+    def batches_after(self, batch_id: int, limit: int) -> list[sqlite3.Row]:
+        """Summaries of the batches written after ``batch_id`` (the newest ``limit`` of them), oldest first."""
+        return self.reader().execute(f"SELECT * FROM (SELECT {self._SUMMARY} FROM batches WHERE id > ? ORDER BY id"
+                                     " DESC LIMIT ?) ORDER BY id", (batch_id, limit)).fetchall()
 
     def batch_results(self, batch_ids: list[int]) -> list[dict[str, Any]]:
         out = []
@@ -260,6 +267,13 @@ class Store:
         return self.reader().execute(
             "SELECT fs.* FROM feature_stats fs JOIN (SELECT id FROM batches ORDER BY id DESC LIMIT ?) b"
             " ON fs.batch_id = b.id ORDER BY fs.batch_id", (limit_batches,)).fetchall()
+
+    def feature_stats_of(self, batch_ids: list[int]) -> list[sqlite3.Row]:
+        if not batch_ids:
+            return []
+        marks = ", ".join("?" * len(batch_ids))
+        return self.reader().execute(f"SELECT * FROM feature_stats WHERE batch_id IN ({marks}) ORDER BY batch_id",
+                                     batch_ids).fetchall()
 
     # alerts ------------------------------------------------------------------------------------------
     def open_alerts(self) -> list[Alert]:

@@ -1,7 +1,8 @@
-"""Prometheus metrics and a liveness endpoint: an engine subscriber plus a small HTTP server.
+"""Prometheus metrics and a liveness endpoint: a collector over the engine's monitor view, an engine subscriber
+for the counters, and a small HTTP server.
 
-The subscriber keeps a snapshot of the latest verdicts (updated on the loop thread, under a lock); a scrape
-reads the snapshot from the server's thread and never touches SQLite or waits for analysis. Gauges describe
+A scrape copies what it needs from the view under the view's lock (the engine updates it on the loop thread)
+and never touches SQLite or waits for analysis. Gauges describe
 the latest state (status, open alerts, drift share, effect sizes, rolling performance, embedding score);
 counters and the latency histogram accumulate from the monitor's start, as Prometheus expects.
 """
@@ -23,16 +24,13 @@ from prometheus_client.exposition import choose_encoder
 
 from sentinel_tui import __version__
 from sentinel_tui.model import (
-    Alert,
     AlertEvent,
     BatchEvent,
     BatchResult,
     LabelsEvent,
-    PerformanceResult,
     Status,
     alerts_document,
     iso_utc,
-    status_of_alerts,
 )
 from sentinel_tui.textsafe import clean
 
@@ -73,7 +71,7 @@ class MetricsExporter:
         self.engine = engine
         self.max_features = max_features
         self.registry = CollectorRegistry(auto_describe=True)
-        self._lock = threading.Lock()
+        self.view = engine.view  # the one read model: the gauges, /health and /alerts read it
         r = self.registry
         self.batches = Counter("sentinel_batches", "Batches processed, by kind (table | frames)", ["kind"], registry=r)
         self.batches_failed = Counter("sentinel_batches_failed", "Batches that could not be analysed (unreadable, "
@@ -90,28 +88,8 @@ class MetricsExporter:
                 c.labels(kind=kind)
         for outcome in ("matched", "unmatched"):
             self.label_rows.labels(outcome=outcome)
-        self.alerts: dict[int, Alert] = {a.id: a for a in engine.open_alerts()}
-        self.features: dict[str, Any] = {}
-        self.drift: tuple[float, int, int, bool] | None = None  # share, drifted, tested, dataset drift
-        self.embedding: tuple[float, bool] | None = None
-        self.performance: PerformanceResult | None = engine.window
-        self.last_batch_at: float | None = engine.recent[-1].processed_at if engine.recent else None
-        self.batches_total = engine.store.batch_count()
         self.started = time.time()
-        self._prime()
         self.registry.register(self)
-
-    def _prime(self) -> None:
-        """The latest table and frame verdicts from the store, so a restart does not blank the gauges."""
-        table, frames = self.engine.latest_results()
-        drift = table["drift"] if table else None
-        if drift:
-            share = drift["share"] if drift["share"] is not None else float("nan")
-            self.drift = (share, drift["drifted_count"], drift["tested_count"], drift["dataset_drift"])
-            self.features = {n: (f.get("effect_size"), f.get("drifted")) for n, f in drift["features"].items()}
-        emb = frames["embedding"] if frames else None
-        if emb:
-            self.embedding = (emb["score"], emb["verdict"] == "FAIL")
 
     # subscriber (loop thread) ------------------------------------------------------------------------------
     def __call__(self, event: BatchEvent | AlertEvent | LabelsEvent) -> None:
@@ -125,42 +103,26 @@ class MetricsExporter:
                 self.rows_failed.labels(kind=r.kind).inc(r.rows)
             if event.latency is not None:
                 self.latency.observe(event.latency)
-            with self._lock:
-                self.last_batch_at, self.batches_total = event.processed_at, event.stats.batches
-                if r.drift is not None:
-                    d = r.drift
-                    self.drift = (d.share, d.drifted_count, d.tested_count, d.dataset_drift)
-                    self.features = {n: (f.effect_size, f.drifted) for n, f in d.features.items()}
-                if r.embedding is not None:
-                    self.embedding = (r.embedding.score, r.embedding.drifted)
-                if event.performance is not None:
-                    self.performance = event.performance
         elif isinstance(event, LabelsEvent):
             self.label_rows.labels(outcome="matched").inc(event.matched)
             self.label_rows.labels(outcome="unmatched").inc(event.unmatched)
-            with self._lock:
-                if event.performance is not None:
-                    self.performance = event.performance
-        elif isinstance(event, AlertEvent):
-            with self._lock:
-                if event.alert.is_open:
-                    self.alerts[event.alert.id] = event.alert
-                else:
-                    self.alerts.pop(event.alert.id, None)
 
     # collector (server thread) -----------------------------------------------------------------------------
     def status(self) -> Status:
-        with self._lock:
-            return status_of_alerts(list(self.alerts.values()))
+        with self.view.lock:
+            return self.view.status
 
     def describe(self) -> list[Metric]:
         return []  # the families below vary (absent until known); no fixed description to register
 
     def collect(self) -> Iterator[Metric]:
-        with self._lock:
-            alerts = [a.severity for a in self.alerts.values()]
-            features = dict(self.features)
-            drift, emb, perf, last = self.drift, self.embedding, self.performance, self.last_batch_at
+        v = self.view
+        with v.lock:
+            alerts = [a.severity for a in v.alerts.values()]
+            features = {n: (f.effect_size if f.effect_size == f.effect_size else None, f.drifted)
+                        for n, f in v.features.items()}
+            drift, perf, last = v.drift, v.performance, v.last_batch_at
+            emb = (v.frames["score"], v.frames["verdict"] == "FAIL") if v.frames else None
         g = GaugeMetricFamily
         info = g("sentinel_info", "Monitor identity", labels=["baseline", "directory", "version"])
         info.add_metric([label_value(self.engine.baseline.name), label_value(str(self.engine.directory)),
@@ -176,10 +138,12 @@ class MetricsExporter:
             yield g("sentinel_last_batch_timestamp_seconds", "Unix time of the latest processed batch", value=last)
         if drift is not None:
             yield g("sentinel_drift_share", "Share of tested features that drifted in the latest table batch",
-                    value=drift[0])
-            yield g("sentinel_drifted_features", "Features that drifted in the latest table batch", value=drift[1])
-            yield g("sentinel_tested_features", "Features tested in the latest table batch", value=drift[2])
-            yield g("sentinel_dataset_drift", "1 when the latest table batch drifted as a whole", value=int(drift[3]))
+                    value=drift.share)
+            yield g("sentinel_drifted_features", "Features that drifted in the latest table batch",
+                    value=drift.drifted_count)
+            yield g("sentinel_tested_features", "Features tested in the latest table batch", value=drift.tested_count)
+            yield g("sentinel_dataset_drift", "1 when the latest table batch drifted as a whole",
+                    value=int(drift.dataset_drift))
         yield from self._feature_families(features)
         if perf is not None and perf.metrics is not None:
             current = g("sentinel_performance", "Model quality on the rolling window of labelled rows",
@@ -232,8 +196,8 @@ class MetricsExporter:
         age = time.monotonic() - beat if beat is not None else None
         alive = age is None or age < STALL_SECONDS
         failure = getattr(self.engine, "failure", None)
-        with self._lock:
-            last, batches, open_alerts = self.last_batch_at, self.batches_total, len(self.alerts)
+        with self.view.lock:
+            last, batches, open_alerts = self.view.last_batch_at, self.view.batches_total, len(self.view.alerts)
         state = "stalled" if not alive else "failing" if failure else "running"
         body = {"status": self.status().label, "monitor": state,
                 "reason": (f"event loop has not ticked for {age:.0f} s" if not alive else failure),
@@ -244,9 +208,7 @@ class MetricsExporter:
         return (200 if state == "running" else 503), body
 
     def alerts_document(self) -> dict[str, Any]:
-        with self._lock:
-            alerts = sorted(self.alerts.values(), key=lambda a: a.id)
-        return alerts_document(alerts)
+        return alerts_document(self.view.open_alerts())
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -1,8 +1,8 @@
-"""The Textual dashboard: a subscriber of the engine, drawn from ``DashboardState`` on a timer.
+"""The Textual dashboard: drawn on a timer from the engine's ``MonitorView``.
 
-Engine events arrive on the app's own loop (the engine runs as an async worker of the app) and only touch
-plain state; a 4 Hz timer redraws what changed inside ``batch_update``. So a burst of results is one
-repaint, and hidden panels (other tabs) are not redrawn until shown.
+The engine runs as an async worker of the app, on the app's own loop, and keeps the view current; a 4 Hz timer
+redraws the sections whose revision changed since the last redraw, inside ``batch_update``. So a burst of
+results is one repaint. A viewer's view follows the store instead (another process's engine).
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, RichLog, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from sentinel_tui.model import AlertEvent, BatchEvent
+from sentinel_tui.engine.view import SECTIONS, MonitorView
+from sentinel_tui.model import AlertEvent, BatchEvent, LabelsEvent
 from sentinel_tui.textsafe import clean
 from sentinel_tui.tui.screens import FeatureDetailScreen, HelpScreen, frames_text, performance_text
-from sentinel_tui.tui.state import BatchRow, DashboardState
+from sentinel_tui.tui.state import DashboardState
 from sentinel_tui.tui.widgets import (
     SEVERITY_STYLE,
     FeatureTable,
@@ -105,9 +106,11 @@ class SentinelApp(App):
         # A viewer shows what another process's engine writes to the store (a second dashboard on the same
         # directory, every browser session of `sentinel serve`): it polls the store and analyses nothing.
         self.viewer = viewer and engine is not None
-        self.state = DashboardState(directory=directory, baseline=baseline, viewer=self.viewer)
-        self._store_seen: tuple | None = None
-        self._alerts_seen = 0.0
+        self.view: MonitorView = engine.view if engine is not None else MonitorView()
+        self.state = DashboardState(self.view, directory=directory, baseline=baseline, viewer=self.viewer,
+                                    engine=engine is not None)
+        self._drawn: dict[str, int] = {}  # section -> the view's revision last drawn
+        self._dirty: set[str] = set()  # sections to redraw for the dashboard's own reasons (filter, sort, pause)
         self.sort_mode = SORT_MODES[0]
         self.filter_text = ""
         self.clock_format = clock_format
@@ -161,61 +164,13 @@ class SentinelApp(App):
             batches.add_column(label, key=label, width=width)
         # The Frames tab appears with the first frame batch: tabular-only users never see an empty tab.
         self.query_one(TabbedContent).hide_tab("tab-frames")
-        if self.engine is not None:
-            self._load_history()
-            self.engine.subscribe(self.on_engine_event)
         self.refresh_widgets()
         self.set_interval(REFRESH_SECONDS, self._tick)
         if self.follow:
             self.run_worker(self.engine.run(self._stop), name="engine", exit_on_error=False)
         if self.viewer:
-            self._store_seen = self.engine.store.signature()
-            self._alerts_seen = max((a.updated_at for a in self.engine.open_alerts()), default=0.0)
-            self.set_interval(VIEWER_POLL_SECONDS, self._follow_store)
+            self.set_interval(VIEWER_POLL_SECONDS, self.engine.follow_store)
         self.query_one(FeatureTable).focus()
-
-    def _load_history(self) -> None:
-        """Trends, the latest batch and open alerts from the store, before any new batch arrives."""
-        engine, st = self.engine, self.state
-        for b in engine.recent:
-            st.batches.append(BatchRow(b.batch_id, b.file, b.rows, b.status, b.latency))
-            if b.drift_share is not None:
-                st.drift_share.append(b.drift_share)
-            if b.latency is not None:
-                st.latency_ms.append(b.latency * 1000)
-            st.last_batch_at = b.processed_at
-        for name, values in engine.feature_trends.items():
-            st.trend(name).extend(values)
-        table, frames = engine.latest_results()
-        if table is not None:
-            st.load_result(table)
-        st.embedding_trend.extend(b.embedding_score for b in engine.recent if b.embedding_score is not None)
-        if frames is not None:
-            st.load_frames(frames)
-        for a in engine.open_alerts():
-            st.alerts[a.id] = a
-        st.stats = engine.stats()
-        st.on_performance(engine.window)
-
-    def _follow_store(self) -> None:
-        """Viewer: when the store changed, reload batches and trends from it and log the alert changes."""
-        store = self.engine.store
-        seen = store.signature()
-        if seen == self._store_seen:
-            return
-        self._store_seen = seen
-        old = self.state
-        self.state = DashboardState(directory=old.directory, baseline=old.baseline, viewer=True)
-        self.state.alert_log, self.state.alert_log_total = old.alert_log, old.alert_log_total
-        self.engine.reload()
-        self._load_history()
-        for alert in store.alerts_changed_since(self._alerts_seen):
-            self._alerts_seen = max(self._alerts_seen, alert.updated_at, alert.acknowledged_at or 0.0)
-            change = alert.status if alert.status != "open" else (
-                "opened" if alert.updated_at == alert.opened_at else "updated")
-            # Unknown previous severity: an update is drawn like a repeat (not logged), as the engine's are.
-            self.state.on_alert(AlertEvent(change, alert, previous_severity=alert.severity))
-        self._cells.clear()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The engine's run ended with an error (it supervises its own tasks, so this is a start-up failure
@@ -227,8 +182,10 @@ class SentinelApp(App):
                         markup=False)
 
     # events --------------------------------------------------------------------------------------------
-    def on_engine_event(self, event: BatchEvent | AlertEvent) -> None:
-        self.state.on_event(event)  # plain state only; widgets are redrawn by the timer
+    def on_engine_event(self, event: BatchEvent | AlertEvent | LabelsEvent) -> None:
+        """Events for a dashboard without an engine (screenshots, tests): an engine keeps its view itself."""
+        if self.engine is None:
+            self.view.apply(event)  # plain state only; widgets are redrawn by the timer
 
     # drawing -------------------------------------------------------------------------------------------
     def _tick(self) -> None:
@@ -240,14 +197,14 @@ class SentinelApp(App):
             self._next_redraw = started + 3 * (time.monotonic() - started)
 
     def refresh_widgets(self) -> None:
-        st = self.state
-        st.settle()
-        if not st.dirty:
+        st = self.view
+        dirty = {s for s in SECTIONS if st.revision[s] != self._drawn.get(s)} | self._dirty
+        if not dirty:
             return
-        dirty, st.dirty = st.dirty, set()
+        self._drawn, self._dirty = dict(st.revision), set()
         with self.batch_update():
             if dirty & {"status", "alerts", "batches"}:
-                self.query_one(StatusBar).set(status_text(st, self._paused, self.clock_format))
+                self.query_one(StatusBar).set(status_text(self.state, self._paused, self.clock_format))
             if "features" in dirty or "trends" in dirty or "filter" in dirty:
                 self._draw_features()
             if "trends" in dirty:
@@ -275,8 +232,8 @@ class SentinelApp(App):
 
     def _visible_features(self) -> list[str]:
         needle = self.filter_text.lower()
-        names = [n for n in self.state.features if needle in n.lower()] if needle else list(self.state.features)
-        return sorted(names, key=lambda n: feature_sort_key(self.sort_mode, self.state.features[n], n))
+        names = [n for n in self.view.features if needle in n.lower()] if needle else list(self.view.features)
+        return sorted(names, key=lambda n: feature_sort_key(self.sort_mode, self.view.features[n], n))
 
     def _draw_features(self) -> None:
         table = self.query_one(FeatureTable)
@@ -285,27 +242,27 @@ class SentinelApp(App):
         # redraw, so a 1,000-feature table costs about one screenful of cells per redraw, not 1,000 rows.
         top = max(0, int(table.scroll_y))
         on_screen = order[top:top + table.size.height + 2]
-        stale = [n for n in order if self._cells.get(n, (None,))[0] is not self.state.features[n]]
+        stale = [n for n in order if self._cells.get(n, (None,))[0] is not self.view.features[n]]
         wanted = set(on_screen) | set(stale[:OFFSCREEN_ROWS_PER_REDRAW])
         rows = {}
         for n in order:
-            f = self.state.features[n]
+            f = self.view.features[n]
             cached = self._cells.get(n)
             if cached is None or (cached[0] is not f and n in wanted):
-                cached = self._cells[n] = (f, feature_cells(n, f, list(self.state.feature_trends.get(n, []))))
+                cached = self._cells[n] = (f, feature_cells(n, f, list(self.view.feature_trends.get(n, []))))
             rows[n] = cached[1]
         table.sync(rows, order)
         if len(stale) > len(wanted):
-            self.state.dirty.add("features")  # more rows to catch up on the next redraw
-        drifted = sum(1 for f in self.state.features.values() if f.drifted)
-        title = f"features: {drifted} of {len(self.state.features)} drifted · sort: {self.sort_mode}"
+            self._dirty.add("features")  # more rows to catch up on the next redraw
+        drifted = sum(1 for f in self.view.features.values() if f.drifted)
+        title = f"features: {drifted} of {len(self.view.features)} drifted · sort: {self.sort_mode}"
         if self.filter_text:
             title += f" · filter: {clean(self.filter_text)}"
         self.query_one("#features-title", Line).set(Text(" " + title, no_wrap=True, overflow="ellipsis"))
 
     def _draw_alerts(self) -> None:
         table = self.query_one("#alerts", DataTable)
-        wanted = self.state.alerts
+        wanted = self.view.alerts
         for key in [k for k in table.rows if int(k.value) not in wanted]:
             table.remove_row(key)
         for alert_id, a in sorted(wanted.items()):
@@ -324,9 +281,9 @@ class SentinelApp(App):
 
     def _draw_log(self) -> None:
         log = self.query_one("#log", RichLog)
-        new = min(self.state.alert_log_total - self._log_drawn, len(self.state.alert_log))
-        self._log_drawn = self.state.alert_log_total
-        for event in list(self.state.alert_log)[len(self.state.alert_log) - new:]:
+        new = min(self.view.alert_log_total - self._log_drawn, len(self.view.alert_log))
+        self._log_drawn = self.view.alert_log_total
+        for event in list(self.view.alert_log)[len(self.view.alert_log) - new:]:
             a = event.alert
             line = Text(no_wrap=True, overflow="ellipsis")
             line.append(datetime.fromtimestamp(a.updated_at).strftime(self.clock_format) + " ")
@@ -338,7 +295,7 @@ class SentinelApp(App):
 
     def _draw_batches(self) -> None:
         table = self.query_one("#batches", DataTable)
-        wanted = {str(b.batch_id): b for b in self.state.batches}
+        wanted = {str(b.batch_id): b for b in self.view.batches}
         for key in [k for k in table.rows if k.value not in wanted]:
             table.remove_row(key)
         for key, b in wanted.items():
@@ -360,7 +317,7 @@ class SentinelApp(App):
         if self.engine is not None:
             (self.engine.pause if self._paused else self.engine.resume)()
         self.notify("ingestion paused: new batches wait in the directory" if self._paused else "ingestion resumed")
-        self.state.dirty.add("status")
+        self._dirty.add("status")
         self.refresh_widgets()
 
     def action_acknowledge(self) -> None:
@@ -369,14 +326,14 @@ class SentinelApp(App):
             self.notify("no open alert to acknowledge", severity="warning")
             return
         key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-        alert = self.state.alerts.get(int(key))
+        alert = self.view.alerts.get(int(key))
         if alert is None or alert.status == "acknowledged":
             return
         if self.engine is not None:
             self.engine.acknowledge(alert.id)  # publishes an AlertEvent back to us
         else:
             alert.status = "acknowledged"
-            self.state.on_alert(AlertEvent("acknowledged", alert))
+            self.view.apply(AlertEvent("acknowledged", alert))
         self.refresh_widgets()
 
     def action_filter(self) -> None:
@@ -387,7 +344,7 @@ class SentinelApp(App):
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value
-        self.state.dirty.add("filter")
+        self._dirty.add("filter")
         self.refresh_widgets()
 
     @on(Input.Submitted, "#filter")
@@ -404,7 +361,7 @@ class SentinelApp(App):
 
     def action_cycle_sort(self) -> None:
         self.sort_mode = SORT_MODES[(SORT_MODES.index(self.sort_mode) + 1) % len(SORT_MODES)]
-        self.state.dirty.add("features")
+        self._dirty.add("features")
         self.refresh_widgets()
 
     def action_help(self) -> None:
@@ -419,11 +376,11 @@ class SentinelApp(App):
     @on(DataTable.RowSelected, "#features")
     def _open_feature(self, event: DataTable.RowSelected) -> None:
         name = event.row_key.value
-        feature = self.state.features.get(name)
+        feature = self.view.features.get(name)
         if feature is None:
             return
-        findings = [f for f in self.state.findings if f.get("column") == name]
-        self.push_screen(FeatureDetailScreen(name, feature.to_dict(), list(self.state.feature_trends.get(name, [])),
+        findings = [f for f in self.view.findings if f.get("column") == name]
+        self.push_screen(FeatureDetailScreen(name, feature.to_dict(), list(self.view.feature_trends.get(name, [])),
                                              findings))
 
     async def action_quit(self) -> None:

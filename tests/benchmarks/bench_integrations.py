@@ -10,9 +10,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from sentinel_tui.config import Settings, apply_overrides
+from sentinel_tui.engine.view import MonitorView
 from sentinel_tui.integrations.actions import ActionDispatcher
 from sentinel_tui.integrations.prometheus import MetricsExporter, MetricsServer
-from sentinel_tui.model import Alert, AlertEvent
+from sentinel_tui.model import Alert, AlertEvent, FeatureDrift
 
 from ..localhttp import Hook
 from .bench_check import best_of as best
@@ -25,11 +26,6 @@ def _event(i: int) -> AlertEvent:
                                       message=f"'feature_{i}' drifted: ks p=1e-9", status="open", opened_at=1.7e9,
                                       updated_at=1.7e9, resolved_at=None, acknowledged_at=None, count=1,
                                       first_batch_id=1, last_batch_id=1))
-
-
-class _Store:
-    def batch_count(self) -> int:
-        return 0
 
 
 def run() -> list[Row]:
@@ -48,11 +44,12 @@ def run() -> list[Row]:
         delivered_s = time.perf_counter() - started
         rate = len(hook.requests) / delivered_s
     # A scrape of a 5,000-feature table: the engine's parts the exporter reads, without a store.
-    engine = SimpleNamespace(open_alerts=lambda: [], window=None, recent=[], store=_Store(),
-                             latest_results=lambda: (None, None),
-                             baseline=SimpleNamespace(name="bench"), directory="/data", heartbeat=None)
+    view = MonitorView()
+    view.features = {f"feature_{i}": FeatureDrift(f"feature_{i}", "numeric", "ks", 0.1, 0.5, 0.01, "wasserstein_norm",
+                                                  i / 5000, 0.1, i % 50 == 0, None, 1000)
+                     for i in range(5000)}
+    engine = SimpleNamespace(view=view, baseline=SimpleNamespace(name="bench"), directory="/data", heartbeat=None)
     exporter = MetricsExporter(engine, max_features=100)
-    exporter.features = {f"feature_{i}": (i / 5000, i % 50 == 0) for i in range(5000)}
     server = MetricsServer(exporter)
     try:
         def scrape() -> None:
