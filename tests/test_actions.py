@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from sentinel_tui.config import ActionSettings, ConfigError, Settings, apply_overrides
+from sentinel_tui.config import ActionSettings, ConfigError, Settings
+from sentinel_tui.config_file import apply_overrides
 from sentinel_tui.engine.monitor import Engine
 from sentinel_tui.engine.store import Store
 from sentinel_tui.integrations.actions import (

@@ -23,7 +23,7 @@ def fail(message: str) -> int:
 
 
 def settings_from(args: argparse.Namespace):
-    from sentinel_tui.config import apply_overrides, load_settings
+    from sentinel_tui.config_file import apply_overrides, load_settings
 
     config = getattr(args, "config", None)
     if config is None and os.environ.get("SENTINEL_CONFIG"):

@@ -9,7 +9,8 @@ import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
-from sentinel_tui.config import Settings, apply_overrides
+from sentinel_tui.config import Settings
+from sentinel_tui.config_file import apply_overrides
 from sentinel_tui.engine.view import MonitorView
 from sentinel_tui.integrations.actions import ActionDispatcher
 from sentinel_tui.integrations.prometheus import MetricsExporter, MetricsServer
