@@ -31,11 +31,11 @@ from sentinel_tui.config import Settings
 from sentinel_tui.engine import store_labels
 from sentinel_tui.engine.alertbook import action_subject, is_file_key, is_monitor_key, judge, scope
 from sentinel_tui.engine.faults import MAX_BACKOFF, MonitorFaults, backoff
+from sentinel_tui.engine.label_files import process_label_file
 from sentinel_tui.engine.pipeline import analyse_path, ignored_result, unreadable_result
-from sentinel_tui.engine.source import DirectoryScan, FollowSource, file_identity, starts_with
-from sentinel_tui.engine.store import FileIdentity, Store
+from sentinel_tui.engine.source import DirectoryScan, file_identity, starts_with
+from sentinel_tui.engine.store import STORE_ERRORS, FileIdentity, Store, is_store_fault
 from sentinel_tui.engine.view import MonitorView
-from sentinel_tui.io.csv_reader import BatchReadError
 from sentinel_tui.model import (
     Alert,
     AlertEvent,
@@ -56,16 +56,9 @@ Subscriber = Callable[[Event], None]
 # A batch that was being processed when the process died this many times is skipped with a critical alert:
 # one crash can be bad luck (a kill, a reboot); two in a row on the same content is the batch (a poison pill).
 MAX_ATTEMPTS = 2
-STORE_ERRORS = (sqlite3.Error,)  # errors of the store (see is_store_fault for which are the monitor's)
 # Findings of a batch that was not checked at all: such a batch is no observation of its stream.
 NO_EVIDENCE = frozenset({"unreadable", "ignored_entry", "too_few_frames", "frames_unavailable",
                          "table_unavailable"})
-
-
-def is_store_fault(exc: BaseException) -> bool:
-    """The store itself fails (locked, full, I/O, corrupt): retry the batch. Other SQLite errors (a constraint,
-    a value too big) are caused by the batch: record them as its own failure and go on."""
-    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
 
 
 class Engine:
@@ -78,18 +71,16 @@ class Engine:
         self.poll = poll
         self.files = DirectoryScan(self.directory, store, settings)
         self._subscribers: list[Subscriber] = []
-        self._resume = asyncio.Event()
-        self._resume.set()
-        self._busy = False  # a batch is between hashing and publishing
-        self._outstanding = 0  # batches handed to the processor and not finished
-        self._idle = asyncio.Event()
+        self.resume_event = asyncio.Event()
+        self.resume_event.set()
+        self.idle_event = asyncio.Event()  # follow mode: every batch found so far is processed (FollowLoop sets it)
         self.ready = asyncio.Event()  # follow mode: the first scan is done, the backlog is queued
-        self._stopping = asyncio.Event()  # set when run() is asked to stop: a batch waiting for the store gives up
+        self.stopping = asyncio.Event()  # set when run() is asked to stop: a batch waiting for the store gives up
         self.window: PerformanceResult | None = None  # the rolling window of labelled rows
         self._since_prune = 0  # prediction rows stored since the last prune
         self.heartbeat: float | None = None  # monotonic time the running loop last ticked (liveness, /health)
         self._replaced: list[int] = []  # batches the latest commit replaced (same file, new content)
-        self.monitor = MonitorFaults(store, self._publish)  # alerts about the monitor's own parts
+        self.monitor = MonitorFaults(store, self.publish)  # alerts about the monitor's own parts
         self._ack_seen = time.time()
         # The one read model: every display and export reads it (the engine keeps it current with its events).
         self.view = MonitorView.load(store, settings.watch.history, self._read_window)
@@ -105,7 +96,7 @@ class Engine:
         if fn in self._subscribers:
             self._subscribers.remove(fn)
 
-    def _publish(self, event: Event, applied: bool = False) -> None:
+    def publish(self, event: Event, applied: bool = False) -> None:
         """The view first (so subscribers that read it see the event), then the subscribers."""
         if not applied:
             self.view.apply(event)
@@ -115,9 +106,9 @@ class Engine:
             except Exception as exc:  # a broken subscriber must not stop monitoring
                 print(f"sentinel: subscriber {getattr(fn, '__qualname__', fn)} failed: {exc!r}", file=sys.stderr)
 
-    def _publish_all(self, events: list[AlertEvent], applied: bool = False) -> None:
+    def publish_all(self, events: list[AlertEvent], applied: bool = False) -> None:
         for event in events:
-            self._publish(event, applied)
+            self.publish(event, applied)
 
     # state ---------------------------------------------------------------------------------------------
     def _read_window(self) -> PerformanceResult | None:
@@ -138,27 +129,27 @@ class Engine:
 
     @property
     def paused(self) -> bool:
-        return not self._resume.is_set()
+        return not self.resume_event.is_set()
 
     def pause(self) -> None:
-        self._resume.clear()
+        self.resume_event.clear()
 
     def resume(self) -> None:
-        self._resume.set()
+        self.resume_event.set()
 
     def acknowledge(self, alert_id: int) -> None:
         """Acknowledge an open alert (an unreadable file's alert is closed by it; see Store.acknowledge)."""
         alert = self.store.acknowledge(alert_id)
         if alert is not None and alert.acknowledged_at is not None and alert.acknowledged_at >= self._ack_seen:
             self._ack_seen = alert.acknowledged_at
-            self._publish(AlertEvent("acknowledged", alert))
+            self.publish(AlertEvent("acknowledged", alert))
 
-    def _external_acks(self) -> None:
+    def pass_on_external_acks(self) -> None:
         """Acknowledgements made by another process (``sentinel alerts DIR ack``) reach the subscribers."""
         for alert in self.store.acknowledged_since(self._ack_seen):
             if alert.acknowledged_at is not None and alert.acknowledged_at > self._ack_seen:
                 self._ack_seen = alert.acknowledged_at
-                self._publish(AlertEvent("acknowledged", alert))
+                self.publish(AlertEvent("acknowledged", alert))
 
     def action_status(self, name: str, error: str | None) -> None:
         """On the loop thread, from an alert action: a failed delivery opens (or updates) the pipeline warning
@@ -179,7 +170,7 @@ class Engine:
         else:
             self._failing_actions.add(key)
         if event is not None:
-            self._publish(event)
+            self.publish(event)
 
     # the monitor's own health ------------------------------------------------------------------------
     def report_fault(self, component: str, problem: str | None, severity: str = "critical") -> None:
@@ -204,7 +195,7 @@ class Engine:
             return []
         gone = [a for a in self.store.open_alerts() if is_file_key((a.kind, a.subject)) and a.subject not in present]
         events = self.store.resolve_alerts(gone, time.time()) if gone else []
-        self._publish_all(events)
+        self.publish_all(events)
         return events
 
     # processing ----------------------------------------------------------------------------------------
@@ -242,7 +233,7 @@ class Engine:
                                                    "of memory, or a crash while decoding?); skipped")
             return await self._store_result(path, file_id, result, ready_at)
         if ident.note is None and lab.is_label_file(path, self.settings.performance.label_pattern):
-            await self._process_labels(ident.target or path, file_id, display=path)
+            await process_label_file(self, ident.target or path, file_id, display=path)
             return None
         replaces = await self._grown_from(path, ident)
         started = time.time()
@@ -278,8 +269,8 @@ class Engine:
         for alert_event in alert_events:
             self.view.apply(alert_event)
         event = replace(event, stats=self.view.stats())
-        self._publish(event, applied=True)
-        self._publish_all(alert_events, applied=True)
+        self.publish(event, applied=True)
+        self.publish_all(alert_events, applied=True)
         return event
 
     def _commit(self, file_id: int, result: BatchResult, latency: float | None, result_json: str,
@@ -311,39 +302,14 @@ class Engine:
             evidence = not any(f.check in NO_EVIDENCE for f in result.findings)
             own = frozenset((r.kind.value, r.subject) for r in records)
             evaluated = scope(result.kind, Path(result.file).name, bool(new_labels), evidence, own)
-            alert_events = self._judge(db, evaluated, records, batch_id)
+            alert_events = self.judge(db, evaluated, records, batch_id)
         return batch_id, window, alert_events
 
-    def _judge(self, db: sqlite3.Connection, evaluated: Callable, records: list[AlertRecord],
+    def judge(self, db: sqlite3.Connection, evaluated: Callable, records: list[AlertRecord],
                batch_id: int | None) -> list[AlertEvent]:
         open_alerts, streaks = Store.book(db)
         judgement = judge(open_alerts, streaks, evaluated, records, self.settings.alerts)
         return Store.apply_judgement(db, judgement, batch_id, time.time())
-
-    async def _process_labels(self, path: str, file_id: int, display: str | None = None) -> None:
-        now = time.time()
-        display = display or path
-        name = fs_text(Path(display).name)
-        try:
-            labels = await asyncio.to_thread(lab.read_label_file, Path(path), self.baseline, self.settings)
-        except BatchReadError as exc:
-            # Labels that could not be read are data that was never checked: an incident of their own.
-            record = AlertRecord(AlertKind.PIPELINE, Severity.CRITICAL, name, f"{name}: {exc.reason}")
-            with self.store.transaction() as db:
-                Store.mark_done(db, file_id, now)
-                alert_events = self._judge(db, scope("labels", name, False), [record], Store.last_batch_id(db))
-            self._publish(LabelsEvent(fs_text(display), 0, 0, 0, self.window, now, reason=exc.reason))
-            self._publish_all(alert_events)
-            return
-        with self.store.transaction() as db:
-            matched, unmatched, newly = store_labels.apply_labels(db, labels.labels, now)
-            store_labels.record_label_file(db, file_id, display, labels.rows, matched, unmatched, now)
-            if newly:
-                self.window = lab.window_performance(db, self.baseline, self.settings)
-            records = performance_alerts(self.window, None) if newly else []
-            alert_events = self._judge(db, scope("labels", name, bool(newly)), records, Store.last_batch_id(db))
-        self._publish(LabelsEvent(fs_text(display), labels.rows, matched, unmatched, self.window, now))
-        self._publish_all(alert_events)
 
     async def _record_failure(self, path: str, exc: BaseException) -> BatchEvent | None:
         """A failure outside the analysis (hashing, storing odd values): the batch's own critical alert, so the
@@ -374,8 +340,8 @@ class Engine:
                 self.report_fault("store", f"cannot use the store {self.store.path}: {exc} (retrying "
                                            f"{fs_text(Path(path).name)} every {MAX_BACKOFF:.0f} s at most)")
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
-                if self._stopping.is_set():
+                    await asyncio.wait_for(self.stopping.wait(), delay)
+                if self.stopping.is_set():
                     return None  # shutting down: the batch was not committed, so the next start processes it
                 delay, retry = backoff(delay), True
                 continue
@@ -401,65 +367,10 @@ class Engine:
 
     async def idle(self) -> None:
         """Wait until every batch found so far is processed (the first scan done, the queue drained)."""
-        await self._idle.wait()
+        await self.idle_event.wait()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the directory until ``stop`` is set: what arrived while down first, then new files."""
-        self.store.claim()
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[str, float]] = asyncio.Queue(maxsize=max(1, self.settings.watch.queue_size))
+        from sentinel_tui.engine.follow import FollowLoop
 
-        async def deliver(path: str, ready_at: float) -> None:
-            self._outstanding += 1
-            self._idle.clear()
-            await queue.put((path, ready_at))  # waits while the queue is full: backpressure
-
-        source = FollowSource(self.files, self.settings, loop, deliver, self.report_fault, poll=self.poll,
-                              ready=self.ready)
-        self.source = source
-
-        def settle() -> None:
-            if source.ready.is_set() and self._outstanding == 0 and not source.pending:
-                self._idle.set()
-            else:
-                self._idle.clear()  # a file seen but not ready yet is not idle either
-
-        async def work() -> None:
-            while True:
-                path, ready_at = await queue.get()
-                try:
-                    await self._resume.wait()
-                    self._busy = True
-                    await self.process_supervised(path, ready_at)
-                finally:
-                    self._busy = False
-                    self._outstanding -= 1
-                    source.done(path)
-
-        async def housekeeping() -> None:
-            # Liveness for /health (analysis runs in threads, so a long batch or a full queue does not stop
-            # this), the idle signal, files gone, acknowledgements made by `sentinel alerts ... ack`.
-            last = 0.0
-            while True:
-                self.heartbeat = time.monotonic()
-                settle()
-                if self.heartbeat - last >= min(5.0, self.settings.watch.rescan_interval):
-                    last = self.heartbeat
-                    with contextlib.suppress(*STORE_ERRORS):  # the processor reports the store; retried next tick
-                        self.resolve_missing_files()
-                        self._external_acks()
-                await asyncio.sleep(0.2)
-
-        tasks = [asyncio.create_task(self.monitor.supervise(name, fn)) for name, fn in
-                 (("source", source.run), ("processor", work), ("housekeeping", housekeeping))]
-        try:
-            await stop.wait()
-        finally:
-            self._stopping.set()
-            tasks[0].cancel()
-            tasks[2].cancel()
-            # Let the batch in progress finish so its result is stored and published, then stop.
-            while self._busy and not tasks[1].done():
-                await asyncio.sleep(0.05)
-            tasks[1].cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await FollowLoop(self).run(stop)

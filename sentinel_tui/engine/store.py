@@ -34,7 +34,14 @@ LOCK_NAME = "engine.lock"
 
 
 
+STORE_ERRORS = (sqlite3.Error,)  # errors of the store (see is_store_fault for which are the monitor's)
 BUSY_TIMEOUT = 5.0  # seconds a write waits for another client's lock before the batch is retried (backoff)
+
+
+def is_store_fault(exc: BaseException) -> bool:
+    """The store itself fails (locked, full, I/O, corrupt): retry the batch. Other SQLite errors (a constraint,
+    a value too big) are caused by the batch: record them as its own failure and go on."""
+    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
 
 
 class StoreError(Exception):
