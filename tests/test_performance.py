@@ -15,6 +15,7 @@ from sentinel_tui.baseline.build import build_baseline
 from sentinel_tui.config import Settings
 from sentinel_tui.engine.pipeline import analyse_file
 from sentinel_tui.model import AlertKind, Severity
+from sentinel_tui.performance.reference import performance_of
 from sentinel_tui.report.json_report import report_schema
 from sentinel_tui.simulate.tabular import Shift, generate
 
@@ -34,6 +35,8 @@ def test_reference_performance_is_stored(credit_baseline):
     m = perf["metrics"]
     assert 0.7 < m["accuracy"] < 0.95 and 0.6 < m["roc_auc"] < 0.9
     assert sum(map(sum, m["confusion"])) == 20_000
+    typed = performance_of(credit_baseline.meta)  # the typed reference reads and writes the same JSON
+    assert typed.positive == "1" and typed.labels == ("0", "1") and typed.to_dict() == perf
 
 
 @pytest.mark.slow
@@ -89,6 +92,7 @@ def test_regression_task(tmp_path):
     baseline = build_baseline(tmp_path / "ref.csv", "reg", s)
     perf = baseline.meta["performance"]
     assert perf["task"] == "regression" and perf["metrics"]["mae"] == pytest.approx(np.sqrt(2 / np.pi), rel=0.05)
+    assert performance_of(baseline.meta).to_dict() == perf
     frame(800, 0.0).to_csv(tmp_path / "ok.csv", index=False)
     frame(800, 1.0).to_csv(tmp_path / "bad.csv", index=False)
     assert analyse_file(tmp_path / "ok.csv", baseline, s).performance.status == "ok"
@@ -132,6 +136,7 @@ def test_multiclass_with_probability_columns(tmp_path):
     baseline = build_baseline(tmp_path / "ref.csv", "mc", s)
     perf = baseline.meta["performance"]
     assert perf["task"] == "multiclass" and perf["proba_columns"] == ["p_cat", "p_dog", "p_eel"]
+    assert performance_of(baseline.meta).to_dict() == perf
     assert perf["metrics"]["roc_auc"] > 0.8 and perf["metrics"]["log_loss"] > 0
     assert [c.name for c in baseline.features] == ["f0", "f1", "f2"]  # probabilities are outputs, not inputs
     frame(1000, 3.0).to_csv(tmp_path / "noisy.csv", index=False)  # a worse model

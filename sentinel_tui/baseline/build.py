@@ -108,7 +108,7 @@ def build_baseline(reference: Path, name: str, settings: Settings) -> Baseline:
                   "proba_prefix": cols.proba_prefix, "id": cols.id,
                   "timestamp": cols.timestamp, "categorical": list(cols.categorical),
                   "ignore": list(cols.ignore)},
-        "performance": performance,
+        "performance": performance.to_dict() if performance is not None else None,
         "settings": {"inference": settings.to_dict()["inference"], "delimiter": settings.input.delimiter,
                      "psi_bins": settings.drift.psi_bins, "low_cardinality": settings.drift.low_cardinality},
     }

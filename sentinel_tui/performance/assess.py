@@ -16,7 +16,7 @@ from sentinel_tui.checks.drift import detect_drift
 from sentinel_tui.config import PerformanceSettings, Settings
 from sentinel_tui.io.coerce import Coerced
 from sentinel_tui.model import AlertKind, AlertRecord, DriftResult, PerformanceResult, Severity
-from sentinel_tui.performance.reference import compute_metrics, labelled
+from sentinel_tui.performance.reference import PerformanceReference, compute_metrics, labelled, performance_of
 
 # A monitor checks many batches: at 95% a healthy batch would fall outside its interval for 1 metric in 20.
 CONFIDENCE = 0.999
@@ -37,10 +37,10 @@ def _f1_interval(t: np.ndarray, p: np.ndarray, positive: str, reps: int, rng: np
     return float(np.percentile(f1, tail)), float(np.percentile(f1, 100 - tail))
 
 
-def assess(perf: dict[str, Any], t: np.ndarray, p: np.ndarray, s: np.ndarray | None, settings: PerformanceSettings,
-           scope: str = "batch", seed: int = 0) -> PerformanceResult:
+def assess(perf: PerformanceReference, t: np.ndarray, p: np.ndarray, s: np.ndarray | None,
+           settings: PerformanceSettings, scope: str = "batch", seed: int = 0) -> PerformanceResult:
     """Metrics of labelled rows against the reference, with the degradation verdict."""
-    task, reference = perf["task"], perf.get("metrics")
+    task, reference = perf.task, perf.metrics or None
     n = int(len(t))
     if n == 0:
         return PerformanceResult(task, "no_labels", 0, None, reference, scope=scope,
@@ -71,7 +71,7 @@ def assess(perf: dict[str, Any], t: np.ndarray, p: np.ndarray, s: np.ndarray | N
             drops["accuracy"] = ref_acc - metrics["accuracy"]
         ref_f1 = (reference or {}).get("f1")
         if task == "binary" and ref_f1 is not None and metrics.get("f1") is not None:
-            intervals["f1"] = list(_f1_interval(t, p, perf["positive"], settings.bootstrap,
+            intervals["f1"] = list(_f1_interval(t, p, perf.positive, settings.bootstrap,
                                                 np.random.default_rng(seed)))
             degraded["f1"] = metrics["f1"] < ref_f1 - tol and intervals["f1"][1] < ref_f1
             drops["f1"] = ref_f1 - metrics["f1"]
@@ -101,8 +101,8 @@ def _degraded_message(key: str, metrics: dict[str, Any], reference: dict[str, An
 
 def batch_performance(baseline: Baseline, columns: dict[str, Coerced], settings: Settings
                       ) -> PerformanceResult | None:
-    perf = baseline.meta.get("performance")
-    if not perf or perf["target"] not in columns or perf["prediction"] not in columns:
+    perf = performance_of(baseline.meta)
+    if perf is None or perf.target not in columns or perf.prediction not in columns:
         return None
     t, p, s = labelled(perf, columns)
     return assess(perf, t, p, s, settings.performance)

@@ -3,6 +3,7 @@ labels and predictions the same way in every batch."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,46 @@ from sentinel_tui.config import Settings
 from sentinel_tui.io.coerce import Coerced
 
 CLASSIFICATION_MAX_CLASSES = 50
+
+
+@dataclass(frozen=True)
+class PerformanceReference:
+    """The model's task, its columns and classes and its metrics on the reference data: baseline.json's
+    "performance" (written by ``baseline create``; its shape is checked by ``baseline.integrity``)."""
+
+    task: str  # binary | multiclass | regression
+    target: str  # the label column
+    prediction: str  # the model's output column
+    score: str | None = None  # binary: the positive class's score column
+    labels: tuple[str, ...] = ()  # classification: the classes (at most CLASSIFICATION_MAX_CLASSES)
+    proba_columns: tuple[str, ...] = ()  # per-class probability columns, in the order of ``labels``
+    positive: str | None = None  # binary: the positive class
+    metrics: dict[str, Any] = field(default_factory=dict)  # on the reference rows
+    rows: int = 0  # labelled reference rows
+
+    @property
+    def regression(self) -> bool:
+        return self.task == "regression"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PerformanceReference:
+        return cls(task=d["task"], target=d["target"], prediction=d["prediction"], score=d.get("score"),
+                   labels=tuple(d.get("labels") or ()), proba_columns=tuple(d.get("proba_columns") or ()),
+                   positive=d.get("positive"), metrics=dict(d.get("metrics") or {}), rows=int(d.get("rows") or 0))
+
+    def to_dict(self) -> dict[str, Any]:
+        """baseline.json's form (keys a task does not have are left out, as they always were)."""
+        out: dict[str, Any] = {"task": self.task, "target": self.target, "prediction": self.prediction,
+                               "score": self.score}
+        if not self.regression:
+            out["labels"] = list(self.labels)
+            if self.proba_columns:
+                out["proba_columns"] = list(self.proba_columns)
+            if self.task == "binary":
+                out["positive"] = self.positive
+        out["metrics"] = self.metrics
+        out["rows"] = self.rows
+        return out
 
 
 def class_labels(c: Coerced) -> np.ndarray:
@@ -39,10 +80,11 @@ def infer_task(target: ColumnProfile, settings: Settings) -> str:
     return "regression"
 
 
-def labelled(perf: dict[str, Any], columns: dict[str, Coerced]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def labelled(perf: PerformanceReference, columns: dict[str, Coerced]
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(truth, prediction, score) of the rows that have both a label and a prediction."""
-    target, prediction, score = perf["target"], perf["prediction"], perf.get("score")
-    if perf["task"] == "regression":
+    target, prediction, score = perf.target, perf.prediction, perf.score
+    if perf.regression:
         t = np.asarray(columns[target].values, dtype=np.float64)
         p = np.asarray(columns[prediction].values, dtype=np.float64)
         ok = np.isfinite(t) & np.isfinite(p)
@@ -50,7 +92,7 @@ def labelled(perf: dict[str, Any], columns: dict[str, Coerced]) -> tuple[np.ndar
         t, p = class_labels(columns[target]), class_labels(columns[prediction])
         ok = np.array([a is not None and b is not None for a, b in zip(t, p, strict=True)], dtype=bool)
     s = None
-    proba = perf.get("proba_columns") or []
+    proba = perf.proba_columns
     if proba and all(c in columns for c in proba):
         matrix = np.column_stack([np.asarray(columns[c].values, dtype=np.float64) for c in proba])
         ok &= np.isfinite(matrix).all(axis=1)
@@ -62,31 +104,38 @@ def labelled(perf: dict[str, Any], columns: dict[str, Coerced]) -> tuple[np.ndar
     return t[ok], p[ok], s
 
 
-def compute_metrics(perf: dict[str, Any], t: np.ndarray, p: np.ndarray, s: np.ndarray | None) -> dict[str, Any]:
-    if perf["task"] == "regression":
+def compute_metrics(perf: PerformanceReference, t: np.ndarray, p: np.ndarray, s: np.ndarray | None
+                    ) -> dict[str, Any]:
+    if perf.regression:
         return mx.regression_metrics(t, p).to_dict()
-    return mx.classification_metrics(t, p, labels=perf.get("labels"), positive=perf.get("positive"),
-                                     score=s).to_dict()
+    return mx.classification_metrics(t, p, labels=list(perf.labels), positive=perf.positive, score=s).to_dict()
 
 
 def reference_performance(task: str, target: str, prediction: str, score: str | None,
-                          columns: dict[str, Coerced], proba_prefix: str | None = None) -> dict[str, Any]:
+                          columns: dict[str, Coerced], proba_prefix: str | None = None) -> PerformanceReference:
     """What ``baseline create`` stores: the task, the columns, the classes and the reference metrics.
     ``proba_prefix``: per-class probability columns named prefix + class (e.g. ``p_cat``, ``p_dog``)."""
-    perf: dict[str, Any] = {"task": task, "target": target, "prediction": prediction, "score": score}
+    labels: list[str] = []
+    proba: list[str] = []
+    positive = None
     if task != "regression":
         t_all, p_all = class_labels(columns[target]), class_labels(columns[prediction])
         labels = sorted({x for x in (*t_all, *p_all) if x is not None})[:CLASSIFICATION_MAX_CLASSES]
-        perf["labels"] = labels
         if proba_prefix:
             wanted = [f"{proba_prefix}{lab}" for lab in labels]
             if all(c in columns for c in wanted):
-                perf["proba_columns"] = wanted
+                proba = wanted
         if task == "binary":
             counts = {lab: int(np.sum(t_all == lab)) for lab in labels}
-            perf["positive"] = next((c for c in ("1", "true", "yes") if c in labels),
-                                    min(labels, key=lambda lab: counts[lab]) if labels else None)
+            positive = next((c for c in ("1", "true", "yes") if c in labels),
+                            min(labels, key=lambda lab: counts[lab]) if labels else None)
+    perf = PerformanceReference(task, target, prediction, score, tuple(labels), tuple(proba), positive)
     t, p, s = labelled(perf, columns)
-    perf["metrics"] = compute_metrics(perf, t, p, s)
-    perf["rows"] = int(len(t))
-    return perf
+    return PerformanceReference(task, target, prediction, score, tuple(labels), tuple(proba), positive,
+                                compute_metrics(perf, t, p, s), int(len(t)))
+
+
+def performance_of(meta: dict[str, Any]) -> PerformanceReference | None:
+    """The typed reference from a baseline's metadata (None: the baseline has no performance columns)."""
+    d = meta.get("performance")
+    return PerformanceReference.from_dict(d) if d else None

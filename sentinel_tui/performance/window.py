@@ -22,7 +22,7 @@ from sentinel_tui.io.csv_reader import BatchReadError, read_csv_batch
 from sentinel_tui.model import PerformanceResult
 from sentinel_tui.performance.assess import assess
 from sentinel_tui.performance.metrics import page_hinkley
-from sentinel_tui.performance.reference import class_labels
+from sentinel_tui.performance.reference import class_labels, performance_of
 from sentinel_tui.performance.segments import find_segments, rows_to_columns
 
 CHANGE_ROWS = 20_000  # labelled rows the change detector looks back over
@@ -46,30 +46,30 @@ def prediction_rows(baseline: Baseline, columns: dict[str, Coerced], batch_id: i
     row without one (or a baseline without an id column) counts only when it carries its label inline, under
     the id ``anonymous + row index`` (the caller makes it unique to the batch). Vectorised: a 10,000-row batch
     costs a few milliseconds here, in the analysis thread."""
-    perf = baseline.meta.get("performance")
+    perf = performance_of(baseline.meta)
     id_col = baseline.roles.get("id")
-    if not perf or perf["prediction"] not in columns:
+    if perf is None or perf.prediction not in columns:
         return []
-    n = len(columns[perf["prediction"]].values)
+    n = len(columns[perf.prediction].values)
     if id_col and id_col in columns:
         id_values = columns[id_col].values
         ids = (np.asarray(id_values.to_pylist(), dtype=object) if isinstance(id_values, pa.Array)
                else _floats_or_none(id_values))
     else:
         ids = np.full(n, None, dtype=object)
-    target = perf["target"]
-    if perf["task"] == "regression":
-        preds = _floats_or_none(columns[perf["prediction"]].values)
+    target = perf.target
+    if perf.regression:
+        preds = _floats_or_none(columns[perf.prediction].values)
         labels = _floats_or_none(columns[target].values) if target in columns else np.full(n, None, dtype=object)
     else:
-        preds = class_labels(columns[perf["prediction"]])
+        preds = class_labels(columns[perf.prediction])
         labels = class_labels(columns[target]) if target in columns else np.full(n, None, dtype=object)
     labelled = pd.notna(labels)
     has_id = pd.notna(ids)
     keep = np.flatnonzero(pd.notna(preds) & (has_id | labelled))
     if not len(keep):
         return []
-    score_col = perf.get("score")
+    score_col = perf.score
     scores = (_floats_or_none(columns[score_col].values) if score_col and score_col in columns
               else np.full(n, None, dtype=object))
     frame = {}
@@ -92,19 +92,19 @@ class LabelFile:
 
 def read_label_file(path: Path, baseline: Baseline, settings: Settings) -> LabelFile:
     """A label file: the id column and the target column (as named in the baseline), any other columns ignored."""
-    perf = baseline.meta.get("performance")
+    perf = performance_of(baseline.meta)
     id_col = baseline.roles.get("id")
-    if not perf or not id_col:
+    if perf is None or not id_col:
         raise BatchReadError("labels need a baseline with --id, --target and --prediction")
     loaded = read_csv_batch(path, delimiter=settings.input.delimiter, max_bytes=int(settings.input.max_file_mb * 1e6),
                             string_columns=frozenset({id_col}), follow_symlinks=False,
                             max_memory=batch_memory_limit(settings))
     table = loaded.table
-    missing = [c for c in (id_col, perf["target"]) if c not in table.column_names]
+    missing = [c for c in (id_col, perf.target) if c not in table.column_names]
     if missing:
         raise BatchReadError(f"label file lacks column(s) {', '.join(missing)} (needs the id and the target)")
-    target = coerce(table.column(perf["target"]), baseline.columns[perf["target"]].type)
-    values = _floats_or_none(target.values) if perf["task"] == "regression" else class_labels(target)
+    target = coerce(table.column(perf.target), baseline.columns[perf.target].type)
+    values = _floats_or_none(target.values) if perf.regression else class_labels(target)
     labels = [None if x is None else str(x) for x in values]  # exactly as inline labels are stored
     ids = pc.cast(table.column(id_col), pa.string()).to_pylist()
     pairs = [(i, lab) for i, lab in zip(ids, labels, strict=True) if i is not None and lab is not None]
@@ -114,8 +114,8 @@ def read_label_file(path: Path, baseline: Baseline, settings: Settings) -> Label
 def window_performance(db: sqlite3.Connection, baseline: Baseline, settings: Settings) -> PerformanceResult | None:
     """The rolling window (the last ``window_rows`` labelled rows) against the reference, the change point on
     the error stream, and the segments that broke when the window is degraded."""
-    perf = baseline.meta.get("performance")
-    if not perf:
+    perf = performance_of(baseline.meta)
+    if perf is None:
         return None
     s = settings.performance
     if s.window_batches > 0:
@@ -126,12 +126,12 @@ def window_performance(db: sqlite3.Connection, baseline: Baseline, settings: Set
         window = labelled_rows(db, s.window_rows)[::-1]  # oldest first
     if not window:
         return None
-    regression = perf["task"] == "regression"
+    regression = perf.regression
     _, _, preds, scores, labels = zip(*window, strict=True)
     kind = np.float64 if regression else object
     t = np.array(labels, dtype=kind)
     p = np.array(preds, dtype=kind)
-    sc = np.array(scores, dtype=np.float64) if perf.get("score") and None not in scores else None
+    sc = np.array(scores, dtype=np.float64) if perf.score and None not in scores else None
     result = assess(perf, t, p, sc, s, scope="window")
     change = None
     if result.status == "degraded":
@@ -140,7 +140,7 @@ def window_performance(db: sqlite3.Connection, baseline: Baseline, settings: Set
         window_ids = {(r[0], r[1]) for r in window}
         if regression:
             errors = np.array([abs(float(r["prediction"]) - float(r["label"])) for r in recent])
-            ref = (perf.get("metrics") or {}).get("mae") or 1.0
+            ref = perf.metrics.get("mae") or 1.0
             errors = errors / ref  # in units of the reference error, so one threshold fits every scale
         else:
             errors = np.array([r["prediction"] != r["label"] for r in recent], dtype=np.float64)

@@ -12,6 +12,7 @@ import pyarrow.csv as pacsv
 from sentinel_tui.baseline.build import build_baseline
 from sentinel_tui.config import Settings
 from sentinel_tui.performance.assess import assess
+from sentinel_tui.performance.reference import PerformanceReference
 from sentinel_tui.performance.segments import find_segments
 
 from .bench_check import best_of as best
@@ -25,8 +26,8 @@ def run() -> list[Row]:
     truth = np.where(rng.random(n) < 0.2, "1", "0").astype(object)
     pred = np.where(rng.random(n) < 0.85, truth, np.where(truth == "1", "0", "1")).astype(object)
     score = np.clip(rng.normal(0.3, 0.2, n), 0, 1)
-    perf = {"task": "binary", "labels": ["0", "1"], "positive": "1",
-            "metrics": {"accuracy": 0.9, "f1": 0.7}}
+    perf = PerformanceReference("binary", "y", "yhat", labels=("0", "1"), positive="1",
+                                metrics={"accuracy": 0.9, "f1": 0.7})
     metrics_s = best(lambda: assess(perf, truth, pred, score, Settings().performance))
     cols: dict[str, pa.Array] = {}
     for i in range(20):
