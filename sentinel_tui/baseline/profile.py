@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from sentinel_tui.io.coerce import FALSE_STRINGS, TRUE_STRINGS, Coerced
 
@@ -87,6 +86,8 @@ def _fill_numeric(p: ColumnProfile, values: np.ndarray, psi_bins: int, low_cardi
 
 
 def _fill_categorical(p: ColumnProfile, values: pa.Array, max_categories: int) -> None:
+    import pyarrow.compute as pc  # building a baseline only: a check loads profiles without it (25 ms)
+
     vc = pc.value_counts(values.drop_null())
     if len(vc) == 0:
         return
@@ -116,6 +117,8 @@ def build_profile(name: str, logical_type: str, role: str, col: Coerced, *, psi_
     elif logical_type == "categorical":
         _fill_categorical(p, col.values, max_categories)
     elif logical_type == "text":
+        import pyarrow.compute as pc
+
         p.distinct = int(min(pc.count_distinct(col.values).as_py(), max_categories + 1))
     return p
 
@@ -133,6 +136,8 @@ def infer_type(col: pa.ChunkedArray, forced_categorical: bool, max_categories: i
         return "datetime"
     if pa.types.is_null(t):
         return "text"
+    import pyarrow.compute as pc
+
     non_null = col.drop_null()
     n = len(non_null)
     distinct_values = pc.unique(pc.utf8_lower(pc.utf8_trim_whitespace(non_null)))

@@ -192,8 +192,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+COMMANDS = ("baseline", "check", "watch", "alerts", "serve", "simulate")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or with ``command`` only that command's arguments (``sentinel check`` then does not
+    build the parsers it never uses: argparse spends about 0.1 ms per argument)."""
     from sentinel_tui import __version__
+
+    def wanted(name: str) -> bool:
+        return command is None or command == name
 
     p = _Parser(prog="sentinel", description="Model monitoring in the terminal: schema validation, drift "
                 "and alerts for batches of model inputs and outputs.",
@@ -213,50 +221,52 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--max-file-mb", type=float, help="refuse larger files with a finding (default 512)")
         sp.add_argument("--delimiter", help="field delimiter (default ',')")
 
-    b = sub.add_parser("baseline", help="create, show or list baseline snapshots")
-    bsub = b.add_subparsers(dest="baseline_command", metavar="ACTION", parser_class=_Parser, required=True)
-    bc = bsub.add_parser("create", help="snapshot a reference CSV and/or reference frames as a named baseline")
-    bc.add_argument("reference", nargs="?", help="reference CSV (model inputs, predictions, labels)")
-    bc.add_argument("--frames", metavar="REF_DIR",
-                    help="reference frames: images (any depth) and .npy/.npz arrays under REF_DIR")
-    bc.add_argument("--input-size", type=int, metavar="PX", help="MobileNetV2 input size, 96-224 (default 224)")
-    bc.add_argument("--weights", help="auto (ImageNet if cached, else random), imagenet, random or a weights file")
-    bc.add_argument("--pca-components", type=int, metavar="K", help="PCA components for embedding drift (32)")
-    bc.add_argument("--name", required=True, help="baseline name (letters, digits, . _ -)")
-    bc.add_argument("--target", help="ground-truth label column")
-    bc.add_argument("--prediction", help="model prediction column (class or value)")
-    bc.add_argument("--score", help="positive-class probability column (binary classification)")
-    bc.add_argument("--proba-prefix", metavar="PREFIX",
-                    help="per-class probability columns named PREFIX + class (multiclass ROC AUC, log loss)")
-    bc.add_argument("--task", choices=("binary", "multiclass", "regression"),
-                    help="model task (default: inferred from the target)")
-    bc.add_argument("--id", help="row id column (never drift-tested)")
-    bc.add_argument("--timestamp", help="event time column (never drift-tested)")
-    bc.add_argument("--categorical", action="append", metavar="COLS",
-                    help="treat these columns as categorical (comma-separated, repeatable)")
-    bc.add_argument("--ignore", action="append", metavar="COLS", help="columns to ignore entirely")
-    bc.add_argument("--delimiter", help="field delimiter (default ',')")
-    bc.add_argument("--force", action="store_true", help="replace an existing baseline of that name")
-    common(bc)
-    bc.set_defaults(func=cmd_baseline_create)
-    bs = bsub.add_parser("show", help="print a baseline's schema and statistics")
-    bs.add_argument("name", help="baseline name or directory")
-    bs.add_argument("--format", choices=("text", "json"), default="text")
-    common(bs)
-    bs.set_defaults(func=cmd_baseline_show)
-    bl = bsub.add_parser("list", help="list the baselines")
-    common(bl)
-    bl.set_defaults(func=cmd_baseline_list)
+    if wanted("baseline"):
+        b = sub.add_parser("baseline", help="create, show or list baseline snapshots")
+        bsub = b.add_subparsers(dest="baseline_command", metavar="ACTION", parser_class=_Parser, required=True)
+        bc = bsub.add_parser("create", help="snapshot a reference CSV and/or reference frames as a named baseline")
+        bc.add_argument("reference", nargs="?", help="reference CSV (model inputs, predictions, labels)")
+        bc.add_argument("--frames", metavar="REF_DIR",
+                        help="reference frames: images (any depth) and .npy/.npz arrays under REF_DIR")
+        bc.add_argument("--input-size", type=int, metavar="PX", help="MobileNetV2 input size, 96-224 (default 224)")
+        bc.add_argument("--weights", help="auto (ImageNet if cached, else random), imagenet, random or a weights file")
+        bc.add_argument("--pca-components", type=int, metavar="K", help="PCA components for embedding drift (32)")
+        bc.add_argument("--name", required=True, help="baseline name (letters, digits, . _ -)")
+        bc.add_argument("--target", help="ground-truth label column")
+        bc.add_argument("--prediction", help="model prediction column (class or value)")
+        bc.add_argument("--score", help="positive-class probability column (binary classification)")
+        bc.add_argument("--proba-prefix", metavar="PREFIX",
+                        help="per-class probability columns named PREFIX + class (multiclass ROC AUC, log loss)")
+        bc.add_argument("--task", choices=("binary", "multiclass", "regression"),
+                        help="model task (default: inferred from the target)")
+        bc.add_argument("--id", help="row id column (never drift-tested)")
+        bc.add_argument("--timestamp", help="event time column (never drift-tested)")
+        bc.add_argument("--categorical", action="append", metavar="COLS",
+                        help="treat these columns as categorical (comma-separated, repeatable)")
+        bc.add_argument("--ignore", action="append", metavar="COLS", help="columns to ignore entirely")
+        bc.add_argument("--delimiter", help="field delimiter (default ',')")
+        bc.add_argument("--force", action="store_true", help="replace an existing baseline of that name")
+        common(bc)
+        bc.set_defaults(func=cmd_baseline_create)
+        bs = bsub.add_parser("show", help="print a baseline's schema and statistics")
+        bs.add_argument("name", help="baseline name or directory")
+        bs.add_argument("--format", choices=("text", "json"), default="text")
+        common(bs)
+        bs.set_defaults(func=cmd_baseline_show)
+        bl = bsub.add_parser("list", help="list the baselines")
+        common(bl)
+        bl.set_defaults(func=cmd_baseline_list)
 
-    c = sub.add_parser("check", help="check batch files against a baseline (stateless)")
-    c.add_argument("files", nargs="+", help="batches: CSV files, frame directories or .npy/.npz frame arrays")
-    c.add_argument("--weights", help="refuse unless the baseline's frames were embedded with these weights")
-    c.add_argument("--baseline", required=True, help="baseline name or directory")
-    c.add_argument("--format", choices=("text", "json", "markdown"), default="text")
-    c.add_argument("--exit-zero", action="store_true", help="exit 0 whatever the verdict (report only)")
-    analysis(c)
-    common(c)
-    c.set_defaults(func=cmd_check)
+    if wanted("check"):
+        c = sub.add_parser("check", help="check batch files against a baseline (stateless)")
+        c.add_argument("files", nargs="+", help="batches: CSV files, frame directories or .npy/.npz frame arrays")
+        c.add_argument("--weights", help="refuse unless the baseline's frames were embedded with these weights")
+        c.add_argument("--baseline", required=True, help="baseline name or directory")
+        c.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+        c.add_argument("--exit-zero", action="store_true", help="exit 0 whatever the verdict (report only)")
+        analysis(c)
+        common(c)
+        c.set_defaults(func=cmd_check)
 
     def following(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("directory", help="directory the model-serving system writes batches into")
@@ -275,68 +285,73 @@ def build_parser() -> argparse.ArgumentParser:
         analysis(sp)
         common(sp)
 
-    w = sub.add_parser("watch", help="watch a directory for new batches (dashboard, --headless or --once)")
-    mode = w.add_mutually_exclusive_group()
-    mode.add_argument("--once", action="store_true",
-                      help="process what is new since the last run, print a report, exit 0/1/2/3 (cron)")
-    mode.add_argument("--headless", action="store_true",
-                      help="follow without a UI: one line per batch and per alert change")
-    w.add_argument("--format", choices=("text", "json", "markdown", "jsonl"), default="text",
-                   help="--once: text, json or markdown; --headless: text or jsonl")
-    w.add_argument("--exit-zero", action="store_true", help="--once: exit 0 whatever the status")
-    w.add_argument("--theme", choices=("dark", "light"), default="dark", help="dashboard theme (default dark)")
-    following(w)
-    w.set_defaults(func=cmd_watch)
+    if wanted("watch"):
+        w = sub.add_parser("watch", help="watch a directory for new batches (dashboard, --headless or --once)")
+        mode = w.add_mutually_exclusive_group()
+        mode.add_argument("--once", action="store_true",
+                          help="process what is new since the last run, print a report, exit 0/1/2/3 (cron)")
+        mode.add_argument("--headless", action="store_true",
+                          help="follow without a UI: one line per batch and per alert change")
+        w.add_argument("--format", choices=("text", "json", "markdown", "jsonl"), default="text",
+                       help="--once: text, json or markdown; --headless: text or jsonl")
+        w.add_argument("--exit-zero", action="store_true", help="--once: exit 0 whatever the status")
+        w.add_argument("--theme", choices=("dark", "light"), default="dark", help="dashboard theme (default dark)")
+        following(w)
+        w.set_defaults(func=cmd_watch)
 
-    al = sub.add_parser("alerts", help="list the open alerts of a watched directory, or acknowledge them",
-                        description="List open alerts (exit status as --once: 0/1/2) or acknowledge them. "
-                        "Acknowledging an alert about a file that could not be read closes it.")
-    al.add_argument("directory", help="the watched directory")
-    al.add_argument("action", nargs="?", choices=("list", "ack"), default="list",
-                    help="list (default) or ack")
-    al.add_argument("ids", nargs="*", type=int, metavar="ID", help="ack: the alert ids (#N in the list)")
-    al.add_argument("--all", action="store_true", help="list: recent history too; ack: every open alert")
-    al.add_argument("--limit", type=int, default=100, help="list --all: how many recent alerts (default 100)")
-    al.add_argument("--format", choices=("text", "json"), default="text")
-    al.add_argument("--state-dir", metavar="DIR", help="history store location (default: DIR/.sentinel)")
-    al.set_defaults(func=cmd_alerts)
+    if wanted("alerts"):
+        al = sub.add_parser("alerts", help="list the open alerts of a watched directory, or acknowledge them",
+                            description="List open alerts (exit status as --once: 0/1/2) or acknowledge them. "
+                            "Acknowledging an alert about a file that could not be read closes it.")
+        al.add_argument("directory", help="the watched directory")
+        al.add_argument("action", nargs="?", choices=("list", "ack"), default="list",
+                        help="list (default) or ack")
+        al.add_argument("ids", nargs="*", type=int, metavar="ID", help="ack: the alert ids (#N in the list)")
+        al.add_argument("--all", action="store_true", help="list: recent history too; ack: every open alert")
+        al.add_argument("--limit", type=int, default=100, help="list --all: how many recent alerts (default 100)")
+        al.add_argument("--format", choices=("text", "json"), default="text")
+        al.add_argument("--state-dir", metavar="DIR", help="history store location (default: DIR/.sentinel)")
+        al.set_defaults(func=cmd_alerts)
 
-    v = sub.add_parser("serve", help="watch a directory and serve the dashboard to web browsers (textual-serve)")
-    v.add_argument("--host", default="127.0.0.1",
-                   help="address to serve on (default 127.0.0.1; there is no authentication)")
-    v.add_argument("--port", type=int, default=8000, help="port to serve on (default 8000)")
-    v.add_argument("--public-url", metavar="URL", help="URL browsers use, when behind a proxy")
-    v.add_argument("--theme", choices=("dark", "light"), default="dark", help="dashboard theme (default dark)")
-    following(v)
-    v.set_defaults(func=cmd_serve)
+    if wanted("serve"):
+        v = sub.add_parser("serve", help="watch a directory and serve the dashboard to web browsers (textual-serve)")
+        v.add_argument("--host", default="127.0.0.1",
+                       help="address to serve on (default 127.0.0.1; there is no authentication)")
+        v.add_argument("--port", type=int, default=8000, help="port to serve on (default 8000)")
+        v.add_argument("--public-url", metavar="URL", help="URL browsers use, when behind a proxy")
+        v.add_argument("--theme", choices=("dark", "light"), default="dark", help="dashboard theme (default dark)")
+        following(v)
+        v.set_defaults(func=cmd_serve)
 
-    s = sub.add_parser("simulate", help="write a synthetic model-serving stream of CSV or frame batches")
-    s.add_argument("directory", help="directory to write batches into (created if missing)")
-    s.add_argument("--kind", choices=("table", "frames"), default="table", help="CSV batches or frame batches")
-    s.add_argument("--scenario", default="healthy",
-                   help="table: healthy, covariate, gradual, missing, new_category, schema_break, concept, "
-                        "corrupt; frames: healthy, blur, noise, low_light, colour_cast, occlusion")
-    s.add_argument("--frames", type=int, default=64, help="frames: frames per batch (default 64)")
-    s.add_argument("--size", type=int, default=128, help="frames: frame width and height in pixels")
-    s.add_argument("--image-format", choices=("png", "jpg", "npy"), default="png",
-                   help="frames: write directories of PNG/JPEG images or .npy arrays")
-    s.add_argument("--severity", type=float, default=1.0, help="frames: corruption strength in (0, 1]")
-    s.add_argument("--batches", type=int, default=20)
-    s.add_argument("--rows", type=int, default=1000, help="rows per batch")
-    s.add_argument("--rate", type=float, default=0.0, help="batches per second (0: as fast as possible)")
-    s.add_argument("--drift-after", type=int, default=0, help="healthy batches before the scenario starts")
-    s.add_argument("--features", type=int, default=0, help="extra numeric features (for wide tables)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--label-delay", type=int, default=0, metavar="N",
-                   help="write labels as batch_NNNNN.labels.csv N batches after their batch (default: inline)")
-    s.add_argument("--reference", help="also write the matching reference (table: a CSV file at this path; "
-                   "frames: a directory of reference frames)")
-    s.set_defaults(func=cmd_simulate)
+    if wanted("simulate"):
+        s = sub.add_parser("simulate", help="write a synthetic model-serving stream of CSV or frame batches")
+        s.add_argument("directory", help="directory to write batches into (created if missing)")
+        s.add_argument("--kind", choices=("table", "frames"), default="table", help="CSV batches or frame batches")
+        s.add_argument("--scenario", default="healthy",
+                       help="table: healthy, covariate, gradual, missing, new_category, schema_break, concept, "
+                            "corrupt; frames: healthy, blur, noise, low_light, colour_cast, occlusion")
+        s.add_argument("--frames", type=int, default=64, help="frames: frames per batch (default 64)")
+        s.add_argument("--size", type=int, default=128, help="frames: frame width and height in pixels")
+        s.add_argument("--image-format", choices=("png", "jpg", "npy"), default="png",
+                       help="frames: write directories of PNG/JPEG images or .npy arrays")
+        s.add_argument("--severity", type=float, default=1.0, help="frames: corruption strength in (0, 1]")
+        s.add_argument("--batches", type=int, default=20)
+        s.add_argument("--rows", type=int, default=1000, help="rows per batch")
+        s.add_argument("--rate", type=float, default=0.0, help="batches per second (0: as fast as possible)")
+        s.add_argument("--drift-after", type=int, default=0, help="healthy batches before the scenario starts")
+        s.add_argument("--features", type=int, default=0, help="extra numeric features (for wide tables)")
+        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--label-delay", type=int, default=0, metavar="N",
+                       help="write labels as batch_NNNNN.labels.csv N batches after their batch (default: inline)")
+        s.add_argument("--reference", help="also write the matching reference (table: a CSV file at this path; "
+                       "frames: a directory of reference frames)")
+        s.set_defaults(func=cmd_simulate)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)

@@ -13,7 +13,13 @@ from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+
+try:
+    # pyarrow.compute wraps each of Arrow's ~300 kernels in a documented Python function when imported (25 ms
+    # of a 0.35 s ``sentinel check``); these few are called through the function it re-exports from here.
+    from pyarrow._compute import CastOptions, call_function
+except ImportError:  # pragma: no cover (a pyarrow that moved them)
+    from pyarrow.compute import CastOptions, call_function
 
 TRUE_STRINGS = frozenset({"true", "t", "yes", "y", "1"})
 FALSE_STRINGS = frozenset({"false", "f", "no", "n", "0"})
@@ -33,9 +39,7 @@ class Coerced:
     @cached_property
     def finite_sorted(self) -> np.ndarray:
         """Finite numeric values, sorted."""
-        v = self.values
-        finite = np.isfinite(v)
-        return np.sort(v if finite.all() else v[finite])
+        return _finite_sorted(self.values)
 
     def sorted_only(self) -> Coerced:
         """The same column keeping only its finite values, sorted (row order dropped), without a second copy:
@@ -48,8 +52,33 @@ class Coerced:
     @cached_property
     def category_counts(self) -> dict[str, int]:
         """Non-null category -> rows, for categorical and text columns."""
-        vc = pc.value_counts(self.values.drop_null())
-        return dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True))
+        return _category_counts(self.values)
+
+    def derive(self, sort: bool, count: bool) -> Coerced:
+        """Compute ``finite_sorted`` and/or ``category_counts`` now, for a worker thread. Straight into the
+        properties' slots: Python 3.11's cached_property holds one lock for all instances of a class, so
+        threads deriving different columns through it would wait for each other."""
+        slots = self.__dict__
+        if sort and "finite_sorted" not in slots:
+            slots["finite_sorted"] = _finite_sorted(self.values)
+        if count and "category_counts" not in slots:
+            slots["category_counts"] = _category_counts(self.values)
+        return self
+
+
+def _finite_sorted(v: np.ndarray) -> np.ndarray:
+    finite = np.isfinite(v)
+    return np.sort(v if finite.all() else v[finite])
+
+
+def _cast(arr: pa.Array, target: pa.DataType, safe: bool = True) -> pa.Array:
+    """``pyarrow.compute.cast``."""
+    return call_function("cast", [arr], CastOptions.safe(target) if safe else CastOptions.unsafe(target))
+
+
+def _category_counts(values: pa.Array) -> dict[str, int]:
+    vc = call_function("value_counts", [call_function("drop_null", [values])])
+    return dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True))
 
 
 def _combine(col: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -58,9 +87,30 @@ def _combine(col: pa.ChunkedArray | pa.Array) -> pa.Array:
     return col
 
 
+def float64_numpy(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A numeric Arrow array as float64 NumPy, nulls as NaN.
+
+    Read from the Arrow buffers, because ``Array.to_numpy`` imports pandas (0.3 s of a 0.4 s ``sentinel check``).
+    Without nulls the result is a read-only view of the Arrow memory (as ``to_numpy`` gives); with nulls a new
+    array."""
+    arr = _combine(arr)
+    if arr.type != pa.float64():
+        arr = _cast(arr, pa.float64(), safe=False)
+    n, offset = len(arr), arr.offset
+    validity, data = arr.buffers()
+    if n == 0 or data is None:
+        return np.full(n, np.nan)
+    values = np.frombuffer(data, dtype=np.float64, count=offset + n)[offset:]
+    if arr.null_count:
+        bits = np.frombuffer(validity, dtype=np.uint8)
+        valid = np.unpackbits(bits, count=offset + n, bitorder="little")[offset:].view(bool)
+        return np.where(valid, values, np.nan)
+    values.flags.writeable = False
+    return values
+
+
 def _as_float(arr: pa.Array) -> np.ndarray:
-    out = pc.cast(arr, pa.float64(), safe=False)
-    return out.to_numpy(zero_copy_only=False)  # nulls become NaN
+    return float64_numpy(arr)  # nulls become NaN
 
 
 def _examples(strings: pa.Array, bad_mask: np.ndarray, k: int = 3) -> list[str]:
@@ -70,9 +120,9 @@ def _examples(strings: pa.Array, bad_mask: np.ndarray, k: int = 3) -> list[str]:
 
 def _strings_to_float(arr: pa.Array) -> tuple[np.ndarray, int, int, list[str]]:
     """(values, missing cells, unparseable cells, examples of unparseable ones)"""
-    trimmed = pc.utf8_trim_whitespace(arr)
+    trimmed = call_function("utf8_trim_whitespace", [arr])
     # pyarrow's cast fails on the first bad value; parse what parses, count the rest.
-    text = trimmed.to_numpy(zero_copy_only=False)
+    text = trimmed.to_pylist()
     present = np.array([v is not None and v != "" for v in text], dtype=bool)
     out = np.full(len(text), np.nan)
     bad = np.zeros(len(text), dtype=bool)
@@ -93,7 +143,7 @@ def coerce(col: pa.ChunkedArray | pa.Array, logical_type: str) -> Coerced:
         if pa.types.is_dictionary(t):
             arr = arr.dictionary_decode()
         # The reader already made empty cells null (strings_can_be_null), as it did for the reference.
-        values = arr if pa.types.is_string(arr.type) else pc.cast(arr, pa.string())
+        values = arr if pa.types.is_string(arr.type) else _cast(arr, pa.string())
         return Coerced(logical_type, values, rows, values.null_count, 0)
     if logical_type == "numeric":
         if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_boolean(t):
@@ -110,7 +160,8 @@ def coerce(col: pa.ChunkedArray | pa.Array, logical_type: str) -> Coerced:
             return Coerced(logical_type, _as_float(arr), rows, nulls, 0)
         if pa.types.is_null(t):
             return Coerced(logical_type, np.full(rows, np.nan), rows, rows, 0)
-        text = pc.utf8_lower(pc.utf8_trim_whitespace(pc.cast(arr, pa.string()))).to_numpy(zero_copy_only=False)
+        text = call_function("utf8_lower", [call_function("utf8_trim_whitespace", [_cast(arr, pa.string())])]
+                             ).to_pylist()
         out = np.full(rows, np.nan)
         bad = np.zeros(rows, dtype=bool)
         for i, v in enumerate(text):
@@ -127,13 +178,13 @@ def coerce(col: pa.ChunkedArray | pa.Array, logical_type: str) -> Coerced:
                        _examples(arr, bad))
     if logical_type == "datetime":
         if pa.types.is_timestamp(t) or pa.types.is_date(t):
-            secs = pc.cast(pc.cast(arr, pa.timestamp("us")), pa.int64())
+            secs = _cast(_cast(arr, pa.timestamp("us")), pa.int64())
             return Coerced(logical_type, _as_float(secs) / 1e6, rows, nulls, 0)
         if pa.types.is_null(t):
             return Coerced(logical_type, np.full(rows, np.nan), rows, rows, 0)
         import pandas as pd  # only for the rare non-ISO path
 
-        strings = pc.cast(arr, pa.string()).to_pandas()
+        strings = _cast(arr, pa.string()).to_pandas()
         parsed = pd.to_datetime(strings, errors="coerce", utc=True, format="mixed")
         present = strings.notna() & (strings.str.strip() != "")
         bad = (present & parsed.isna()).to_numpy()

@@ -7,14 +7,16 @@ so one batch costs a sort of the batch plus O(n log m) searches, never a sort of
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
-from scipy import special
 
-# scipy.stats costs a second to import; scipy.special has what we need except the small-sample exact
-# distributions, which are imported on first use. From an effective sample size of 30, Stephens' corrected
-# Kolmogorov limit gives p-values between 0.96x and 1.18x SciPy's exact ``kstwo`` down to p = 1e-5
-# (measured; the larger ratios, which only cost power, at the smallest sizes), and
+from sentinel_tui.stats.distributions import chi2_sf, kolmogorov_sf, kstwo_sf, normal_cdf
+
+# The p-values are SciPy's (stats/distributions.py computes them without importing scipy.special, 0.3 s, or
+# scipy.stats, 1 s; only Fisher's exact test still imports scipy.stats, on first use). From an effective
+# sample size of 30, Stephens' corrected Kolmogorov limit gives p-values between 0.96x and 1.18x SciPy's exact
+# ``kstwo`` down to p = 1e-5 (measured; the larger ratios, which only cost power, at the smallest sizes), and
 # ``kstwo`` gets slow at large sizes (15 ms at 10,000, 60 ms at 33,000); below 30 we use ``kstwo``.
 _KSTWO_MAX_N = 30
 
@@ -30,11 +32,17 @@ class SortedReference:
     @classmethod
     def from_values(cls, values: np.ndarray) -> SortedReference:
         v = np.asarray(values, dtype=np.float64)
-        v = v[np.isfinite(v)]
+        finite = np.isfinite(v)
+        if not finite.all():
+            v = v[finite]
         centre = float(v.mean()) if v.size else 0.0
         # Centring keeps the prefix sums well conditioned for features with a large offset (timestamps, ids).
-        s = np.sort(v - centre)
-        prefix = np.concatenate(([0.0], np.cumsum(s) / max(s.size, 1)))
+        s = v - centre
+        s.sort()
+        prefix = np.empty(s.size + 1)
+        prefix[0] = 0.0
+        np.cumsum(s, out=prefix[1:])
+        prefix[1:] /= max(s.size, 1)
         return cls(values=s, centre=centre, prefix=prefix)
 
     @property
@@ -55,13 +63,15 @@ def ks_pvalue(d: np.ndarray | float, n: int, m: int) -> np.ndarray | float:
     Accurate for continuous data at every size we use; conservative (too large) with ties, which only
     costs power, never false alarms.
     """
+    if np.ndim(d):
+        return np.array([ks_pvalue(float(v), n, m) for v in np.ravel(d)]).reshape(np.shape(d))
     en = float(np.round(n * m / (n + m)))
+    if en < 1:
+        return float("nan")  # kstwo is defined for n >= 1
     if en < _KSTWO_MAX_N:
-        from scipy import stats as sps
-
-        return np.clip(sps.kstwo.sf(d, en), 0.0, 1.0)
+        return kstwo_sf(float(d), int(en))
     root = np.sqrt(en)
-    return np.clip(special.kolmogorov((root + 0.12 + 0.11 / root) * np.asarray(d)), 0.0, 1.0)
+    return kolmogorov_sf(float((root + 0.12 + 0.11 / root) * d))
 
 
 def _prefix_integral(ref: SortedReference, u: np.ndarray) -> np.ndarray:
@@ -75,18 +85,68 @@ def _prefix_integral(ref: SortedReference, u: np.ndarray) -> np.ndarray:
     return out
 
 
-def _prefix_on_grid(ref: SortedReference, n: int) -> np.ndarray:
-    """S(i / n) for i = 0..n; its differences integrate the reference quantile function over batch steps."""
-    m = ref.size
+# The grids below depend only on the batch size (and the reference size), so every feature of a batch shares
+# them; kept for batches of up to a million rows (16 MB), recomputed per feature beyond (memory over speed).
+_GRID_CACHE_ROWS = 1 << 20
+
+
+def _batch_grid_uncached(n: int) -> np.ndarray:
+    return np.arange(n + 1) * (1.0 / n)
+
+
+def _grid_steps_uncached(n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """For i = 0..n: j = floor(i * m / n) (the reference step holding i / n) and i / n - j / m."""
     # floor(i * m / n) computed in floats is exact: i * m and n are exact and a non-integer quotient is at
     # least 1/n away from the next integer, far more than one ulp.
     i = np.arange(n + 1, dtype=np.float64)
     j = (i * m / n).astype(np.int64)
     np.minimum(j, m - 1, out=j)
-    s = i / n - j * (1.0 / m)
-    s *= ref.values[j]
+    return j, i / n - j * (1.0 / m)
+
+
+def _read_only(*arrays: np.ndarray) -> None:
+    for a in arrays:
+        a.flags.writeable = False
+
+
+@lru_cache(maxsize=4)
+def _batch_grid_cached(n: int) -> np.ndarray:
+    grid = _batch_grid_uncached(n)
+    _read_only(grid)
+    return grid
+
+
+@lru_cache(maxsize=4)
+def _grid_steps_cached(n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    steps = _grid_steps_uncached(n, m)
+    _read_only(*steps)
+    return steps
+
+
+def _batch_grid(n: int) -> np.ndarray:
+    """i / n for i = 0..n (the batch's empirical CDF at its points)."""
+    return _batch_grid_cached(n) if n <= _GRID_CACHE_ROWS else _batch_grid_uncached(n)
+
+
+def _prefix_on_grid(ref: SortedReference, n: int) -> np.ndarray:
+    """S(i / n) for i = 0..n; its differences integrate the reference quantile function over batch steps."""
+    m = ref.size
+    j, frac = _grid_steps_cached(n, m) if n <= _GRID_CACHE_ROWS else _grid_steps_uncached(n, m)
+    s = frac * ref.values[j]
     s += ref.prefix[j]
     return s
+
+
+def _count_below(r: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For each b[k] (b sorted), how many reference values r (sorted) are strictly below it.
+
+    One binary search per value of the smaller array: when the batch is the larger, each reference value is
+    placed in the batch instead (t[j] = how many batch values are <= r[j]; r[j] < b[k] exactly when t[j] <= k)
+    and the counts are accumulated, the same integers for a quarter less time at 100,000 x 50,000."""
+    if b.size <= r.size:
+        return np.searchsorted(r, b, side="left")
+    placed = np.searchsorted(b, r, side="right")
+    return np.cumsum(np.bincount(placed, minlength=b.size + 1)[:-1])
 
 
 def compare_numeric(ref: SortedReference, batch_sorted: np.ndarray) -> NumericComparison:
@@ -104,41 +164,41 @@ def compare_numeric(ref: SortedReference, batch_sorted: np.ndarray) -> NumericCo
     if n == 0 or m == 0:
         return NumericComparison(float("nan"), float("nan"), float("nan"))
     r = ref.values
-    below_i = np.searchsorted(r, b, side="left")
+    below_i = _count_below(r, b)
     # Only values that also occur in the reference need a second search (none, for continuous data).
     tied = r[np.minimum(below_i, m - 1)] == b
     below = below_i * (1.0 / m)  # F_ref(v-)
     upto = below
     if tied.any():
         where = np.flatnonzero(tied)
-        upto_i = below_i.copy()
-        upto_i[where] = np.searchsorted(r, b[where], side="right")
-        upto = upto_i * (1.0 / m)  # F_ref(v)
-    grid_u = np.arange(n + 1) * (1.0 / n)
+        upto = below.copy()
+        upto[where] = np.searchsorted(r, b[where], side="right") * (1.0 / m)  # F_ref(v)
+    grid_u = _batch_grid(n)
     lo, hi = grid_u[:-1], grid_u[1:]
+    # Ties inside the batch: F_batch(v) is reached at the last copy of v, F_batch(v-) at the first, so the
+    # other copies are left out of each maximum (set to 0, which never exceeds a maximum of absolute values).
     same = b[1:] == b[:-1] if n > 1 else np.zeros(0, dtype=bool)
-    if same.any():
-        # Ties inside the batch: F_batch(v) is reached at the last copy of v, F_batch(v-) at the first.
-        ends = np.flatnonzero(np.append(~same, True))
-        starts = np.flatnonzero(np.insert(~same, 0, True))
-        d = max(np.abs(upto[ends] - hi[ends]).max(), np.abs(below[starts] - lo[starts]).max())
-    else:
-        gap = upto - hi
-        d = max(gap.max(), -gap.min())
-        np.subtract(below, lo, out=gap)
-        d = max(d, gap.max(), -gap.min())
-    d = float(d)
+    ties = bool(same.any())
+    gap = upto - hi
+    if ties:
+        gap[:-1][same] = 0.0
+    d = max(gap.max(), -gap.min())
+    np.subtract(below, lo, out=gap)
+    if ties:
+        gap[1:][same] = 0.0
+    d = float(max(d, gap.max(), -gap.min()))
 
     s_grid = _prefix_on_grid(ref, n)
     step = b * (1.0 / n)
     step -= np.diff(s_grid)
-    w1 = float(np.abs(step).sum())
     crossing = np.flatnonzero((below > lo) & (below < hi))
+    np.abs(step, out=step)
+    w1 = float(step.sum())
     if crossing.size:
         bc, cr = b[crossing], below[crossing]
         s_lo, s_hi = s_grid[crossing], s_grid[crossing + 1]
         exact = bc * (2 * cr - lo[crossing] - hi[crossing]) + s_lo + s_hi - 2 * _prefix_integral(ref, cr)
-        w1 += float(np.maximum(exact, 0.0).sum() - np.abs(step[crossing]).sum())
+        w1 += float(np.maximum(exact, 0.0).sum() - step[crossing].sum())
     return NumericComparison(ks_statistic=d, p_value=float(ks_pvalue(d, n, m)), wasserstein=max(w1, 0.0))
 
 
@@ -224,7 +284,7 @@ def chi2_homogeneity(ref_counts: np.ndarray, batch_counts: np.ndarray, min_expec
     expected = row * col / table.sum()
     stat = float(((table - expected) ** 2 / expected).sum())
     dof = table.shape[1] - 1
-    return CategoricalComparison(stat, float(special.chdtrc(dof, stat)), dof, merged)
+    return CategoricalComparison(stat, chi2_sf(stat, dof), dof, merged)
 
 
 @dataclass(frozen=True)
@@ -251,4 +311,4 @@ def two_proportions(ref_true: int, ref_n: int, batch_true: int, batch_n: int) ->
         return ProportionComparison(float(odds), float(p), float(h), True)
     se = np.sqrt(pooled * (1 - pooled) * (1 / ref_n + 1 / batch_n))
     z = (p2 - p1) / se if se > 0 else 0.0
-    return ProportionComparison(float(z), float(2 * special.ndtr(-abs(z))), float(h), False)
+    return ProportionComparison(float(z), 2 * normal_cdf(-abs(float(z))), float(h), False)

@@ -1,0 +1,67 @@
+"""A `sentinel check` imports only what a check needs: a whole process is what cron and CI pay for, and SciPy
+(0.3 s for scipy.special, 1 s for scipy.stats), pandas (0.3 s), TensorFlow and Textual are not needed to check
+a CSV batch. Not a timing test: it lists the modules a check process loaded."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+from sentinel_tui.baseline.build import build_baseline
+from sentinel_tui.baseline.snapshot import save_baseline
+from sentinel_tui.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+NOT_NEEDED = ("scipy", "pandas", "tensorflow", "textual", "sklearn", "PIL", "watchdog")
+
+CHECK = """
+import contextlib, io, json, sys
+from sentinel_tui.cli.commands import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    status = main(sys.argv[1:])
+print(json.dumps({"status": status, "report": out.getvalue(), "modules": sorted(sys.modules)}))
+"""
+
+
+def _table(rows: int, rng: np.random.Generator) -> pa.Table:
+    levels = np.array([f"level_{k}" for k in range(12)])
+    cols = {f"num_{i}": pa.array(rng.normal(i % 5, 1 + i % 3, rows).round(6)) for i in range(6)}
+    cols.update({f"cat_{i}": pa.array(levels[rng.integers(0, 12, rows)]) for i in range(2)})
+    return pa.table(cols)
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("imports")
+    rng = np.random.default_rng(7)
+    pacsv.write_csv(_table(20_000, rng), root / "ref.csv")
+    for rows in (1_000, 10):
+        pacsv.write_csv(_table(rows, rng), root / f"b{rows}.csv")
+    save_baseline(build_baseline(root / "ref.csv", "r", Settings()), root / "bl" / "r")
+    return root
+
+
+@pytest.mark.parametrize("rows", [1_000, 10])
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_check_process_imports_no_heavy_package(checked, rows, fmt):
+    args = ["check", str(checked / f"b{rows}.csv"), "--baseline", "r", "--baselines-dir", str(checked / "bl"),
+            "--format", fmt]
+    run = subprocess.run([sys.executable, "-c", CHECK, *args], capture_output=True, text=True, cwd=ROOT,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert got["status"] in (0, 1, 2), got
+    assert got["report"]  # a report was written
+    if fmt == "json":
+        report = json.loads(got["report"])
+        assert report["batches"][0]["drift"]["tested_count"] == 8
+    heavy = [m for m in got["modules"] if m.split(".")[0] in NOT_NEEDED]
+    assert heavy == [], f"a check of {rows} rows imported {heavy}"

@@ -1,0 +1,109 @@
+"""The tail probabilities of stats/distributions.py are SciPy's (relative 1e-12) over their whole range of use,
+so computing them without importing SciPy changes no p-value, effect size or status."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import special, stats
+
+from sentinel_tui.stats import distributions as dist
+from sentinel_tui.stats import univariate as uv
+
+REL = 1e-12
+
+
+def assert_close(ours: np.ndarray, scipy_values: np.ndarray, where: str, tiny: float = 0.0) -> None:
+    """Equal to relative 1e-12; values SciPy puts below ``tiny`` (subnormal tails) only have to be as small."""
+    ours, scipy_values = np.asarray(ours, dtype=float), np.asarray(scipy_values, dtype=float)
+    assert ours.shape == scipy_values.shape
+    small = scipy_values <= tiny
+    assert np.all(ours[small] <= max(tiny, 0.0) * 2), where
+    big = ~small
+    rel = np.abs(ours[big] - scipy_values[big]) / scipy_values[big]
+    worst = int(np.argmax(rel)) if rel.size else 0
+    assert rel.size == 0 or rel[worst] <= REL, f"{where}: relative difference {rel[worst]:.3g}"
+
+
+def test_kolmogorov_sf_is_scipys():
+    x = np.concatenate([np.linspace(0, 12, 60_001), [0.04, dist._KOLMOG_NEGLIGIBLE, 0.82, np.nextafter(0.82, 1)]])
+    ours = np.array([dist.kolmogorov_sf(float(v)) for v in x])
+    assert_close(ours, special.kolmogorov(x), "kolmogorov")
+    assert math.isnan(dist.kolmogorov_sf(math.nan))
+
+
+def _ks_grid(n: int) -> np.ndarray:
+    knots = np.arange(n + 1) / n  # the distribution is piecewise polynomial with knots at i / n
+    return np.unique(np.concatenate([np.linspace(0, 1, 301), knots, np.nextafter(knots, 2), np.nextafter(knots, -1),
+                                     [0.5, np.nextafter(0.5, 0), 0.5 / n]]).clip(0, 1))
+
+
+@pytest.mark.parametrize("n", [*range(1, 30), 40, 77, 140])
+def test_kstwo_sf_is_scipys(n):
+    d = _ks_grid(n)
+    ours = np.array([dist.kstwo_sf(float(v), n) for v in d])
+    assert_close(ours, stats.kstwo.sf(d, n), f"kstwo n={n}")
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 10, 17, 29, 60])
+def test_smirnov_sf_is_scipys(n):
+    d = _ks_grid(n)
+    ours = np.array([dist.smirnov_sf(n, float(v)) for v in d])
+    assert_close(ours, special.smirnov(n, d), f"smirnov n={n}")
+
+
+@pytest.mark.parametrize("n,m", [(2, 3), (5, 7), (10, 50_000), (12, 13), (20, 45), (25, 100), (40, 44),
+                                 (50, 60), (29, 3_000), (1, 2)])
+def test_small_sample_ks_pvalue_is_scipys_kstwo_for_every_attainable_statistic(n, m):
+    """Below an effective size of 30 the KS p-value was ``scipy.stats.kstwo.sf`` (one second to import); it is
+    computed here without SciPy: the same value for the statistics two samples of these sizes can produce
+    (multiples of 1 / lcm(n, m): all of them, or 2,000 spread over them)."""
+    en = round(n * m / (n + m))
+    assert 1 <= en < uv._KSTWO_MAX_N
+    lcm = math.lcm(n, m)
+    k = np.unique(np.linspace(0, lcm, min(lcm, 2_000) + 1).round().astype(np.int64))
+    d = k / lcm
+    ours = np.array([uv.ks_pvalue(float(v), n, m) for v in d])
+    assert_close(ours, stats.kstwo.sf(d, en), f"ks_pvalue n={n} m={m}")
+
+
+def test_large_sample_ks_pvalue_is_stephens_kolmogorov():
+    for n, m in [(30, 10_000), (1_000, 50_000), (100_000, 50_000)]:
+        en = float(np.round(n * m / (n + m)))
+        root = np.sqrt(en)
+        for d in np.linspace(0, 0.5, 501):
+            expected = float(np.clip(special.kolmogorov((root + 0.12 + 0.11 / root) * d), 0, 1))
+            assert uv.ks_pvalue(float(d), n, m) == pytest.approx(expected, rel=REL, abs=0)
+    arr = uv.ks_pvalue(np.array([0.01, 0.02]), 1000, 1000)
+    assert arr.shape == (2,) and arr[0] > arr[1]
+    assert math.isnan(uv.ks_pvalue(0.5, 1, 1))  # an effective size of 0, as SciPy's kstwo
+
+
+@pytest.mark.parametrize("dof", [*range(1, 41), 57, 64, 99, 128, 201, 256, 333, 399, 400])
+def test_chi2_sf_is_scipys(dof):
+    x = np.concatenate([np.linspace(0, 3_000, 3_001), np.geomspace(1e-9, 3_000, 300), [1_399.99, 1_400, 1_400.01]])
+    ours = np.array([dist.chi2_sf(float(v), dof) for v in x])
+    assert_close(ours, special.chdtrc(dof, x), f"chi2 dof={dof}", tiny=1e-300)
+
+
+def test_chi2_sf_outside_its_range_is_scipys_own():
+    for dof, x in [(401, 450.0), (1_000, 1_100.0), (2.5, 3.0), (3, math.inf)]:
+        assert dist.chi2_sf(x, dof) == float(special.chdtrc(dof, x))
+    assert math.isnan(dist.chi2_sf(math.nan, 3))
+
+
+def test_normal_cdf_is_scipys():
+    z = np.linspace(-40, 40, 160_001)
+    ours = np.array([dist.normal_cdf(float(v)) for v in z])
+    assert_close(ours, special.ndtr(z), "ndtr", tiny=1e-300)
+    assert dist.normal_cdf(-38.0) == 0.0 == float(special.ndtr(-38.0))  # where Cephes underflows, so do we
+
+
+def test_the_comparisons_use_them():
+    ref, cur = np.array([400, 300, 200, 100]), np.array([30, 45, 15, 10])
+    res = uv.chi2_homogeneity(ref, cur)
+    assert res.p_value == pytest.approx(float(special.chdtrc(res.dof, res.statistic)), rel=REL)
+    prop = uv.two_proportions(300, 1000, 400, 1000)
+    assert prop.p_value == pytest.approx(float(2 * special.ndtr(-abs(prop.statistic))), rel=REL)
