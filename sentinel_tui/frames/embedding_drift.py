@@ -115,7 +115,7 @@ def build_frame_reference(root: Path, settings: Settings) -> tuple[FrameReferenc
 
 
 def reference_embedder(ref: FrameReference, s: FrameSettings) -> Embedder:
-    if ref.embedder is None:
+    if not isinstance(ref.embedder, Embedder):
         ref.embedder = embedder_for(ref.load_weights(), ref.weights_sha, ref.input_size, s.batch_size)
     return ref.embedder
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -33,6 +33,13 @@ def weights_sha256(weights: list[np.ndarray]) -> str:
     return h.hexdigest()
 
 
+class FrameEmbedder(Protocol):
+    """What the embeddings check caches on a loaded reference: its verified model (``frames.embedder.Embedder``,
+    which this data layer does not import: it is the only module that imports TensorFlow)."""
+
+    def embed(self, frames: np.ndarray) -> np.ndarray: ...
+
+
 @dataclass
 class FrameReference:
     meta: dict[str, Any]  # frames, input_size, model {name, weights, weights_sha256, ...}, preprocessing, ...
@@ -43,7 +50,7 @@ class FrameReference:
     image_stats: dict[str, np.ndarray]  # name -> (R,)
     weights: list[np.ndarray] | None = None  # in memory when just built; else read from ``weights_path``
     weights_path: Path | None = None
-    embedder: Any = None  # the checks layer caches the verified embedder here (one weights hash per load)
+    embedder: FrameEmbedder | None = None  # cached by the embeddings check (one weights hash per load)
     cache: dict[str, float] = field(default_factory=dict)  # derived figures, e.g. distance nulls per batch size
     _sorted: dict[str, SortedReference] = field(default_factory=dict, repr=False)
 
