@@ -54,7 +54,7 @@ async def test_feature_table_sync_adds_updates_restyles_reorders_and_removes_row
         assert len(table.get_row_at(0)) == len(FEATURE_COLUMNS)
 
 
-async def test_many_changed_cells_are_one_refresh_and_all_of_them_shown():
+async def test_every_changed_cell_of_a_long_table_is_shown():
     app = TableApp()
     async with app.run_test(size=(120, 40)) as pilot:
         table = app.query_one(FeatureTable)
