@@ -192,7 +192,7 @@ async def test_performance_panel_appears_with_labels(tmp_path, credit_baseline):
 
     from sentinel_tui.report.headless import HeadlessPrinter
     from sentinel_tui.simulate.tabular import Shift, generate
-    from sentinel_tui.tui.widgets import Line, TrendPanel
+    from sentinel_tui.tui.widgets import TextLine, TrendPanel
 
     engine = Engine(tmp_path, credit_baseline, credit_settings(), Store(tmp_path / ".sentinel"))
     app = SentinelApp(engine, directory=str(tmp_path), baseline="credit", follow=False)
@@ -209,6 +209,6 @@ async def test_performance_panel_appears_with_labels(tmp_path, credit_baseline):
         await pilot.pause()
         assert app.query_one("#trend-perf", TrendPanel).has_class("has-data")
         assert app.query_one("#trend-f1", TrendPanel).has_class("has-data")
-        text = str(app.query_one("#performance", Line).render())
+        text = str(app.query_one("#performance", TextLine).render())
         assert "degraded" in text and "confusion" in text and "region=EU" in text
     assert any("performance=degraded" in x for x in lines)

@@ -31,8 +31,8 @@ from sentinel_tui.tui.state import DashboardState
 from sentinel_tui.tui.widgets import (
     SEVERITY_STYLE,
     FeatureTable,
-    Line,
     StatusBar,
+    TextLine,
     TrendPanel,
     feature_cells,
     feature_sort_key,
@@ -127,7 +127,7 @@ class SentinelApp(App):
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 yield Input(placeholder="filter features by name (Escape closes)", id="filter")
-                yield Line("", id="features-title")
+                yield TextLine("", id="features-title")
                 yield FeatureTable(id="features")
             with Vertical(id="right"), Vertical(id="trends"):
                 yield TrendPanel("drift share", "%", id="trend-drift")
@@ -144,9 +144,9 @@ class SentinelApp(App):
             with TabPane("Batches", id="tab-batches"):
                 yield DataTable(id="batches", cursor_type="row")
             with TabPane("Performance", id="tab-performance"):
-                yield VerticalScroll(Line("no labels yet", id="performance"))
+                yield VerticalScroll(TextLine("no labels yet", id="performance"))
             with TabPane("Frames", id="tab-frames"):
-                yield VerticalScroll(Line("no frame batches yet", id="frames"))
+                yield VerticalScroll(TextLine("no frame batches yet", id="frames"))
         yield Footer()
 
     def get_default_screen(self) -> Screen:
@@ -220,9 +220,9 @@ class SentinelApp(App):
                 self.query_one("#trend-embedding", TrendPanel).show(list(st.embedding_trend))
             if "frames" in dirty and st.frames is not None:
                 self.query_one(TabbedContent).show_tab("tab-frames")
-                self.query_one("#frames", Line).set(frames_text(st.frames))
+                self.query_one("#frames", TextLine).set(frames_text(st.frames))
             if "performance" in dirty and st.performance is not None:
-                self.query_one("#performance", Line).set(performance_text(st.performance))
+                self.query_one("#performance", TextLine).set(performance_text(st.performance))
             if "alerts" in dirty:
                 self._draw_alerts()
             if "log" in dirty or "alerts" in dirty:
@@ -258,7 +258,7 @@ class SentinelApp(App):
         title = f"features: {drifted} of {len(self.view.features)} drifted · sort: {self.sort_mode}"
         if self.filter_text:
             title += f" · filter: {clean(self.filter_text)}"
-        self.query_one("#features-title", Line).set(Text(" " + title, no_wrap=True, overflow="ellipsis"))
+        self.query_one("#features-title", TextLine).set(Text(" " + title, no_wrap=True, overflow="ellipsis"))
 
     def _draw_alerts(self) -> None:
         table = self.query_one("#alerts", DataTable)

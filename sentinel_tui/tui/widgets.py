@@ -19,7 +19,7 @@ from sentinel_tui.report.text import fmt_num, fmt_p
 from sentinel_tui.textsafe import clean
 from sentinel_tui.tui.state import DashboardState, trend_blocks
 
-LIGHT = {Status.OK: ("OK", "bold black on green"), Status.WARNING: ("WARNING", "bold black on yellow"),
+TRAFFIC_LIGHT = {Status.OK: ("OK", "bold black on green"), Status.WARNING: ("WARNING", "bold black on yellow"),
          Status.CRITICAL: ("CRITICAL", "bold white on red"), Status.UNKNOWN: ("UNKNOWN", "bold white on magenta")}
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "dim"}
 # Most telling first, so an 80-column terminal shows name, verdict, effect size and trend without scrolling.
@@ -28,7 +28,7 @@ FEATURE_COLUMNS = (("feature", 16), ("status", 8), ("effect", 7), ("trend", 12),
 
 
 def status_text(state: DashboardState, paused: bool, clock_fmt: str = "%H:%M:%S") -> Text:
-    label, style = LIGHT[state.status]
+    label, style = TRAFFIC_LIGHT[state.status]
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append(f" ● {label} ", style=style)
     n = len(state.alerts)
@@ -49,11 +49,11 @@ def status_text(state: DashboardState, paused: bool, clock_fmt: str = "%H:%M:%S"
     return t
 
 
-class Line(Widget):
+class TextLine(Widget):
     """One line of text. ``set`` repaints without a layout pass (``Static.update`` lays the screen out
     again, which cost 0.17 s per redraw with a 1,000-row table on screen)."""
 
-    DEFAULT_CSS = "Line { height: 1; width: 1fr; }"
+    DEFAULT_CSS = "TextLine { height: 1; width: 1fr; }"
 
     def __init__(self, text: Text | str = "", **kwargs: Any):
         super().__init__(**kwargs)
@@ -68,7 +68,7 @@ class Line(Widget):
         return self._text
 
 
-class StatusBar(Line):
+class StatusBar(TextLine):
     DEFAULT_CSS = "StatusBar { height: 1; width: 1fr; background: $panel; }"
 
 
@@ -90,7 +90,7 @@ class TrendPanel(Horizontal):
     def compose(self) -> ComposeResult:
         yield Label(self.title)
         yield Sparkline([], summary_function=max)
-        yield Line("", classes="value")
+        yield TextLine("", classes="value")
 
     def show(self, values: list[float]) -> None:
         has = bool(values)
@@ -101,7 +101,7 @@ class TrendPanel(Horizontal):
         self.query_one(Sparkline).data = list(values)
         last = values[-1]
         text = f"{last * 100:.0f}%" if self.unit == "%" else f"{last:,.0f}{self.unit}"
-        self.query_one(".value", Line).set(Text(text, justify="right"))
+        self.query_one(".value", TextLine).set(Text(text, justify="right"))
 
 
 def feature_sort_key(mode: str, f: FeatureDrift, name: str) -> tuple:
