@@ -24,6 +24,7 @@ from sentinel_tui.stats.univariate import SortedReference
 
 if TYPE_CHECKING:  # the frame reference is imported when a baseline has one, not for every table check
     from sentinel_tui.frames.frame_reference import FrameReference
+    from sentinel_tui.performance.reference import PerformanceReference
 
 # 1: tabular. 2: adds the optional frame reference; tabular-only baselines are still written as 1 so older
 # releases keep reading them, and an older release refuses a frame baseline instead of ignoring its frames.
@@ -54,6 +55,13 @@ class Baseline:
     @property
     def roles(self) -> dict[str, str | None]:
         return dict(self.meta.get("roles", {}))
+
+    @cached_property
+    def performance(self) -> PerformanceReference | None:
+        """The model's task, classes and reference metrics (None: no --target/--prediction at create)."""
+        from sentinel_tui.performance.reference import performance_of
+
+        return performance_of(self.meta)
 
     @cached_property
     def features(self) -> list[ColumnProfile]:

@@ -16,7 +16,7 @@ from sentinel_tui.checks.drift import detect_drift
 from sentinel_tui.config import PerformanceSettings, Settings
 from sentinel_tui.io.coerce import Coerced
 from sentinel_tui.model import AlertKind, AlertRecord, DriftResult, PerformanceResult, Severity
-from sentinel_tui.performance.reference import PerformanceReference, compute_metrics, labelled, performance_of
+from sentinel_tui.performance.reference import PerformanceReference, compute_metrics, labelled
 
 # A monitor checks many batches: at 95% a healthy batch would fall outside its interval for 1 metric in 20.
 CONFIDENCE = 0.999
@@ -101,7 +101,7 @@ def _degraded_message(key: str, metrics: dict[str, Any], reference: dict[str, An
 
 def batch_performance(baseline: Baseline, columns: dict[str, Coerced], settings: Settings
                       ) -> PerformanceResult | None:
-    perf = performance_of(baseline.meta)
+    perf = baseline.performance
     if perf is None or perf.target not in columns or perf.prediction not in columns:
         return None
     t, p, s = labelled(perf, columns)

@@ -22,7 +22,7 @@ from sentinel_tui.io.csv_reader import BatchReadError, read_csv_batch
 from sentinel_tui.model import PerformanceResult
 from sentinel_tui.performance.assess import assess
 from sentinel_tui.performance.metrics import page_hinkley
-from sentinel_tui.performance.reference import class_labels, performance_of
+from sentinel_tui.performance.reference import class_labels
 from sentinel_tui.performance.segments import find_segments, rows_to_columns
 
 CHANGE_ROWS = 20_000  # labelled rows the change detector looks back over
@@ -46,7 +46,7 @@ def prediction_rows(baseline: Baseline, columns: dict[str, Coerced], batch_id: i
     row without one (or a baseline without an id column) counts only when it carries its label inline, under
     the id ``anonymous + row index`` (the caller makes it unique to the batch). Vectorised: a 10,000-row batch
     costs a few milliseconds here, in the analysis thread."""
-    perf = performance_of(baseline.meta)
+    perf = baseline.performance
     id_col = baseline.roles.get("id")
     if perf is None or perf.prediction not in columns:
         return []
@@ -92,7 +92,7 @@ class LabelFile:
 
 def read_label_file(path: Path, baseline: Baseline, settings: Settings) -> LabelFile:
     """A label file: the id column and the target column (as named in the baseline), any other columns ignored."""
-    perf = performance_of(baseline.meta)
+    perf = baseline.performance
     id_col = baseline.roles.get("id")
     if perf is None or not id_col:
         raise BatchReadError("labels need a baseline with --id, --target and --prediction")
@@ -114,7 +114,7 @@ def read_label_file(path: Path, baseline: Baseline, settings: Settings) -> Label
 def window_performance(db: sqlite3.Connection, baseline: Baseline, settings: Settings) -> PerformanceResult | None:
     """The rolling window (the last ``window_rows`` labelled rows) against the reference, the change point on
     the error stream, and the segments that broke when the window is degraded."""
-    perf = performance_of(baseline.meta)
+    perf = baseline.performance
     if perf is None:
         return None
     s = settings.performance
