@@ -9,6 +9,7 @@ data pipeline on every call and is several times slower on a CPU.
 from __future__ import annotations
 
 import os
+import random
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,9 +46,12 @@ _IMPORT_LOCK = threading.Lock()
 
 
 def _tf():
-    """TensorFlow, imported once with its C++ start-up chatter (absl/oneDNN lines written straight to file
-    descriptor 2, which TF_CPP_MIN_LOG_LEVEL no longer silences) sent to /dev/null. The dashboard imports it
-    through ``preload`` before it takes over the terminal, so this never hides the dashboard's own output."""
+    """TensorFlow, imported once. TF_CPP_MIN_LOG_LEVEL=2 (unless the user set it: it only concerns TensorFlow)
+    silences its C++ info and warning logs; the line or two its absl logging writes before that setting is
+    read (oneDNN on) stay. Nothing else process-wide changes: the stderr file descriptor is left alone (no
+    other thread's output is lost while TensorFlow loads), and Python's ``random``, which modules imported
+    on the way draw from (rich's ``style``), is put back as it was. The dashboard imports it through
+    ``preload`` before it takes over the terminal."""
     import sys
 
     tf = sys.modules.get("tensorflow")
@@ -55,17 +59,12 @@ def _tf():
         return tf
     with _IMPORT_LOCK:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        saved = os.dup(2)
+        state = random.getstate()
         try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 2)
-            os.close(devnull)
             import tensorflow as tf
-
-            tf.constant(0)  # device set-up logs on first use
         finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+            random.setstate(state)
+        tf.constant(0)  # device set-up (and its logs) now, not in the middle of the first batch
     return tf
 
 
@@ -124,14 +123,55 @@ class Embedder:
         return out
 
 
+_BUILD_LOCK = threading.Lock()
+
+
 def _build_model(input_size: int, weights: str | None, seed: int):
+    """MobileNetV2; with ``weights`` None, its kernels drawn from ``seed`` alone (``_seed_kernels``).
+
+    Keras draws a seed for every random initialiser it constructs from Python's global ``random`` (one
+    ``random.randint`` per convolution, even for weights that are loaded next); the generator's state is put
+    back afterwards, so building a model leaves the caller's ``random`` sequence as it was (another thread
+    drawing from it during the build would see those draws again; nothing in Sentinel uses it). NumPy's
+    global generator and TensorFlow's global seed are not used at all."""
     tf = _tf()
-    keras = tf.keras
+    with _BUILD_LOCK:
+        state = random.getstate()
+        try:
+            model = tf.keras.applications.MobileNetV2(input_shape=(input_size, input_size, 3), include_top=False,
+                                                      weights=weights, pooling="avg")
+        finally:
+            random.setstate(state)
     if weights is None:
-        # Seeds Python, NumPy's legacy global state and TensorFlow: the Keras initialisers draw from them.
-        keras.utils.set_random_seed(seed)
-    return keras.applications.MobileNetV2(input_shape=(input_size, input_size, 3), include_top=False,
-                                          weights=weights, pooling="avg")
+        _seed_kernels(model, seed)
+    return model
+
+
+# The random initialisers of MobileNetV2's layers and the attribute of the weight each fills (a depthwise
+# kernel is ``kernel`` in Keras 3, ``depthwise_kernel`` in Keras 2); batch norm's initialisers are constants.
+_RANDOM_WEIGHTS = {"kernel_initializer": ("kernel",), "depthwise_initializer": ("kernel", "depthwise_kernel")}
+
+
+def _seed_kernels(model, seed: int) -> None:
+    """Fill every randomly initialised weight again with its layer's own initialiser given an explicit seed.
+
+    The seeds come from a generator of this function's own, ``random.Random(seed)``, one per initialiser in
+    layer order: the very seeds Keras drew when ``keras.utils.set_random_seed(seed)`` had reseeded the whole
+    process for it, so a seed gives the same weights (and weights hash) as it did then. Seeded initialisers
+    are stateless: nothing global is read or advanced. An initialiser this does not know how to seed is an
+    error, not a silently unreproducible model."""
+    keras = _tf().keras
+    seeds = random.Random(seed)
+    for layer in model.layers:
+        for key, spec in layer.get_config().items():
+            if not (key.endswith("_initializer") and isinstance(spec, dict) and "seed" in spec.get("config", {})):
+                continue  # not an initialiser, or a constant one (zeros, ones)
+            if key not in _RANDOM_WEIGHTS:
+                raise RuntimeError(f"{layer.name}: cannot seed its {key} ({spec.get('class_name')})")
+            initializer = keras.initializers.get({**spec, "config": {**spec["config"],
+                                                                     "seed": seeds.randint(1, int(1e9))}})
+            variable = next(v for v in (getattr(layer, a, None) for a in _RANDOM_WEIGHTS[key]) if v is not None)
+            variable.assign(initializer(tuple(variable.shape), variable.dtype))
 
 
 def _wrap(model, input_size: int, batch_size: int, sha: str | None = None) -> Embedder:
