@@ -5,13 +5,23 @@ from __future__ import annotations
 import os
 import sys
 
-from . import bench_check, bench_frames, bench_integrations, bench_memory, bench_perf, bench_tui, bench_watch
+from . import (
+    bench_allocator,
+    bench_check,
+    bench_frames,
+    bench_integrations,
+    bench_memory,
+    bench_perf,
+    bench_tui,
+    bench_watch,
+)
 
 
 def main() -> int:
     rows = []
     only = set(sys.argv[1:])
-    for module in (bench_check, bench_watch, bench_tui, bench_perf, bench_frames, bench_integrations, bench_memory):
+    for module in (bench_check, bench_watch, bench_tui, bench_perf, bench_frames, bench_integrations, bench_memory,
+                   bench_allocator):
         if only and module.__name__.rsplit(".", 1)[-1] not in only:
             continue
         rows.extend(module.run())
