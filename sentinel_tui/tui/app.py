@@ -196,9 +196,14 @@ class SentinelApp(App):
             self.refresh_widgets()
             self._next_redraw = started + 3 * (time.monotonic() - started)
 
+    def stale_sections(self) -> set[str]:
+        """Sections to redraw: those whose revision in the view changed since the last redraw, and those the
+        dashboard itself changed (filter, sort, pause)."""
+        return {s for s in SECTIONS if self.view.revision[s] != self._drawn.get(s)} | self._dirty
+
     def refresh_widgets(self) -> None:
         st = self.view
-        dirty = {s for s in SECTIONS if st.revision[s] != self._drawn.get(s)} | self._dirty
+        dirty = self.stale_sections()
         if not dirty:
             return
         self._drawn, self._dirty = dict(st.revision), set()

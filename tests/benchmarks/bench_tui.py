@@ -46,7 +46,7 @@ async def _drive(results: list, seconds: float = 8.0) -> tuple[list[float], list
 
     def timed_refresh() -> None:
         t = time.perf_counter()
-        dirty = bool(app.state.dirty) or app.state._pending is not None
+        dirty = bool(app.stale_sections())
         original()
         if dirty:
             redraws.append(time.perf_counter() - t)
