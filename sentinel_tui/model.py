@@ -140,7 +140,6 @@ class FeatureDrift:
             "distribution": self.distribution,
         }
 
-
     @classmethod
     def from_dict(cls, name: str, d: dict[str, Any]) -> FeatureDrift:
         """The inverse of ``to_dict`` (for results reloaded from the store)."""
@@ -334,9 +333,16 @@ class Alert:
 
 @dataclass(frozen=True)
 class AlertEvent:
-    change: str  # opened | updated | resolved | acknowledged
+    change: str  # opened | updated | resolved | acknowledged | unacknowledged
     alert: Alert
     previous_severity: str | None = None  # for "updated": the severity before this batch
+    at: float | None = None  # when the change happened (None: the alert's own time for it, see ``when``)
+    @property
+    def when(self) -> float:
+        """``at``, or the alert's own time for this change (an acknowledgement's, not the last update's)."""
+        own = {"opened": self.alert.opened_at, "acknowledged": self.alert.acknowledged_at,
+               "resolved": self.alert.resolved_at}.get(self.change) or self.alert.updated_at
+        return self.at if self.at is not None else own
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,12 @@ class Engine:
             self._ack_seen = alert.acknowledged_at
             self.publish(AlertEvent("acknowledged", alert))
 
+    def unacknowledge(self, alert_id: int) -> None:
+        """Withdraw an acknowledgement: the alert is open again (published as "unacknowledged", at its time)."""
+        alert = self.store.unacknowledge(alert_id)
+        if alert is not None:
+            self.publish(AlertEvent("unacknowledged", alert, at=time.time()))
+
     def pass_on_external_acks(self) -> None:
         """Acknowledgements made by another process (``sentinel alerts DIR ack``) reach the subscribers."""
         for alert in self.store.acknowledged_since(self._ack_seen):

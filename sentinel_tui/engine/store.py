@@ -137,10 +137,12 @@ class Store:
         self._claim_fd = fd
 
     def signature(self) -> tuple:
-        """Changes whenever a batch, a label file or an alert is written (a viewer polls it)."""
+        """Changes whenever a batch, a label file or an alert is written (a viewer polls it); the last field, the
+        number of acknowledged alerts, changes when an acknowledgement is withdrawn (which leaves no time)."""
         return tuple(self.reader().execute(
             "SELECT (SELECT MAX(id) FROM batches), (SELECT MAX(file_id) FROM label_files),"
-            " (SELECT MAX(updated_at) FROM alerts), (SELECT MAX(acknowledged_at) FROM alerts)").fetchone())
+            " (SELECT MAX(updated_at) FROM alerts), (SELECT MAX(acknowledged_at) FROM alerts),"
+            " (SELECT COUNT(*) FROM alerts WHERE status = 'acknowledged')").fetchone())
 
     def acknowledged_since(self, since: float) -> list[Alert]:
         rows = self.reader().execute("SELECT * FROM alerts WHERE acknowledged_at > ? ORDER BY acknowledged_at",
@@ -316,6 +318,12 @@ class Store:
         with self.transaction() as db:
             store_alerts.acknowledge(db, alert_id, time.time())
         return self.alert(alert_id)
+
+    def unacknowledge(self, alert_id: int) -> Alert | None:
+        """Withdraw an alert's acknowledgement: the alert if it was acknowledged (and is open again), else None."""
+        with self.transaction() as db:
+            changed = store_alerts.unacknowledge(db, alert_id)
+        return self.alert(alert_id) if changed else None
 
 
 def _finite(x: float) -> float | None:

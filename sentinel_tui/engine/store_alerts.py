@@ -73,6 +73,14 @@ def acknowledge(db: sqlite3.Connection, alert_id: int, now: float) -> None:
         db.execute("UPDATE alerts SET status = 'acknowledged', acknowledged_at = ? WHERE id = ?", (now, alert_id))
 
 
+def unacknowledge(db: sqlite3.Connection, alert_id: int) -> bool:
+    """Withdraw an acknowledgement: the alert is open again, as if never acknowledged (its other times stay).
+    Returns whether an acknowledged alert was changed (a resolved one, or one never acknowledged, is not)."""
+    cur = db.execute("UPDATE alerts SET status = 'open', acknowledged_at = NULL WHERE id = ? AND status = "
+                     "'acknowledged'", (alert_id,))
+    return cur.rowcount > 0
+
+
 def _open(db: sqlite3.Connection, key: Key, rec: AlertRecord, now: float, count: int,
           batch_id: int | None) -> AlertEvent:
     cur = db.execute(
@@ -82,7 +90,7 @@ def _open(db: sqlite3.Connection, key: Key, rec: AlertRecord, now: float, count:
     return AlertEvent("opened", Alert(
         id=int(cur.lastrowid), kind=key[0], subject=key[1], severity=rec.severity.label,
         message=rec.message, status="open", opened_at=now, updated_at=now, resolved_at=None,
-        acknowledged_at=None, count=count, first_batch_id=batch_id, last_batch_id=batch_id))
+        acknowledged_at=None, count=count, first_batch_id=batch_id, last_batch_id=batch_id), at=now)
 
 
 def _update(db: sqlite3.Connection, alert: Alert, rec: AlertRecord, now: float, batch_id: int | None) -> AlertEvent:
@@ -93,11 +101,11 @@ def _update(db: sqlite3.Connection, alert: Alert, rec: AlertRecord, now: float, 
     alert.updated_at, alert.severity, alert.message = now, rec.severity.label, rec.message
     if batch_id is not None:
         alert.last_batch_id = batch_id
-    return AlertEvent("updated", alert, previous_severity=previous)
+    return AlertEvent("updated", alert, previous_severity=previous, at=now)
 
 
 def _resolve(db: sqlite3.Connection, alert: Alert, now: float) -> AlertEvent:
     db.execute("UPDATE alerts SET status = 'resolved', resolved_at = ?, updated_at = ? WHERE id = ?",
                (now, now, alert.id))
     alert.status, alert.resolved_at, alert.updated_at = "resolved", now, now
-    return AlertEvent("resolved", alert)
+    return AlertEvent("resolved", alert, at=now)

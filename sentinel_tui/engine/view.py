@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from sentinel_tui.engine.alert_history import AlertHistories
 from sentinel_tui.engine.store import Store
 from sentinel_tui.model import (
     Alert,
@@ -67,6 +69,7 @@ class DriftVerdict:
     drifted_count: int
     tested_count: int
     dataset_drift: bool
+    share_threshold: float = math.nan  # dataset drift at a share of drifted features >= this
 
 
 class MonitorView:
@@ -83,6 +86,8 @@ class MonitorView:
         self.alerts: dict[int, Alert] = {}  # open or acknowledged (the monitor's own faults have negative ids)
         self.alert_log: deque[AlertEvent] = deque(maxlen=ALERT_LOG)  # newest last
         self.alert_log_total = 0  # changes ever appended to the log (a display knows which are new)
+        self.histories = AlertHistories()  # each alert's state history and batches (the detail of an alert)
+        self.ignored = 0  # entries reported and not read (a FIFO, a device, a link not followed)
         self.performance: PerformanceResult | None = None  # the rolling window of labelled rows
         self.drift_share: deque[float] = deque(maxlen=TREND_POINTS)
         self.rows_per_second: deque[float] = deque(maxlen=TREND_POINTS)
@@ -122,6 +127,8 @@ class MonitorView:
             rows = (store.recent_batches(self.batches.maxlen or 1) if initial
                     else store.batches_after(self._last_batch_id, self.batches.maxlen or 1))
             for row in rows:
+                if row["rows"] == 0 and row["status"] == "ok" and row["drift_share"] is None:
+                    self.ignored += 1  # only an entry that is not read gives an OK batch of no rows
                 self._add_summary(BatchSummary(row["id"], row["path"], row["rows"], row["status"],
                                                row["drift_share"], row["seconds"], row["latency"],
                                                row["created_at"], row["kind"], row["embedding_score"]))
@@ -134,18 +141,33 @@ class MonitorView:
             self.batches_total = store.batch_count()
             if initial:
                 self.alerts = {a.id: a for a in store.open_alerts()}
+                for a in self.alerts.values():
+                    self.histories.seed(a)
             else:
-                for alert in store.alerts_changed_since(self._alerts_seen):
-                    change = alert.status if alert.status != "open" else (
-                        "opened" if alert.updated_at == alert.opened_at else "updated")
-                    # Unknown previous severity: an update counts as a repeat (not logged), as the engine's do.
-                    self._on_alert(AlertEvent(change, alert, previous_severity=alert.severity))
-            self._alerts_seen = max(signature[2] or 0.0, signature[3] or 0.0)
+                self._follow_alerts(store, previous, signature)
+            self._alerts_seen = max(self._alerts_seen, signature[2] or 0.0, signature[3] or 0.0)
             labels_changed = previous is None or previous[1] != signature[1] or bool(rows)
             if self._load_window is not None and labels_changed:
                 self._on_performance(self._load_window())
             self._touch("status", "alerts", "batches", "trends")
         return True
+
+    def _follow_alerts(self, store: Store, previous: tuple | None, signature: tuple) -> None:
+        for alert in store.alerts_changed_since(self._alerts_seen):
+            known = self.alerts.get(alert.id)
+            if alert.status == "open" and known is not None and known.status == "acknowledged":
+                change = "unacknowledged" if alert.updated_at == known.updated_at else "updated"
+            else:
+                change = alert.status if alert.status != "open" else (
+                    "opened" if alert.updated_at == alert.opened_at else "updated")
+            # Unknown previous severity: an update counts as a repeat (not logged), as the engine's do.
+            self._on_alert(AlertEvent(change, alert, previous_severity=alert.severity))
+        if previous is not None and previous[4:] != signature[4:]:
+            # An acknowledgement withdrawn leaves no time to find it by: ask for the acknowledged alerts kept.
+            for alert_id in [i for i, a in self.alerts.items() if a.status == "acknowledged"]:
+                alert = store.alert(alert_id)
+                if alert is not None and alert.status == "open":
+                    self._on_alert(AlertEvent("unacknowledged", alert, at=time.time()))
 
     def _load_latest(self, store: Store, rows: list) -> None:
         """The stored results of the newest table batch with drift and of the newest frame batch among ``rows``."""
@@ -164,7 +186,7 @@ class MonitorView:
                     self.features = {n: FeatureDrift.from_dict(n, f) for n, f in drift["features"].items()}
                     share = drift["share"] if drift["share"] is not None else math.nan
                     self.drift = DriftVerdict(share, drift["drifted_count"], drift["tested_count"],
-                                              drift["dataset_drift"])
+                                              drift["dataset_drift"], drift.get("share_threshold") or math.nan)
                     self._touch("features")
 
     # events ---------------------------------------------------------------------------------------------
@@ -194,12 +216,14 @@ class MonitorView:
         if r.drift is not None:
             d = r.drift
             self.features = d.features  # results are immutable: shared, not copied
-            self.drift = DriftVerdict(d.share, d.drifted_count, d.tested_count, d.dataset_drift)
+            self.drift = DriftVerdict(d.share, d.drifted_count, d.tested_count, d.dataset_drift, d.share_threshold)
             for name, f in d.features.items():
                 if math.isfinite(f.effect_size):
                     self._trend(name).append(f.effect_size)
             self._touch("features")
         self.findings = [f.to_dict() for f in r.findings]
+        if any(f.check == "ignored_entry" for f in r.findings):
+            self.ignored += 1
 
     def _add_summary(self, b: BatchSummary) -> None:
         self.batches.append(b)
@@ -231,7 +255,17 @@ class MonitorView:
             self.alert_log.append(event)
             self.alert_log_total += 1
             self._touch("log")
+        self.histories.add(event)
+        if len(self.histories) > 2 * ALERT_LOG:  # forget those neither open nor in the log any more
+            self.histories.keep(set(self.alerts) | {e.alert.id for e in self.alert_log})
         self._touch("alerts", "status")
+
+    def alert(self, alert_id: int) -> Alert | None:
+        """An open alert, or the latest state the log holds of a closed one."""
+        with self.lock:
+            if alert_id in self.alerts:
+                return self.alerts[alert_id]
+            return next((e.alert for e in reversed(self.alert_log) if e.alert.id == alert_id), None)
 
     def _on_performance(self, perf: PerformanceResult | None) -> None:
         if perf is None:
