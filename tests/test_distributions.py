@@ -1,5 +1,5 @@
-"""The tail probabilities of stats/distributions.py are SciPy's (relative 1e-12) over their whole range of use,
-so computing them without importing SciPy changes no p-value, effect size or status."""
+"""The tail probabilities of stats/distributions.py and stats/discrete.py are SciPy's (relative 1e-12) over their
+whole range of use, so computing them without importing SciPy changes no p-value, effect size or status."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
+from sentinel_tui.stats import discrete
 from sentinel_tui.stats import distributions as dist
 from sentinel_tui.stats import univariate as uv
 
@@ -107,3 +108,38 @@ def test_the_comparisons_use_them():
     assert res.p_value == pytest.approx(float(special.chdtrc(res.dof, res.statistic)), rel=REL)
     prop = uv.two_proportions(300, 1000, 400, 1000)
     assert prop.p_value == pytest.approx(float(2 * special.ndtr(-abs(prop.statistic))), rel=REL)
+
+
+def test_binomial_sf_is_scipys():
+    rng = np.random.default_rng(3)
+    ps = [0.0, 1.0, 0.5, 1e-5, 2 / 50_001, 0.5 / 200_000, 0.02, 0.37, 0.999,
+          *rng.random(6), *10 ** rng.uniform(-7, -1, 6)]
+    for n in [1, 2, 3, 10, 11, 29, 64, 100, 257, 500]:
+        for k in sorted({0, 1, n // 2, n - 1, n, min(3, n), *rng.integers(0, n + 1, 4).tolist()}):
+            ours = np.array([discrete.binomial_sf(k - 1, n, p) for p in ps])
+            assert_close(ours, special.bdtrc(k - 1, n, np.array(ps)), f"bdtrc k={k} n={n}", tiny=1e-300)
+    for k, n, p in [(3, 501, 0.01), (700, 2_000, 0.4)]:  # beyond the exact range: SciPy's own value
+        assert discrete.binomial_sf(k, n, p) == float(special.bdtrc(k, n, p))
+    assert math.isnan(discrete.binomial_sf(2, 1, 0.5)) and math.isnan(float(special.bdtrc(2, 1, 0.5)))
+
+
+def _fisher_tables() -> list[list[list[int]]]:
+    rng = np.random.default_rng(4)
+    tables = [[[a, 10 - a], [c, 10 - c]] for a in range(11) for c in range(11)]
+    tables += [[[5, 5], [5, 5]], [[0, 10], [0, 50_000]], [[10, 0], [50_000, 0]], [[8, 2], [1, 5]], [[0, 0], [3, 4]]]
+    for _ in range(400):
+        batch, ref = int(rng.integers(1, 80)), int(rng.choice([3, 40, 500, 20_000, 99_000]))
+        share = float(rng.choice([0.001, 0.01, 0.05, 0.5, 0.97, 0.999]))
+        hits, ref_hits = int(rng.binomial(batch, min(1.0, share * rng.uniform(0.3, 3)))), int(rng.binomial(ref, share))
+        tables.append([[hits, batch - hits], [ref_hits, ref - ref_hits]])
+    return tables
+
+
+def test_fisher_exact_is_scipys():
+    for table in _fisher_tables():
+        odds, p = discrete.fisher_exact(table)
+        expected = stats.fisher_exact(table)
+        assert odds == float(expected.statistic) or (math.isnan(odds) and math.isnan(expected.statistic)), table
+        assert p == pytest.approx(float(expected.pvalue), rel=REL, abs=0), table
+    big = [[3, 7], [150_000, 350_000]]  # SciPy approximates above a population of 104,729: its value is kept
+    assert discrete.fisher_exact(big)[1] == float(stats.fisher_exact(big).pvalue)

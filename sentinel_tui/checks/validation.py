@@ -19,6 +19,7 @@ from sentinel_tui.baseline.snapshot import Baseline
 from sentinel_tui.config import ValidationSettings
 from sentinel_tui.io.coerce import Coerced, coerce
 from sentinel_tui.model import AlertKind, Finding, Severity
+from sentinel_tui.stats.discrete import binomial_sf
 
 MAX_LISTED = 50  # findings of one kind listed column by column; the rest are summed up in one finding
 # Above this many cells the columns are coerced, sorted and counted on two worker threads (as drift does).
@@ -40,15 +41,12 @@ def _fmt(v: float | None) -> str:
 
 
 def _binomial_tail(k: int, n: int, p: float) -> float:
-    """P(X >= k) for X ~ Binomial(n, p). SciPy's special functions cost 0.3 s to import, so they are imported
-    here, when a count first passes its share threshold, not with the module."""
+    """P(X >= k) for X ~ Binomial(n, p)."""
     if k <= 0:
         return 1.0
     if k > n:
         return 0.0
-    from scipy import special
-
-    return float(special.bdtrc(k - 1, n, min(max(p, 0.0), 1.0)))
+    return binomial_sf(k - 1, n, min(max(p, 0.0), 1.0))
 
 
 def _listed(findings: list[Finding], check: str, severity: Severity, kind: AlertKind, names: list[str],

@@ -1,4 +1,4 @@
-"""Two-sample statistics for one feature: pure NumPy/SciPy, no files, no pandas.
+"""Two-sample statistics for one feature: pure NumPy, no files, no pandas.
 
 The numeric tests take the reference as a *sorted* array prepared once per baseline (``SortedReference``),
 so one batch costs a sort of the batch plus O(n log m) searches, never a sort of batch + reference together.
@@ -11,12 +11,13 @@ from functools import lru_cache
 
 import numpy as np
 
+from sentinel_tui.stats.discrete import fisher_exact
 from sentinel_tui.stats.distributions import chi2_sf, kolmogorov_sf, kstwo_sf, normal_cdf
 
-# The p-values are SciPy's (stats/distributions.py computes them without importing scipy.special, 0.3 s, or
-# scipy.stats, 1 s; only Fisher's exact test still imports scipy.stats, on first use). From an effective
-# sample size of 30, Stephens' corrected Kolmogorov limit gives p-values between 0.96x and 1.18x SciPy's exact
-# ``kstwo`` down to p = 1e-5 (measured; the larger ratios, which only cost power, at the smallest sizes), and
+# The p-values are SciPy's (stats/distributions.py and stats/discrete.py compute them without importing
+# scipy.special, 0.3 s, or scipy.stats, 1 s). From an effective sample size of 30, Stephens' corrected
+# Kolmogorov limit gives p-values between 0.96x and 1.18x SciPy's exact ``kstwo`` down to p = 1e-5
+# (measured; the larger ratios, which only cost power, at the smallest sizes), and
 # ``kstwo`` gets slow at large sizes (15 ms at 10,000, 60 ms at 33,000); below 30 we use ``kstwo``.
 _KSTWO_MAX_N = 30
 
@@ -304,10 +305,7 @@ def two_proportions(ref_true: int, ref_n: int, batch_true: int, batch_n: int) ->
     pooled = (ref_true + batch_true) / (ref_n + batch_n)
     expected_min = min(pooled, 1 - pooled) * min(ref_n, batch_n)
     if expected_min < 5:
-        from scipy import stats as sps
-
-        table = [[batch_true, batch_n - batch_true], [ref_true, ref_n - ref_true]]
-        odds, p = sps.fisher_exact(table)
+        odds, p = fisher_exact([[batch_true, batch_n - batch_true], [ref_true, ref_n - ref_true]])
         return ProportionComparison(float(odds), float(p), float(h), True)
     se = np.sqrt(pooled * (1 - pooled) * (1 / ref_n + 1 / batch_n))
     z = (p2 - p1) / se if se > 0 else 0.0
