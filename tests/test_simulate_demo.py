@@ -15,9 +15,10 @@ import pytest
 
 from sentinel_tui.engine.pipeline import analyse_file
 from sentinel_tui.model import Status
-from sentinel_tui.simulate.tabular import SCENARIOS, generate
+from sentinel_tui.simulate.tabular import SCENARIOS, generate, run_simulation
 
 from .conftest import credit_settings
+from .fresh_clone import fresh_clone, is_checkout, status, tracked_but_ignored
 
 
 def simulate(directory, *args):
@@ -120,3 +121,23 @@ def test_simulator_writes_late_label_files(tmp_path):
     assert "default" not in pd.read_csv(tmp_path / "batch_00001.csv").columns
     labels = pd.read_csv(tmp_path / "batch_00000.labels.csv")
     assert list(labels.columns) == ["id", "default"] and len(labels) == 50
+
+
+@pytest.mark.skipif(not is_checkout(), reason="needs the git checkout")
+def test_no_tracked_file_is_git_ignored():
+    # baselines/demo/baseline.json was tracked under the ignored baselines/*, and `make demo` rewrote it
+    assert tracked_but_ignored() == []
+
+
+@pytest.mark.skipif(not is_checkout(), reason="needs the git checkout")
+def test_the_demo_leaves_a_fresh_clone_clean(tmp_path):
+    from sentinel_tui.simulate import demo
+
+    clone = fresh_clone(tmp_path / "clone")
+    assert not (clone / "baselines" / "demo").exists()  # built by the demo, not shipped
+    for _ in range(2):  # the first run builds the baseline and its reference, the second reuses them
+        watch_dir, baselines = demo.prepare(clone, frames=False)
+        run_simulation(watch_dir, batches=2, rows=50)  # what the stream and the monitor leave behind
+        (watch_dir / ".sentinel").mkdir(exist_ok=True)
+    assert (baselines / "demo" / "baseline.json").exists()
+    assert status(clone) == ""

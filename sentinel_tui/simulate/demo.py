@@ -19,12 +19,11 @@ from pathlib import Path
 
 from sentinel_tui.cli.commands import main as cli_main
 from sentinel_tui.simulate.frame_batches import run_frame_simulation, write_reference_frames
-from sentinel_tui.simulate.tabular import run_simulation, write_reference
+from sentinel_tui.simulate.tabular import DEMO_PLAN, DEMO_ROWS, run_simulation, write_reference
 
-# (scenario, batches): about a minute of stream at one batch per second
-PLAN = [("healthy", 10), ("gradual", 10), ("covariate", 8), ("new_category", 4), ("corrupt", 3),
-        ("schema_break", 3), ("healthy", 8), ("concept", 10), ("healthy", 10)]
-# The camera stream: one 32-frame batch every two seconds beside the table stream.
+# The table stream: DEMO_PLAN (simulate/tabular.py), 66 batches at one a second, about 70 s (68 s measured).
+# The camera stream: one 32-frame batch every two seconds beside it, 39 batches, about 90 s (writing the PNGs
+# takes its share too).
 FRAME_PLAN = [("healthy", 8), ("low_light", 5), ("healthy", 5), ("blur", 5), ("healthy", 4), ("noise", 4),
               ("healthy", 8)]
 DEMO_FRAME_SIZE = 128  # small frames and model input keep the demo light on a laptop CPU
@@ -63,10 +62,10 @@ def prepare(root: Path, frames: bool = False) -> tuple[Path, Path]:
 
 
 def stream(watch_dir: Path, stop: threading.Event, rate: float) -> None:
-    for seed, (scenario, count) in enumerate(PLAN):
+    for seed, (scenario, count) in enumerate(DEMO_PLAN):
         if stop.is_set():
             return
-        run_simulation(watch_dir, scenario=scenario, batches=count, rows=2000, rate=rate, seed=seed, stop=stop)
+        run_simulation(watch_dir, scenario=scenario, batches=count, rows=DEMO_ROWS, rate=rate, seed=seed, stop=stop)
         if stop.wait(1.0 / rate):
             return
 

@@ -24,6 +24,11 @@ CHANNEL_P = [0.45, 0.35, 0.15, 0.05]
 EMPLOYMENT = ["salaried", "self_employed", "student", "retired", "unemployed"]
 EMPLOYMENT_P = [0.55, 0.2, 0.1, 0.1, 0.05]
 ROLES = {"target": "default", "prediction": "pred", "score": "score", "id": "id", "timestamp": "ts"}
+# `make demo`'s table stream, also replayed by the README screenshot (tui/screenshot.py): (scenario, batches),
+# the scenario at position k seeded with k, DEMO_ROWS rows a batch. 66 batches at one a second: about 70 s.
+DEMO_PLAN = (("healthy", 10), ("gradual", 10), ("covariate", 8), ("new_category", 4), ("corrupt", 3),
+             ("schema_break", 3), ("healthy", 8), ("concept", 10), ("healthy", 10))
+DEMO_ROWS = 2000
 
 
 @dataclass(frozen=True)
