@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test bench demo lint install dist clean
+.PHONY: test bench demo lint install dist screenshot clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -31,6 +31,10 @@ dist: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m sentinel_tui.simulate.demo
+
+# The README's screenshot, drawn by the current dashboard (tests/test_readme.py fails when it is stale).
+screenshot: $(STAMP)
+	$(PY) -m sentinel_tui.tui.screenshot docs/screenshot.svg
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info
