@@ -207,8 +207,11 @@ def main(argv: list[str]) -> int:
         record(state_dir, RECORDING)
         print(f"wrote {RECORDING}", file=sys.stderr)
         return 0
-    os.environ["TZ"] = "UTC"  # the dashboard shows local clock times: the same file in every time zone
+    # The same file in every environment: clock times in UTC, colours whatever NO_COLOR or Textual's settings say.
+    os.environ["TZ"] = "UTC"
     time.tzset()
+    for name in [n for n in os.environ if n == "NO_COLOR" or n.startswith("TEXTUAL_")]:
+        del os.environ[name]
     out = Path(argv[0] if argv else "docs/screenshot.svg")
     out.parent.mkdir(parents=True, exist_ok=True)
     asyncio.run(render(out, json.loads(RECORDING.read_text(encoding="utf-8"))))
