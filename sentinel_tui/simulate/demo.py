@@ -1,9 +1,10 @@
 """`make demo`: a live monitor on a simulated credit model's stream.
 
-Builds the demo baseline (``baselines/demo``, from a seeded reference in ``demo_data/``), starts the
-simulator writing batches into ``watch_dir/`` (healthy first, then a covariate shift, an unseen category,
-a corrupt file, a schema break and a concept change that only the accuracy shows, so the status visibly goes
-from green to red) and opens the monitor on it. When the frames extra is installed, a camera stream of frame
+Builds the demo baseline when it is missing (``baselines/demo``, from a seeded reference in ``demo_data/``;
+both git-ignored, so the demo leaves ``git status`` clean), starts the simulator writing batches into
+``watch_dir/`` (healthy first, then a covariate shift, an unseen category, a corrupt file, a schema break and a
+concept change that only the accuracy shows, so the status visibly goes from green to red) and opens the
+monitor on it. When the frames extra is installed, a camera stream of frame
 batches runs beside it (healthy, then darker, blurred and noisy frames). Quitting the monitor stops the
 simulators: they are threads of this process, so nothing is left running.
 """
