@@ -39,7 +39,7 @@ class Coerced:
     @cached_property
     def finite_sorted(self) -> np.ndarray:
         """Finite numeric values, sorted."""
-        return _finite_sorted(self.values)
+        return _finite_sorted(self.values, self.nulls + self.unparseable == 0)
 
     def sorted_only(self) -> Coerced:
         """The same column keeping only its finite values, sorted (row order dropped), without a second copy:
@@ -60,13 +60,19 @@ class Coerced:
         threads deriving different columns through it would wait for each other."""
         slots = self.__dict__
         if sort and "finite_sorted" not in slots:
-            slots["finite_sorted"] = _finite_sorted(self.values)
+            slots["finite_sorted"] = _finite_sorted(self.values, self.nulls + self.unparseable == 0)
         if count and "category_counts" not in slots:
             slots["category_counts"] = _category_counts(self.values)
         return self
 
 
-def _finite_sorted(v: np.ndarray) -> np.ndarray:
+def _finite_sorted(v: np.ndarray, probably_finite: bool = False) -> np.ndarray:
+    """The finite values, sorted. When all are probably finite (no missing cells), sorted first and checked at
+    both ends (NaN sorts last, infinities at the ends): a pass over the column saved."""
+    if probably_finite and v.size:
+        ordered = np.sort(v)
+        if np.isfinite(ordered[0]) and np.isfinite(ordered[-1]):
+            return ordered
     finite = np.isfinite(v)
     return np.sort(v if finite.all() else v[finite])
 

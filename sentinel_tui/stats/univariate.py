@@ -133,8 +133,9 @@ def _prefix_on_grid(ref: SortedReference, n: int) -> np.ndarray:
     """S(i / n) for i = 0..n; its differences integrate the reference quantile function over batch steps."""
     m = ref.size
     j, frac = _grid_steps_cached(n, m) if n <= _GRID_CACHE_ROWS else _grid_steps_uncached(n, m)
-    s = frac * ref.values[j]
-    s += ref.prefix[j]
+    s = ref.values.take(j)
+    s *= frac
+    s += ref.prefix.take(j)
     return s
 
 
@@ -167,7 +168,7 @@ def compare_numeric(ref: SortedReference, batch_sorted: np.ndarray) -> NumericCo
     r = ref.values
     below_i = _count_below(r, b)
     # Only values that also occur in the reference need a second search (none, for continuous data).
-    tied = r[np.minimum(below_i, m - 1)] == b
+    tied = r.take(below_i, mode="clip") == b  # the first reference value >= each batch value (or the last one)
     below = below_i * (1.0 / m)  # F_ref(v-)
     upto = below
     if tied.any():
