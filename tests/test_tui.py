@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Input
 
 from sentinel_tui.engine.monitor import Engine
 from sentinel_tui.engine.store import Store
+from sentinel_tui.tui.alert_tables import AlertTable
 from sentinel_tui.tui.app import SentinelApp
 from sentinel_tui.tui.screens import FeatureDetailScreen, HelpScreen
 from sentinel_tui.tui.widgets import FeatureTable, StatusBar
@@ -54,6 +55,7 @@ async def test_rows_are_updated_in_place_not_rebuilt(tmp_path, credit_baseline):
     events = scenario_events(tmp_path, credit_baseline, drifting=True)
     async with app.run_test() as pilot:
         feed(app, events[:1])
+        await pilot.pause()
         table = app.query_one(FeatureTable)
         table.move_cursor(row=3)
         keys_before = set(table.rows)
@@ -103,7 +105,9 @@ async def test_keys_filter_sort_help_detail(tmp_path, credit_baseline):
 async def test_pause_acknowledge_and_palette_with_a_real_engine(tmp_path, credit_baseline):
     engine = Engine(tmp_path, credit_baseline, credit_settings(), Store(tmp_path / ".sentinel"))
     app = SentinelApp(engine, directory=str(tmp_path), baseline="credit", follow=False)
+    notices: list[str] = []
     async with app.run_test(size=(100, 30)) as pilot:
+        app.notify = lambda message, **kw: notices.append(str(message))  # type: ignore[method-assign]
         df = credit_batch(600, 1)
         df["income"] *= 2
         await engine.process(str(write(df, tmp_path / "d.csv")))
@@ -114,12 +118,20 @@ async def test_pause_acknowledge_and_palette_with_a_real_engine(tmp_path, credit
         assert engine.paused and "PAUSED" in status_line(app)
         await pilot.press("p")
         assert not engine.paused
+        await pilot.press("a")  # the feature table has focus: nothing is acknowledged, the notice says where
+        await pilot.pause()
+        assert not [a for a in engine.open_alerts() if a.status == "acknowledged"]
+        assert "Alerts tab" in notices[-1]
+        app.query_one(AlertTable).focus()
         await pilot.press("a")
         await pilot.pause()
         acked = [a for a in engine.open_alerts() if a.status == "acknowledged"]
-        assert len(acked) == 1
-        first_row = app.query_one("#alerts", DataTable).get_row_at(0)
-        assert "ack" in first_row[1].plain
+        assert len(acked) == 1 and engine.store.alert(acked[0].id).status == "acknowledged"
+        assert notices[-1].startswith(f"acknowledged alert #{acked[0].id}")
+        assert "(1 acknowledged)" in status_line(app) and "CRITICAL" in status_line(app)  # still counts
+        await pilot.press("u")
+        await pilot.pause()
+        assert engine.store.alert(acked[0].id).status == "open" and "acknowledged" not in status_line(app)
         await pilot.press("ctrl+p")
         await pilot.press(*"pause or resume")
         from textual.widgets import OptionList

@@ -1,5 +1,6 @@
-"""SVG snapshots of the dashboard (pytest-textual-snapshot). Update with `pytest --snapshot-update` after
-checking snapshot_report.html; renders depend on the Textual version pinned in pyproject's dev extra."""
+"""SVG snapshots of the dashboard (pytest-textual-snapshot) at 80x24, 120x40 and 200x50. Update with
+`pytest --snapshot-update` after checking snapshot_report.html; renders depend on the Textual version pinned in
+pyproject's dev extra."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import pytest
 
 from sentinel_tui.tui.app import SentinelApp
 
-from .tui_fixtures import scenario_events
+from .tui_fixtures import T0, scenario_events
+
+SIZES = [(80, 24), (120, 40), (200, 50)]
+NOW = T0 + 60 * 9 + 26  # 26 s after the scenario's last batch
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +24,8 @@ def events(credit_baseline, tmp_path_factory):
 
 
 def _app() -> SentinelApp:
-    # Every time shown comes from the events' fixed timestamps, so renders are reproducible.
-    return SentinelApp(directory="watch_dir", baseline="demo")
+    # Every time shown comes from the events' fixed timestamps and a fixed clock, so renders are reproducible.
+    return SentinelApp(directory="watch_dir", baseline="demo", clock=lambda: NOW)
 
 
 def _feeder(evs, keys=()):
@@ -37,11 +41,30 @@ def _feeder(evs, keys=()):
     return run_before
 
 
-@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
-@pytest.mark.parametrize("state", ["healthy", "drifting"])
-def test_main_screen(snap_compare, events, state, size):
-    assert snap_compare(_app(), terminal_size=size, run_before=_feeder(events[state]))
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_drifting(snap_compare, events, size):
+    assert snap_compare(_app(), terminal_size=size, run_before=_feeder(events["drifting"]))
 
 
-def test_detail_screen(snap_compare, events):
+def test_healthy_80x24(snap_compare, events):
+    assert snap_compare(_app(), terminal_size=(80, 24), run_before=_feeder(events["healthy"]))
+
+
+def test_empty_80x24(snap_compare):
+    assert snap_compare(_app(), terminal_size=(80, 24), run_before=_feeder([]))
+
+
+def test_acknowledged_80x24(snap_compare, events):
+    """The first alert acknowledged from the Alerts table: dimmed, marked, counted in the status bar."""
+    assert snap_compare(_app(), terminal_size=(80, 24), run_before=_feeder(events["drifting"], keys=("tab", "tab",
+                                                                                                      "a")))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_alert_detail(snap_compare, events, size):
+    assert snap_compare(_app(), terminal_size=size, run_before=_feeder(events["drifting"],
+                                                                       keys=("tab", "tab", "enter")))
+
+
+def test_feature_detail(snap_compare, events):
     assert snap_compare(_app(), terminal_size=(100, 34), run_before=_feeder(events["drifting"], keys=("enter",)))

@@ -10,96 +10,57 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from datetime import datetime
-from functools import partial
+from collections.abc import Callable
+from dataclasses import replace
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.command import Hit, Hits, Provider
-from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Label, RichLog, TabbedContent, TabPane
+from textual.widgets import DataTable, Input, Static, TabbedContent, Tabs
 from textual.worker import Worker, WorkerState
 
 from sentinel_tui.engine.view import SECTIONS, MonitorView
 from sentinel_tui.model import AlertEvent, BatchEvent, LabelsEvent
 from sentinel_tui.textsafe import clean
+from sentinel_tui.tui.alert_detail import AlertDetailScreen
+from sentinel_tui.tui.alert_tables import AckRequest, AlertLogTable, AlertTable, BatchTable
+from sentinel_tui.tui.keys import KEYS, NOTES, SentinelCommands
+from sentinel_tui.tui.main_screen import FEATURES_HEIGHT, FORMATS, MainScreen, compose_main
 from sentinel_tui.tui.screens import FeatureDetailScreen, HelpScreen, frames_text, performance_text
-from sentinel_tui.tui.state import DashboardState
+from sentinel_tui.tui.state import DashboardState, trend_rows
 from sentinel_tui.tui.widgets import (
-    SEVERITY_STYLE,
     FeatureTable,
+    FieldsLine,
     StatusBar,
     TextLine,
     TrendPanel,
     feature_cells,
     feature_sort_key,
-    status_text,
+    status_fields,
+    trend_columns,
 )
 
 SORT_MODES = ("severity", "effect", "p-value", "name")
 OFFSCREEN_ROWS_PER_REDRAW = 150
 REFRESH_SECONDS = 0.25
 VIEWER_POLL_SECONDS = 1.0  # a viewer re-reads the store this often (one indexed query when nothing changed)
-KEYS = [("q", "quit (stops the watcher; the history stays in the store)"), ("p", "pause / resume ingestion"),
-        ("a", "acknowledge the selected alert (Alerts tab)"), ("/", "filter features by name (Escape closes)"),
-        ("s", "cycle the feature sort: severity, effect size, p-value, name"),
-        ("Enter", "feature detail: baseline vs latest distribution, statistics, history, findings"),
-        ("Escape", "back from a detail or help screen"), ("?", "this help"),
-        ("Tab / Shift+Tab", "move between panels"), ("Ctrl+P", "command palette: every action, plus themes"),
-        ("mouse", "click rows and tabs, scroll panels")]
-
-
-class SentinelCommands(Provider):
-    """The same actions as the keys, in the command palette."""
-
-    def _commands(self) -> list[tuple[str, str, str]]:
-        return [("Pause or resume ingestion", "toggle_pause", "p"), ("Acknowledge the selected alert",
-                "acknowledge", "a"), ("Filter features by name", "filter", "/"),
-                ("Cycle the feature sort order", "cycle_sort", "s"), ("Show keys and help", "help", "?"),
-                ("Light theme", "light_theme", ""), ("Dark theme", "dark_theme", ""), ("Quit", "quit", "q")]
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for title, action, key in self._commands():
-            score = matcher.match(title)
-            if score > 0:
-                yield Hit(score, matcher.highlight(title), partial(self.app.run_action, action),
-                          help=f"key: {key}" if key else None)
-
-
-class MainScreen(Screen):
-    DEFAULT_CSS = """
-    #body { height: 1fr; }
-    #left { width: 2fr; }
-    #right { width: 1fr; min-width: 28; }
-    #filter { display: none; height: 3; }
-    #filter.shown { display: block; }
-    FeatureTable { height: 1fr; }
-    #trends { height: auto; border: round $panel-lighten-2; border-title-color: $text-muted; }
-    #features-title { height: 1; color: $text-muted; }
-    #performance, #frames { height: auto; }
-    #bottom { height: 35%; min-height: 8; }
-    #bottom DataTable, #bottom RichLog { height: 1fr; }
-    """
-
-
 class SentinelApp(App):
     TITLE = "Sentinel"
     COMMANDS = App.COMMANDS | {SentinelCommands}
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("p", "toggle_pause", "Pause"),
-        Binding("a", "acknowledge", "Ack alert"),
-        Binding("slash", "filter", "Filter"),
-        Binding("s", "cycle_sort", "Sort"),
         Binding("question_mark", "help", "Help"),
+        # Where no alert has focus, these say where they act (the Alerts table and an alert's detail bind them).
+        Binding("a", "acknowledge", "Ack", show=False),
+        Binding("u", "unacknowledge", "Unack", show=False),
     ]
 
     def __init__(self, engine=None, *, directory: str = "", baseline: str = "", follow: bool = True,
-                 viewer: bool = False, theme: str = "textual-dark", clock_format: str = "%H:%M:%S"):
+                 viewer: bool = False, theme: str = "textual-dark", clock_format: str = "%H:%M:%S",
+                 clock: Callable[[], float] = time.time):
         super().__init__()
         self.engine = engine
         self.follow = follow and engine is not None and not viewer
@@ -114,40 +75,18 @@ class SentinelApp(App):
         self.sort_mode = SORT_MODES[0]
         self.filter_text = ""
         self.clock_format = clock_format
+        self.clock = clock  # the time the last batch's age is measured against (fixed in snapshot tests)
         self._initial_theme = theme
         self._stop = asyncio.Event()
         self._paused = False
-        self._log_drawn = 0  # alert-log events already written to the RichLog
         self._next_redraw = 0.0
+        self._age_second = 0  # the second the status bar's age was last drawn for
         self._cells: dict[str, tuple[dict, tuple]] = {}  # feature -> (the result it was drawn from, cells)
+        self._features_want_focus = False  # focus left the empty feature table: it returns with the features
 
     # composition ---------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield StatusBar(id="status")
-        with Horizontal(id="body"):
-            with Vertical(id="left"):
-                yield Input(placeholder="filter features by name (Escape closes)", id="filter")
-                yield TextLine("", id="features-title")
-                yield FeatureTable(id="features")
-            with Vertical(id="right"), Vertical(id="trends"):
-                yield TrendPanel("drift share", "%", id="trend-drift")
-                yield TrendPanel("rows/s", "", id="trend-rows")
-                yield TrendPanel("latency", " ms", id="trend-latency")
-                yield TrendPanel("accuracy", "%", id="trend-perf")
-                yield TrendPanel("F1", "%", id="trend-f1")
-                yield TrendPanel("embeddings", "%", id="trend-embedding")
-        with TabbedContent(id="bottom", initial="tab-alerts"):
-            with TabPane("Alerts", id="tab-alerts"):
-                yield DataTable(id="alerts", cursor_type="row")
-            with TabPane("Alert log", id="tab-log"):
-                yield RichLog(id="log", max_lines=500, markup=False, wrap=False, auto_scroll=True)
-            with TabPane("Batches", id="tab-batches"):
-                yield DataTable(id="batches", cursor_type="row")
-            with TabPane("Performance", id="tab-performance"):
-                yield VerticalScroll(TextLine("no labels yet", id="performance"))
-            with TabPane("Frames", id="tab-frames"):
-                yield VerticalScroll(TextLine("no frame batches yet", id="frames"))
-        yield Footer()
+        yield from compose_main()
 
     def get_default_screen(self) -> Screen:
         return MainScreen()
@@ -155,13 +94,6 @@ class SentinelApp(App):
     def on_mount(self) -> None:
         self.theme = self._initial_theme
         self.query_one("#trends").border_title = "trends"
-        alerts = self.query_one("#alerts", DataTable)
-        for label, width in (("id", 4), ("severity", 8), ("kind", 12), ("subject", 16), ("count", 5),
-                             ("message", 60)):
-            alerts.add_column(label, key=label, width=width)
-        batches = self.query_one("#batches", DataTable)
-        for label, width in (("file", 28), ("rows", 8), ("status", 8), ("latency", 9)):
-            batches.add_column(label, key=label, width=width)
         # The Frames tab appears with the first frame batch: tabular-only users never see an empty tab.
         self.query_one(TabbedContent).hide_tab("tab-frames")
         self.refresh_widgets()
@@ -170,7 +102,17 @@ class SentinelApp(App):
             self.run_worker(self.engine.run(self._stop), name="engine", exit_on_error=False)
         if self.viewer:
             self.set_interval(VIEWER_POLL_SECONDS, self.engine.follow_store)
-        self.query_one(FeatureTable).focus()
+        if self.view.features:  # else it gets focus with the first table batch (see _draw_empty)
+            self.query_one(FeatureTable).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The filter and the sort act on the feature table: offered only where it is shown."""
+        if action in ("filter", "cycle_sort"):
+            return isinstance(self.screen, MainScreen)
+        return True
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.query_one(FeatureTable).styles.max_height = max(4, int(event.size.height * FEATURES_HEIGHT))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The engine's run ended with an error (it supervises its own tasks, so this is a start-up failure
@@ -195,6 +137,8 @@ class SentinelApp(App):
             started = time.monotonic()
             self.refresh_widgets()
             self._next_redraw = started + 3 * (time.monotonic() - started)
+        if int(self.clock()) != self._age_second and self.view.last_batch_at is not None:
+            self._draw_status()  # the last batch's age, once a second
 
     def stale_sections(self) -> set[str]:
         """Sections to redraw: those whose revision in the view changed since the last redraw, and those the
@@ -209,31 +153,35 @@ class SentinelApp(App):
         self._drawn, self._dirty = dict(st.revision), set()
         with self.batch_update():
             if dirty & {"status", "alerts", "batches"}:
-                self.query_one(StatusBar).set(status_text(self.state, self._paused, self.clock_format))
-            if "features" in dirty or "trends" in dirty or "filter" in dirty:
+                self._draw_status()
+            if "features" in dirty or "trends" in dirty or "filter" in dirty or "frames" in dirty:
                 self._draw_features()
             if "trends" in dirty:
-                self.query_one("#trend-drift", TrendPanel).show(list(st.drift_share))
-                self.query_one("#trend-rows", TrendPanel).show(list(st.rows_per_second))
-                self.query_one("#trend-latency", TrendPanel).show(list(st.latency_ms))
-                perf_panel = self.query_one("#trend-perf", TrendPanel)
-                if st.performance is not None and st.performance.task == "regression" and perf_panel.unit:
-                    perf_panel.unit = ""
-                    perf_panel.query_one(Label).update("MAE")
-                perf_panel.show(list(st.perf_trend))
-                self.query_one("#trend-f1", TrendPanel).show(list(st.f1_trend))
-                self.query_one("#trend-embedding", TrendPanel).show(list(st.embedding_trend))
+                rows = trend_rows(st)
+                columns = trend_columns(rows)
+                for row in rows:
+                    self.query_one(f"#trend-{row.key}", TrendPanel).show(row, columns)
+                self.query_one("#right").set_class(any(r.values for r in rows), "shown")
             if "frames" in dirty and st.frames is not None:
                 self.query_one(TabbedContent).show_tab("tab-frames")
                 self.query_one("#frames", TextLine).set(frames_text(st.frames))
             if "performance" in dirty and st.performance is not None:
                 self.query_one("#performance", TextLine).set(performance_text(st.performance))
             if "alerts" in dirty:
-                self._draw_alerts()
+                self.query_one(AlertTable).show(st.alerts)
+                self.query_one(TabbedContent).get_tab("tab-alerts").label = f"Alerts ({len(st.alerts)})"
             if "log" in dirty or "alerts" in dirty:
-                self._draw_log()
+                self.query_one(AlertLogTable).show(list(st.alert_log), st.alert_log_total, self.clock_format)
             if "batches" in dirty:
-                self._draw_batches()
+                self.query_one(BatchTable).show(list(st.batches))
+            if isinstance(self.screen, AlertDetailScreen) and dirty & {"alerts", "log", "batches", "features",
+                                                                       "performance", "frames"}:
+                self.screen.redraw()
+
+    def _draw_status(self) -> None:
+        now = self.clock()
+        self._age_second = int(now)
+        self.query_one(StatusBar).set(status_fields(self.state, self._paused, now, self.clock_format))
 
     def _visible_features(self) -> list[str]:
         needle = self.filter_text.lower()
@@ -242,6 +190,10 @@ class SentinelApp(App):
 
     def _draw_features(self) -> None:
         table = self.query_one(FeatureTable)
+        empty = not self.view.features
+        self._draw_empty(empty)
+        if empty:
+            return
         order = self._visible_features()
         # Rows on screen are redrawn from the newest result at once; rows off screen catch up a slice per
         # redraw, so a 1,000-feature table costs about one screenful of cells per redraw, not 1,000 rows.
@@ -260,58 +212,38 @@ class SentinelApp(App):
         if len(stale) > len(wanted):
             self._dirty.add("features")  # more rows to catch up on the next redraw
         drifted = sum(1 for f in self.view.features.values() if f.drifted)
-        title = f"features: {drifted} of {len(self.view.features)} drifted · sort: {self.sort_mode}"
-        if self.filter_text:
-            title += f" · filter: {clean(self.filter_text)}"
-        self.query_one("#features-title", TextLine).set(Text(" " + title, no_wrap=True, overflow="ellipsis"))
+        fields = [(1, Text(f" features: {drifted} of {len(self.view.features)} drifted"), "")]
+        if self.filter_text:  # always shown: it says why rows are missing
+            fields.append((0, Text(f"filter: {clean(self.filter_text)}", style="bold"), " · "))
+        fields.append((2, Text(f"sort: {self.sort_mode}"), " · "))
+        self.query_one("#features-title", FieldsLine).set(fields)
 
-    def _draw_alerts(self) -> None:
-        table = self.query_one("#alerts", DataTable)
-        wanted = self.view.alerts
-        for key in [k for k in table.rows if int(k.value) not in wanted]:
-            table.remove_row(key)
-        for alert_id, a in sorted(wanted.items()):
-            sev = Text(a.severity + (" ack" if a.status == "acknowledged" else ""),
-                       style=SEVERITY_STYLE.get(a.severity, ""))
-            cells = (str(a.id), sev, a.kind, Text(clean(a.subject)), str(a.count), Text(clean(a.message)))
-            key = str(alert_id)
-            if key in table.rows:
-                for (label, value) in zip(("id", "severity", "kind", "subject", "count", "message"), cells,
-                                          strict=True):
-                    table.update_cell(key, label, value)
-            else:
-                table.add_row(*cells, key=key)
-        tab = self.query_one(TabbedContent).get_tab("tab-alerts")
-        tab.label = f"Alerts ({len(wanted)})"
-
-    def _draw_log(self) -> None:
-        log = self.query_one("#log", RichLog)
-        new = min(self.view.alert_log_total - self._log_drawn, len(self.view.alert_log))
-        self._log_drawn = self.view.alert_log_total
-        for event in list(self.view.alert_log)[len(self.view.alert_log) - new:]:
-            a = event.alert
-            line = Text(no_wrap=True, overflow="ellipsis")
-            line.append(datetime.fromtimestamp(a.updated_at).strftime(self.clock_format) + " ")
-            line.append(f"{a.severity:<8} ", style=SEVERITY_STYLE.get(a.severity, ""))
-            line.append(f"{event.change:<12} {a.kind:<12} ")
-            line.append(clean(a.subject) + ": ", style="bold")
-            line.append(clean(a.message))
-            log.write(line)
-
-    def _draw_batches(self) -> None:
-        table = self.query_one("#batches", DataTable)
-        wanted = {str(b.batch_id): b for b in self.view.batches}
-        for key in [k for k in table.rows if k.value not in wanted]:
-            table.remove_row(key)
-        for key, b in wanted.items():
-            if key in table.rows:
-                continue
-            latency = f"{b.latency * 1000:.0f} ms" if b.latency is not None else "-"
-            name = b.file.rsplit("/", 1)[-1]
-            table.add_row(Text(clean(name), no_wrap=True, overflow="ellipsis"), str(b.rows),
-                          Text(b.status, style=SEVERITY_STYLE.get(b.status, "green")), latency, key=key)
-        if table.row_count:
-            table.move_cursor(row=table.row_count - 1)
+    def _draw_empty(self, empty: bool) -> None:
+        """With no table batch yet: what the dashboard waits for, instead of an empty table."""
+        box = self.query_one("#empty", Static)
+        for widget in (self.query_one(FeatureTable), self.query_one("#features-title")):
+            if widget.display == empty:
+                widget.display = not empty
+        box.set_class(empty, "shown")
+        features = self.query_one(FeatureTable)
+        if features.can_focus == empty:  # an empty table takes no focus: the footer offers no feature keys
+            features.can_focus = not empty
+            if empty and self.focused in (features, None):
+                self._features_want_focus = True
+                self.query_one(TabbedContent).query_one(Tabs).focus()
+            elif not empty and self._features_want_focus:
+                features.focus()  # the first table batch: where the dashboard starts
+            self._features_want_focus = empty and self._features_want_focus
+        if not empty:
+            return
+        where = f" in {clean(self.state.directory)}" if self.state.directory else ""
+        text = Text(f"waiting for batches{where} ({FORMATS}); producers write then rename")
+        if self.view.frames is not None:
+            text = Text("no table batch yet: frame batches show in the Frames tab and the embeddings trend")
+        if self.view.ignored:
+            text.append(f"\n{self.view.ignored} entr{'y' if self.view.ignored == 1 else 'ies'} ignored (not read: "
+                        "see the Batches tab)", style="yellow")
+        box.update(text)
 
     # actions -------------------------------------------------------------------------------------------
     def action_toggle_pause(self) -> None:
@@ -326,24 +258,66 @@ class SentinelApp(App):
         self.refresh_widgets()
 
     def action_acknowledge(self) -> None:
-        table = self.query_one("#alerts", DataTable)
-        if not table.row_count:
-            self.notify("no open alert to acknowledge", severity="warning")
+        self._acknowledge_here(True)
+
+    def action_unacknowledge(self) -> None:
+        self._acknowledge_here(False)
+
+    def _acknowledge_here(self, acknowledge: bool) -> None:
+        """``a``/``u`` (or the palette) where no alert binds them: the alert in the detail shown, or the alert
+        under the Alerts table's cursor while that table has focus; elsewhere, say where they act."""
+        if isinstance(self.screen, AlertDetailScreen):
+            self.set_acknowledged(self.screen.alert_id, acknowledge)
             return
-        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-        alert = self.view.alerts.get(int(key))
-        if alert is None or alert.status == "acknowledged":
+        table = self.query_one(AlertTable)
+        if self.focused is table:
+            self.set_acknowledged(table.alert_at_cursor(), acknowledge)
+            return
+        key = "a" if acknowledge else "u"
+        self.notify(f"'{key}' acts on the alert under the cursor in the Alerts tab: select the tab, move to its "
+                    "table with Tab, then press it (or press Enter on an alert and use it there)", markup=False)
+
+    @on(AckRequest)
+    def _ack_requested(self, message: AckRequest) -> None:
+        message.stop()
+        self.set_acknowledged(message.alert_id, message.acknowledge)
+
+    def set_acknowledged(self, alert_id: int | None, acknowledge: bool) -> None:
+        """Acknowledge an open alert or withdraw its acknowledgement, with a notice saying what happened."""
+        a = self.view.alert(alert_id) if alert_id is not None else None
+        if a is None:
+            self.notify("no alert selected", severity="warning")
+            return
+        name = clean(f"#{a.id} ({a.kind} {a.subject})")
+        if not a.is_open:
+            self.notify(f"alert {name} is resolved: there is nothing to acknowledge", markup=False)
+            return
+        if acknowledge == (a.status == "acknowledged"):
+            self.notify(f"alert {name} is already acknowledged (u withdraws it)" if acknowledge
+                        else f"alert {name} is not acknowledged", markup=False)
             return
         if self.engine is not None:
-            self.engine.acknowledge(alert.id)  # publishes an AlertEvent back to us
+            (self.engine.acknowledge if acknowledge else self.engine.unacknowledge)(a.id)  # publishes to the view
         else:
-            alert.status = "acknowledged"
-            self.view.apply(AlertEvent("acknowledged", alert))
+            now = self.clock()
+            after = replace(a, status="acknowledged", acknowledged_at=now) if acknowledge else \
+                replace(a, status="open", acknowledged_at=None)
+            self.view.apply(AlertEvent("acknowledged" if acknowledge else "unacknowledged", after, at=now))
+        after = self.view.alert(a.id)
+        if after is not None and not after.is_open:
+            self.notify(f"acknowledged alert {name}: closed (an alert about a file that could not be read is "
+                        "closed by its acknowledgement)", markup=False)
+        elif acknowledge:
+            self.notify(f"acknowledged alert {name}: it stays open, and counts for the traffic light until it "
+                        "resolves", markup=False)
+        else:
+            self.notify(f"alert {name} is no longer acknowledged", markup=False)
         self.refresh_widgets()
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.add_class("shown")
+        box.can_focus = True
         box.focus()
 
     @on(Input.Changed, "#filter")
@@ -357,7 +331,9 @@ class SentinelApp(App):
         self._close_filter()
 
     def _close_filter(self) -> None:
-        self.query_one("#filter", Input).remove_class("shown")
+        box = self.query_one("#filter", Input)
+        box.remove_class("shown")
+        box.can_focus = False
         self.query_one(FeatureTable).focus()
 
     def key_escape(self) -> None:
@@ -370,7 +346,7 @@ class SentinelApp(App):
         self.refresh_widgets()
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(KEYS))
+        self.push_screen(HelpScreen(KEYS, NOTES))
 
     def action_light_theme(self) -> None:
         self.theme = "textual-light"
@@ -388,6 +364,16 @@ class SentinelApp(App):
         self.push_screen(FeatureDetailScreen(name, feature.to_dict(), list(self.view.feature_trends.get(name, [])),
                                              findings))
 
+    @on(DataTable.RowSelected, "#alerts")
+    def _open_alert(self, event: DataTable.RowSelected) -> None:
+        self.push_screen(AlertDetailScreen(int(event.row_key.value), self.view, self.clock_format))
+
+    @on(DataTable.RowSelected, "#log")
+    def _open_logged_alert(self, event: DataTable.RowSelected) -> None:
+        alert_id = self.query_one(AlertLogTable).alert_ids.get(event.row_key.value)
+        if alert_id is not None:
+            self.push_screen(AlertDetailScreen(alert_id, self.view, self.clock_format))
+
     async def action_quit(self) -> None:
         self._stop.set()
         for worker in self.workers:
@@ -395,4 +381,3 @@ class SentinelApp(App):
                 with contextlib.suppress(Exception):  # quitting must not fail
                     await asyncio.wait_for(worker.wait(), timeout=10)
         self.exit()
-

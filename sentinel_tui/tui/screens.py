@@ -106,13 +106,13 @@ class HelpScreen(Screen):
     BINDINGS = [Binding("escape", "app.pop_screen", "Close"), Binding("question_mark", "app.pop_screen", "Close")]
     DEFAULT_CSS = """
     HelpScreen { align: center middle; background: $background; }
-    HelpScreen > VerticalScroll { width: 70; max-width: 100%; height: auto; max-height: 90%;
+    HelpScreen > VerticalScroll { width: 84; max-width: 100%; height: auto; max-height: 100%;
                                   border: round $primary; background: $surface; padding: 0 1; }
     """
 
-    def __init__(self, keys: list[tuple[str, str]]):
+    def __init__(self, keys: list[tuple[str, str]], notes: list[tuple[str, str]] | None = None):
         super().__init__()
-        self.keys = keys
+        self.keys, self.notes = keys, notes or []
 
     def compose(self) -> ComposeResult:
         t = Table(box=None, show_header=False)
@@ -123,7 +123,9 @@ class HelpScreen(Screen):
         with VerticalScroll():
             yield Static(Text("Keys", style="bold"))
             yield Static(t)
-            yield Static(Text("Escape or ? closes this help.", style="dim"))
+            for title, text in self.notes:
+                yield Static(Text.assemble(("\n" + title, "bold"), "\n", text))
+            yield Static(Text("\nEscape or ? closes this help.", style="dim"))
 
 
 def performance_text(p) -> Text:
