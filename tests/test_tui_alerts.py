@@ -179,3 +179,23 @@ def test_evidence_of_a_performance_alert_names_value_interval_and_reference():
     assert "value 0.710" in text and "interval [0.680, 0.740] (95%)" in text and "reference 0.850" in text
     assert "verdict degraded" in text
     assert "1200 labelled rows" in plain(evidence(view, a)[0])
+
+
+async def test_the_detail_follows_the_alert_while_it_is_shown(tmp_path, credit_baseline):
+    """Redraws reach the main screen and the detail shown (the status bar's age ticks meanwhile)."""
+    from dataclasses import replace
+
+    app = SentinelApp(directory="watch_dir", baseline="b", clock=lambda: T0 + 5000)
+    async with app.run_test(size=(100, 30)) as pilot:
+        feed(app, scenario_events(tmp_path, credit_baseline, drifting=True))
+        await pilot.pause()
+        app.push_screen(AlertDetailScreen(2, app.view, app.clock_format))
+        await pilot.pause()
+        before = app.view.alerts[2]
+        later = replace(before, count=4, updated_at=T0 + 4000, last_batch_id=9, severity="warning")
+        app.on_engine_event(AlertEvent("updated", later, previous_severity="critical", at=T0 + 4000))
+        await pilot.pause(0.6)  # a redraw tick and a status tick
+        text = words(plain(app.screen.body, 100))
+        assert "count 4 failing observations" in text and "de-escalated warning #9" in text
+        assert "batches #2 batch_00001.csv, #9 batch_00008.csv" in text
+        assert "last batch" in str(app.main.query_one(StatusBar).render())

@@ -27,7 +27,7 @@ from sentinel_tui.textsafe import clean
 from sentinel_tui.tui.alert_detail import AlertDetailScreen
 from sentinel_tui.tui.alert_tables import AckRequest, AlertLogTable, AlertTable, BatchTable
 from sentinel_tui.tui.keys import KEYS, NOTES, SentinelCommands
-from sentinel_tui.tui.main_screen import FEATURES_HEIGHT, FORMATS, MainScreen, compose_main
+from sentinel_tui.tui.main_screen import FEATURES_HEIGHT, FORMATS, NARROW, MainScreen, compose_main
 from sentinel_tui.tui.screens import FeatureDetailScreen, HelpScreen, frames_text, performance_text
 from sentinel_tui.tui.state import DashboardState, trend_rows
 from sentinel_tui.tui.widgets import (
@@ -83,19 +83,22 @@ class SentinelApp(App):
         self._age_second = 0  # the second the status bar's age was last drawn for
         self._cells: dict[str, tuple[dict, tuple]] = {}  # feature -> (the result it was drawn from, cells)
         self._features_want_focus = False  # focus left the empty feature table: it returns with the features
+        # Widgets are looked up on the main screen: a query on the app looks at the screen shown with older
+        # Textual releases, and the main screen is redrawn while a detail screen is shown too.
+        self.main = MainScreen()
 
     # composition ---------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield from compose_main()
 
     def get_default_screen(self) -> Screen:
-        return MainScreen()
+        return self.main
 
     def on_mount(self) -> None:
         self.theme = self._initial_theme
-        self.query_one("#trends").border_title = "trends"
+        self.main.query_one("#trends").border_title = "trends"
         # The Frames tab appears with the first frame batch: tabular-only users never see an empty tab.
-        self.query_one(TabbedContent).hide_tab("tab-frames")
+        self.main.query_one(TabbedContent).hide_tab("tab-frames")
         self.refresh_widgets()
         self.set_interval(REFRESH_SECONDS, self._tick)
         if self.follow:
@@ -103,7 +106,7 @@ class SentinelApp(App):
         if self.viewer:
             self.set_interval(VIEWER_POLL_SECONDS, self.engine.follow_store)
         if self.view.features:  # else it gets focus with the first table batch (see _draw_empty)
-            self.query_one(FeatureTable).focus()
+            self.main.query_one(FeatureTable).focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The filter and the sort act on the feature table: offered only where it is shown."""
@@ -112,7 +115,8 @@ class SentinelApp(App):
         return True
 
     def on_resize(self, event: events.Resize) -> None:
-        self.query_one(FeatureTable).styles.max_height = max(4, int(event.size.height * FEATURES_HEIGHT))
+        self.main.query_one(FeatureTable).styles.max_height = max(4, int(event.size.height * FEATURES_HEIGHT))
+        self.main.set_class(event.size.width < NARROW, "narrow")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The engine's run ended with an error (it supervises its own tasks, so this is a start-up failure
@@ -160,20 +164,20 @@ class SentinelApp(App):
                 rows = trend_rows(st)
                 columns = trend_columns(rows)
                 for row in rows:
-                    self.query_one(f"#trend-{row.key}", TrendPanel).show(row, columns)
-                self.query_one("#right").set_class(any(r.values for r in rows), "shown")
+                    self.main.query_one(f"#trend-{row.key}", TrendPanel).show(row, columns)
+                self.main.query_one("#right").set_class(any(r.values for r in rows), "shown")
             if "frames" in dirty and st.frames is not None:
-                self.query_one(TabbedContent).show_tab("tab-frames")
-                self.query_one("#frames", TextLine).set(frames_text(st.frames))
+                self.main.query_one(TabbedContent).show_tab("tab-frames")
+                self.main.query_one("#frames", TextLine).set(frames_text(st.frames))
             if "performance" in dirty and st.performance is not None:
-                self.query_one("#performance", TextLine).set(performance_text(st.performance))
+                self.main.query_one("#performance", TextLine).set(performance_text(st.performance))
             if "alerts" in dirty:
-                self.query_one(AlertTable).show(st.alerts)
-                self.query_one(TabbedContent).get_tab("tab-alerts").label = f"Alerts ({len(st.alerts)})"
+                self.main.query_one(AlertTable).show(st.alerts)
+                self.main.query_one(TabbedContent).get_tab("tab-alerts").label = f"Alerts ({len(st.alerts)})"
             if "log" in dirty or "alerts" in dirty:
-                self.query_one(AlertLogTable).show(list(st.alert_log), st.alert_log_total, self.clock_format)
+                self.main.query_one(AlertLogTable).show(list(st.alert_log), st.alert_log_total, self.clock_format)
             if "batches" in dirty:
-                self.query_one(BatchTable).show(list(st.batches))
+                self.main.query_one(BatchTable).show(list(st.batches))
             if isinstance(self.screen, AlertDetailScreen) and dirty & {"alerts", "log", "batches", "features",
                                                                        "performance", "frames"}:
                 self.screen.redraw()
@@ -181,7 +185,7 @@ class SentinelApp(App):
     def _draw_status(self) -> None:
         now = self.clock()
         self._age_second = int(now)
-        self.query_one(StatusBar).set(status_fields(self.state, self._paused, now, self.clock_format))
+        self.main.query_one(StatusBar).set(status_fields(self.state, self._paused, now, self.clock_format))
 
     def _visible_features(self) -> list[str]:
         needle = self.filter_text.lower()
@@ -189,7 +193,7 @@ class SentinelApp(App):
         return sorted(names, key=lambda n: feature_sort_key(self.sort_mode, self.view.features[n], n))
 
     def _draw_features(self) -> None:
-        table = self.query_one(FeatureTable)
+        table = self.main.query_one(FeatureTable)
         empty = not self.view.features
         self._draw_empty(empty)
         if empty:
@@ -216,21 +220,21 @@ class SentinelApp(App):
         if self.filter_text:  # always shown: it says why rows are missing
             fields.append((0, Text(f"filter: {clean(self.filter_text)}", style="bold"), " · "))
         fields.append((2, Text(f"sort: {self.sort_mode}"), " · "))
-        self.query_one("#features-title", FieldsLine).set(fields)
+        self.main.query_one("#features-title", FieldsLine).set(fields)
 
     def _draw_empty(self, empty: bool) -> None:
         """With no table batch yet: what the dashboard waits for, instead of an empty table."""
-        box = self.query_one("#empty", Static)
-        for widget in (self.query_one(FeatureTable), self.query_one("#features-title")):
+        box = self.main.query_one("#empty", Static)
+        for widget in (self.main.query_one(FeatureTable), self.main.query_one("#features-title")):
             if widget.display == empty:
                 widget.display = not empty
         box.set_class(empty, "shown")
-        features = self.query_one(FeatureTable)
+        features = self.main.query_one(FeatureTable)
         if features.can_focus == empty:  # an empty table takes no focus: the footer offers no feature keys
             features.can_focus = not empty
             if empty and self.focused in (features, None):
                 self._features_want_focus = True
-                self.query_one(TabbedContent).query_one(Tabs).focus()
+                self.main.query_one(TabbedContent).query_one(Tabs).focus()
             elif not empty and self._features_want_focus:
                 features.focus()  # the first table batch: where the dashboard starts
             self._features_want_focus = empty and self._features_want_focus
@@ -269,7 +273,7 @@ class SentinelApp(App):
         if isinstance(self.screen, AlertDetailScreen):
             self.set_acknowledged(self.screen.alert_id, acknowledge)
             return
-        table = self.query_one(AlertTable)
+        table = self.main.query_one(AlertTable)
         if self.focused is table:
             self.set_acknowledged(table.alert_at_cursor(), acknowledge)
             return
@@ -315,7 +319,7 @@ class SentinelApp(App):
         self.refresh_widgets()
 
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
+        box = self.main.query_one("#filter", Input)
         box.add_class("shown")
         box.can_focus = True
         box.focus()
@@ -331,13 +335,13 @@ class SentinelApp(App):
         self._close_filter()
 
     def _close_filter(self) -> None:
-        box = self.query_one("#filter", Input)
+        box = self.main.query_one("#filter", Input)
         box.remove_class("shown")
         box.can_focus = False
-        self.query_one(FeatureTable).focus()
+        self.main.query_one(FeatureTable).focus()
 
     def key_escape(self) -> None:
-        if self.query_one("#filter", Input).has_class("shown"):
+        if self.main.query_one("#filter", Input).has_class("shown"):
             self._close_filter()
 
     def action_cycle_sort(self) -> None:
@@ -370,7 +374,7 @@ class SentinelApp(App):
 
     @on(DataTable.RowSelected, "#log")
     def _open_logged_alert(self, event: DataTable.RowSelected) -> None:
-        alert_id = self.query_one(AlertLogTable).alert_ids.get(event.row_key.value)
+        alert_id = self.main.query_one(AlertLogTable).alert_ids.get(event.row_key.value)
         if alert_id is not None:
             self.push_screen(AlertDetailScreen(alert_id, self.view, self.clock_format))
 

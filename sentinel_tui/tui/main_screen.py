@@ -12,6 +12,7 @@ from sentinel_tui.tui.alert_tables import AlertLogTable, AlertTable, BatchTable
 from sentinel_tui.tui.widgets import FeatureTable, FieldsLine, StatusBar, TextLine, TrendPanel
 
 FEATURES_HEIGHT = 0.45
+NARROW = 100  # below this width the trends lose their box (two columns more for the blocks and references)
 FORMATS = "CSV, compressed CSV, frame directories, .npy/.npz"
 TRENDS = (("drift", "drift share"), ("rows", "rows/s"), ("latency", "latency"), ("perf", "accuracy"), ("f1", "F1"),
           ("embedding", "embeddings"))
@@ -33,6 +34,7 @@ class MainScreen(Screen):
     #empty { height: auto; padding: 1 1; color: $text-muted; display: none; }
     #empty.shown { display: block; }
     #trends { height: auto; border: round $panel-lighten-2; border-title-color: $text-muted; }
+    MainScreen.narrow #trends { border: none; border-left: vkey $panel-lighten-2; }
     #performance, #frames { height: auto; }
     #bottom { height: 1fr; min-height: 8; }
     #bottom DataTable { height: 1fr; }

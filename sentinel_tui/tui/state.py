@@ -49,6 +49,7 @@ class TrendRow:
     low: float | None = 0.0  # the fixed scale; None: between the lowest and highest values shown
     high: float | None = 1.0
     short: str = ""  # the title where the width is short
+    optional_note: bool = False  # the note is a range, shown only where there is room (a reference always is)
 
     @property
     def short_title(self) -> str:
@@ -71,7 +72,8 @@ def trend_rows(view: MonitorView) -> list[TrendRow]:
                                      ("latency", "latency", " ms", list(view.latency_ms))):
         span = f"{min(values):,.0f}-{max(values):,.0f}" if values and f"{min(values):,.0f}" != f"{max(values):,.0f}" \
             else ""
-        rows.append(TrendRow(key, title, values, f"{values[-1]:,.0f}{unit}" if values else "", span, None, None))
+        rows.append(TrendRow(key, title, values, f"{values[-1]:,.0f}{unit}" if values else "", span, None, None,
+                             optional_note=True))
     perf = view.performance
     ref = (perf.reference or {}) if perf is not None else {}
     acc = list(view.perf_trend)

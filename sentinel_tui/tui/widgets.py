@@ -141,15 +141,17 @@ class TrendPanel(Widget):
         out.append(f"{scaled_blocks(row.values, row.low, row.high, cells):<{cells}}", style="cyan")
         out.append(f" {row.value:>{value}}", style="bold")
         if shown_note:
-            out.append(f" {row.note:>{shown_note}}", style="dim")
+            out.append(f" {row.note if len(row.note) <= shown_note else '':>{shown_note}}", style="dim")
         return out
 
 
 def trend_columns(rows: list[TrendRow]) -> tuple[int, int, int, int]:
-    """The widths of the trend lines' columns: name, short name, value, reference."""
+    """The widths of the trend lines' columns: name, short name, value, note. The notes' column is as wide as
+    the widest reference; a range (rows/s, latency) shows where it fits in it."""
     shown = [r for r in rows if r.values]
+    notes = [len(r.note) for r in shown if r.note and not r.optional_note] or [len(r.note) for r in shown]
     return (max((len(r.title) for r in shown), default=0), max((len(r.short_title) for r in shown), default=0),
-            max((len(r.value) for r in shown), default=0), max((len(r.note) for r in shown), default=0))
+            max((len(r.value) for r in shown), default=0), max(notes, default=0))
 
 
 def feature_sort_key(mode: str, f: FeatureDrift, name: str) -> tuple:
