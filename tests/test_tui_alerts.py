@@ -176,7 +176,7 @@ def test_evidence_of_a_performance_alert_names_value_interval_and_reference():
         message="accuracy 0.71 below the reference 0.85", scope="window")
     a = alert(3, "accuracy", "accuracy degraded", kind="performance")
     text = words(plain(evidence(view, a)[1]))
-    assert "value 0.710" in text and "interval [0.680, 0.740] (95%)" in text and "reference 0.850" in text
+    assert "value 0.710" in text and "interval [0.680, 0.740] (99.9%)" in text and "reference 0.850" in text
     assert "verdict degraded" in text
     assert "1200 labelled rows" in plain(evidence(view, a)[0])
 

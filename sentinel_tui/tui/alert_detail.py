@@ -19,6 +19,7 @@ from textual.widgets import Footer, Static
 
 from sentinel_tui.engine.view import MonitorView
 from sentinel_tui.model import Alert
+from sentinel_tui.performance.assess import CONFIDENCE
 from sentinel_tui.report.text import fmt_num
 from sentinel_tui.textsafe import clean
 from sentinel_tui.tui.alert_tables import AckRequest
@@ -78,7 +79,7 @@ def evidence(view: MonitorView, a: Alert) -> list[RenderableType]:
     if a.kind == "performance" and view.performance is not None:
         p = view.performance
         m, ref, low_high = p.metrics or {}, p.reference or {}, p.intervals.get(a.subject)
-        interval = f"[{fmt_num(low_high[0])}, {fmt_num(low_high[1])}] (95%)" if low_high else "-"
+        interval = f"[{fmt_num(low_high[0])}, {fmt_num(low_high[1])}] ({CONFIDENCE:.1%})" if low_high else "-"
         return [_heading(f"evidence (the rolling window of {p.labelled_rows} labelled rows)"), _facts([
             ("metric", clean(a.subject)), ("value", fmt_num(m.get(a.subject))), ("interval", interval),
             ("reference", fmt_num(ref.get(a.subject))),
