@@ -137,13 +137,22 @@ class BatchTable(KeyedTable):
     COLUMNS = (ColumnSpec("file", "file", 0, flex=16), ColumnSpec("rows", "rows", 8, 1),
                ColumnSpec("status", "status", 8), ColumnSpec("latency", "latency", 9, 2))
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.drawn_from: dict[str, tuple[BatchSummary, Cells]] = {}  # a batch's cells, made once
+
     def show(self, batches: list[BatchSummary]) -> None:
         rows = {}
         for b in batches:
-            latency = f"{b.latency * 1000:.0f} ms" if b.latency is not None else "-"
-            rows[str(b.batch_id)] = {"file": _cell(clean(b.file.rsplit("/", 1)[-1])), "rows": str(b.rows),
-                                     "status": Text(b.status, style=SEVERITY_STYLE.get(b.status, "green")),
-                                     "latency": latency}
+            key = str(b.batch_id)
+            made = self.drawn_from.get(key)
+            if made is None or made[0] is not b:
+                latency = f"{b.latency * 1000:.0f} ms" if b.latency is not None else "-"
+                made = self.drawn_from[key] = (b, {
+                    "file": _cell(clean(b.file.rsplit("/", 1)[-1])), "rows": str(b.rows),
+                    "status": Text(b.status, style=SEVERITY_STYLE.get(b.status, "green")), "latency": latency})
+            rows[key] = made[1]
+        self.drawn_from = {k: v for k, v in self.drawn_from.items() if k in rows}
         follow = self.row_count == 0 or self.cursor_row >= self.row_count - 1
         self.set_rows(rows)
         if follow and self.row_count:
