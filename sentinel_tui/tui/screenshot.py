@@ -192,7 +192,8 @@ async def demo_events(root: Path, recording: dict[str, Any]) -> list[Any]:
 async def render(out: Path, recording: dict[str, Any], size: tuple[int, int] = SIZE) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         events = await demo_events(Path(tmp), recording)
-    app = SentinelApp(directory="watch_dir", baseline="demo")
+    shot_at = max(_time_of(e) for e in events) + 4  # the picture is taken a few seconds after the last batch
+    app = SentinelApp(directory="watch_dir", baseline="demo", clock=lambda: shot_at)
     async with app.run_test(size=size) as pilot:
         for e in events:
             app.on_engine_event(e)
