@@ -12,7 +12,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from sentinel_tui.cli.common import fail
+from sentinel_tui.cli.common import fail, writing_report
 
 
 def _open_store(args: argparse.Namespace):
@@ -37,6 +37,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         return store
     try:
         if args.action == "ack":
+            if args.format == "plugin":
+                return fail("--format plugin lists alerts: 'sentinel alerts DIR --format plugin'")
             return _acknowledge(store, args)
         return _list(store, args)
     except sqlite3.Error as exc:
@@ -66,24 +68,34 @@ def _acknowledge(store, args: argparse.Namespace) -> int:
 
 
 def _list(store, args: argparse.Namespace) -> int:
+    """The open alerts (and with ``--all`` the history) in any format; the exit status is the open alerts'
+    status whatever the format, and whether or not the reader stays to the end."""
     from sentinel_tui.engine.view import MonitorView
-    from sentinel_tui.model import alerts_document, iso_utc
+    from sentinel_tui.model import alerts_document, iso_utc, status_of_alerts
     from sentinel_tui.textsafe import clean
 
-    view = MonitorView.load(store, history=1, alert_history=args.limit if args.all else 0)
+    plugin = args.format == "plugin"
+    view = MonitorView.load(store, history=100 if plugin else 1, alert_history=args.limit if args.all else 0)
     open_alerts = view.open_alerts()
     history = view.alert_history if args.all else None
-    doc = alerts_document(open_alerts, history)
-    if args.format == "json":
-        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
-    else:
-        shown = history if history is not None else open_alerts
-        print(f"{doc['status'].upper()}  {len(open_alerts)} open alert{'s' if len(open_alerts) != 1 else ''}"
-              + (f" ({sum(a.status == 'acknowledged' for a in open_alerts)} acknowledged)"
-                 if any(a.status == "acknowledged" for a in open_alerts) else ""))
-        for a in shown:
-            when = iso_utc(a.resolved_at if a.status == "resolved" else a.opened_at)
-            print(f"#{a.id:<5} {a.severity:<8} {a.status:<12} {a.kind:<16} {clean(a.subject)}  x{a.count}  "
-                  f"{'resolved' if a.status == 'resolved' else 'since'} {when}  {clean(a.message)}")
-    sys.stdout.flush()
-    return int(doc["exit_code"])
+    status = status_of_alerts(open_alerts)
+    with writing_report():
+        if plugin:
+            from sentinel_tui.report.plugin import watch_output
+            from sentinel_tui.textsafe import fs_text
+
+            sys.stdout.write(watch_output(None, status, open_alerts, view, fs_text(str(args.directory))))
+        elif args.format == "json":
+            doc = alerts_document(open_alerts, history)
+            sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+        else:
+            shown = history if history is not None else open_alerts
+            acknowledged = sum(a.status == "acknowledged" for a in open_alerts)
+            lines = [f"{status.label.upper()}  {len(open_alerts)} open alert{'s' if len(open_alerts) != 1 else ''}"
+                     + (f" ({acknowledged} acknowledged)" if acknowledged else "")]
+            for a in shown:
+                when = iso_utc(a.resolved_at if a.status == "resolved" else a.opened_at)
+                lines.append(f"#{a.id:<5} {a.severity:<8} {a.status:<12} {a.kind:<16} {clean(a.subject)}  x{a.count}"
+                             f"  {'resolved' if a.status == 'resolved' else 'since'} {when}  {clean(a.message)}")
+            sys.stdout.write("".join(line + "\n" for line in lines))
+    return int(status)

@@ -17,8 +17,11 @@ from sentinel_tui.cli.common import (
     baseline_info,
     baselines_dir,
     fail,
+    plugin_format,
     settings_from,
+    stdout_to_devnull,
     verify_weights_arg,
+    writing_report,
 )
 
 
@@ -137,18 +140,21 @@ def cmd_check(args: argparse.Namespace) -> int:
     verify_weights_arg(args, baseline, settings)
     results = [analyse_path(Path(f), baseline, settings) for f in args.files]
     overall = overall_status(results)
-    info = baseline_info(baseline)
-    if args.format == "json":
-        sys.stdout.write(dumps(build_report(results, info)) + "\n")
-    elif args.format == "markdown":
-        from sentinel_tui.report.text import render_markdown
+    with writing_report():
+        if args.format == "json":
+            sys.stdout.write(dumps(build_report(results, baseline_info(baseline))) + "\n")
+        elif args.format == "markdown":
+            from sentinel_tui.report.text import render_markdown
 
-        sys.stdout.write(render_markdown(results, overall, baseline.name))
-    else:
-        from sentinel_tui.report.text import make_console, render_text
+            sys.stdout.write(render_markdown(results, overall, baseline.name))
+        elif args.format == "plugin":
+            from sentinel_tui.report.plugin import check_output
 
-        render_text(results, overall, baseline.name, make_console())
-    sys.stdout.flush()
+            sys.stdout.write(check_output(results, overall))
+        else:
+            from sentinel_tui.report.text import make_console, render_text
+
+            render_text(results, overall, baseline.name, make_console(), verbose=args.verbose)
     return 0 if args.exit_zero else int(overall if overall != Status.UNKNOWN else Status.UNKNOWN)
 
 
@@ -262,7 +268,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         c.add_argument("files", nargs="+", help="batches: CSV files, frame directories or .npy/.npz frame arrays")
         c.add_argument("--weights", help="refuse unless the baseline's frames were embedded with these weights")
         c.add_argument("--baseline", required=True, help="baseline name or directory")
-        c.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+        c.add_argument("--format", choices=("text", "json", "markdown", "plugin"), default="text",
+                       help="text (default), json, markdown, or plugin (Nagios/Icinga: a status line with "
+                       "performance data, then the details)")
+        c.add_argument("-v", "--verbose", action="store_true",
+                       help="text: the feature table of every batch, every feature (default: one line per OK batch)")
         c.add_argument("--exit-zero", action="store_true", help="exit 0 whatever the verdict (report only)")
         analysis(c)
         common(c)
@@ -292,8 +302,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                           help="process what is new since the last run, print a report, exit 0/1/2/3 (cron)")
         mode.add_argument("--headless", action="store_true",
                           help="follow without a UI: one line per batch and per alert change")
-        w.add_argument("--format", choices=("text", "json", "markdown", "jsonl"), default="text",
-                       help="--once: text, json or markdown; --headless: text or jsonl")
+        w.add_argument("--format", choices=("text", "json", "markdown", "plugin", "jsonl"), default="text",
+                       help="--once: text, json, markdown or plugin (Nagios/Icinga); --headless: text or jsonl")
+        w.add_argument("-v", "--verbose", action="store_true",
+                       help="--once text: the feature table of every batch (default: one line per OK batch)")
         w.add_argument("--exit-zero", action="store_true", help="--once: exit 0 whatever the status")
         w.add_argument("--theme", choices=("dark", "light"), default="dark", help="dashboard theme (default dark)")
         following(w)
@@ -309,7 +321,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         al.add_argument("ids", nargs="*", type=int, metavar="ID", help="ack: the alert ids (#N in the list)")
         al.add_argument("--all", action="store_true", help="list: recent history too; ack: every open alert")
         al.add_argument("--limit", type=int, default=100, help="list --all: how many recent alerts (default 100)")
-        al.add_argument("--format", choices=("text", "json"), default="text")
+        al.add_argument("--format", choices=("text", "json", "plugin"), default="text",
+                        help="list: text, json, or plugin (Nagios/Icinga: a running monitor's state as a check)")
         al.add_argument("--state-dir", metavar="DIR", help="history store location (default: DIR/.sentinel)")
         al.set_defaults(func=cmd_alerts)
 
@@ -353,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
+    plugin_format(getattr(args, "format", None) == "plugin")
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_UNKNOWN
@@ -364,8 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     except (BaselineError, ConfigError) as exc:
         return fail(str(exc))
     except BrokenPipeError:
-        # `sentinel check ... | head`: the reader went away; that is not an error of ours.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # The reader went away (`sentinel baseline list | head -1`): not an error of ours. Commands with a status
+        # (check, watch --once, alerts) catch it themselves and exit with that status.
+        stdout_to_devnull()
         return 0
     except KeyboardInterrupt:
         return 130

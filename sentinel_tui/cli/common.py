@@ -7,19 +7,59 @@ the parser module that imports them (the cycle this module ended).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sqlite3
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 EXIT_UNKNOWN = 3
+_unknown_on_stdout = False  # --format plugin: a monitoring system reads stdout only, so failures go there too
+
+
+def plugin_format(on: bool) -> None:
+    """From now on (``--format plugin``), a failure is also an ``SENTINEL UNKNOWN - ...`` line on stdout."""
+    global _unknown_on_stdout
+    _unknown_on_stdout = on
 
 
 def fail(message: str) -> int:
     from sentinel_tui.textsafe import clean
 
-    print(f"sentinel: {clean(message)}", file=sys.stderr)
+    with writing_report():  # what stdout holds comes first where both streams go to one log
+        sys.stdout.flush()
+    print(f"sentinel: {clean(message)}", file=sys.stderr, flush=True)
+    if _unknown_on_stdout:
+        from sentinel_tui.model import Status
+        from sentinel_tui.report.plugin import output, text
+
+        with writing_report():
+            sys.stdout.write(output(Status.UNKNOWN, text(message), (), ()))
     return EXIT_UNKNOWN
+
+
+def stdout_to_devnull() -> None:
+    """Point stdout's file descriptor at /dev/null, so that what is still buffered goes nowhere instead of
+    failing again at exit (the Python documentation's advice for SIGPIPE, "Note on SIGPIPE")."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test's StringIO)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+@contextlib.contextmanager
+def writing_report() -> Iterator[None]:
+    """Write a report to stdout. A reader that went away (``sentinel check ... | head -1``) ends the report
+    quietly: the command still exits with the status its checks computed, not 1 for the pipe."""
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        stdout_to_devnull()
 
 
 def settings_from(args: argparse.Namespace):

@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sentinel_tui.cli.common import baseline_info, baselines_dir, fail, settings_from, store_problem, verify_weights_arg
+from sentinel_tui.cli.common import (
+    baseline_info,
+    baselines_dir,
+    fail,
+    settings_from,
+    store_problem,
+    verify_weights_arg,
+    writing_report,
+)
 
 
 @dataclass
@@ -73,6 +81,9 @@ def watch(args: argparse.Namespace) -> int:
     if args.once and args.metrics_port:
         return fail("--metrics-port needs a monitor that keeps running (--headless or the dashboard); "
                      "--once exits after its report (use --format json for machines)")
+    if args.format == "plugin" and not args.once:
+        return fail("--format plugin is a check's output: use it with --once (a running monitor's state: "
+                    "'sentinel alerts DIR --format plugin')")
     # Under textual-serve (TEXTUAL_DRIVER is its web driver) stdout is a pipe to the browser, not a terminal.
     if not args.once and not args.headless and not sys.stdout.isatty() and not os.environ.get("TEXTUAL_DRIVER"):
         return fail("stdout is not a terminal, so the dashboard cannot be drawn; "
@@ -152,9 +163,8 @@ def _dashboard(m: Monitor, args: argparse.Namespace, *, viewer: bool) -> int:
 
 def _watch_once(m: Monitor, args: argparse.Namespace, integrations: Any) -> int:
     from sentinel_tui.model import status_of_alerts
-    from sentinel_tui.report.json_report import build_report, dumps
 
-    engine, baseline = m.engine, m.baseline
+    engine = m.engine
 
     async def once() -> list:
         events = await engine.run_once()
@@ -173,7 +183,16 @@ def _watch_once(m: Monitor, args: argparse.Namespace, integrations: Any) -> int:
         return fail(store_problem(m.store.state_dir, exc))
     results = [e.result for e in events]
     status = status_of_alerts(alerts)
+    with writing_report():
+        _once_report(args, m, view, results, alerts, status)
+    return 0 if args.exit_zero else int(status)
+
+
+def _once_report(args: argparse.Namespace, m: Monitor, view: Any, results: list, alerts: list, status: Any) -> None:
+    baseline = m.baseline
     if args.format == "json":
+        from sentinel_tui.report.json_report import build_report, dumps
+
         report = build_report(results, baseline_info(baseline), mode="watch")
         report["status"], report["exit_code"] = status.label, int(status)
         report["open_alerts"] = [a.to_dict() for a in alerts]
@@ -186,22 +205,24 @@ def _watch_once(m: Monitor, args: argparse.Namespace, integrations: Any) -> int:
         from sentinel_tui.report.text import render_alerts_markdown, render_markdown
 
         sys.stdout.write(render_markdown(results, status, baseline.name) + render_alerts_markdown(alerts))
+    elif args.format == "plugin":
+        from sentinel_tui.report.plugin import watch_output
+        from sentinel_tui.textsafe import fs_text
+
+        sys.stdout.write(watch_output(results, status, alerts, view, fs_text(str(args.directory))))
     else:
+        from rich.text import Text
+
         from sentinel_tui.report.text import make_console, render_alerts, render_text
+        from sentinel_tui.textsafe import clean, fs_text
 
         console = make_console()
         if results:
-            render_text(results, status, baseline.name, console)
-        else:
-            print(f"no new batches in {args.directory}", file=sys.stderr)
+            render_text(results, status, baseline.name, console, verbose=args.verbose)
+        else:  # part of the report (stdout), so that a log of stdout says it, in order
+            console.print(Text(f"no new batches in {clean(fs_text(str(args.directory)))}"))
         if view.performance is not None:
-            from rich.text import Text
-
-            from sentinel_tui.textsafe import clean
-
             window = view.performance
             console.print(Text(f"performance (window of {window.labelled_rows} labelled rows): "
                                f"{window.status}: {clean(window.message)}"))
         render_alerts(alerts, status, console)
-    sys.stdout.flush()
-    return 0 if args.exit_zero else int(status)

@@ -72,36 +72,114 @@ def performance_line(r: BatchResult) -> str | None:
     return f"  {label}: {p.message}" if p.message and p.status != "no_labels" else f"  {label}"
 
 
-def _split_features(r: BatchResult) -> tuple[list[FeatureDrift], int]:
+def _split_features(r: BatchResult, limit: int | None = MAX_QUIET_FEATURES) -> tuple[list[FeatureDrift], int]:
+    """The features to list (the drifted ones, then up to ``limit`` others; None: all) and how many are not."""
     if r.drift is None:
         return [], 0
     feats = list(r.drift.features.values())
     drifted = [f for f in feats if f.drifted]
     quiet = [f for f in feats if not f.drifted]
-    return drifted + quiet[:MAX_QUIET_FEATURES], max(0, len(quiet) - MAX_QUIET_FEATURES)
+    limit = len(quiet) if limit is None else limit
+    return drifted + quiet[:limit], max(0, len(quiet) - limit)
+
+
+PIPED_WIDTH = 1_000_000  # piped output is not wrapped: a line is as long as its content
+
+
+class _TrimmedLines:
+    """A text stream that drops the spaces at the end of each line (Rich pads table cells to the column width;
+    piped output is for ``grep``, ``diff`` and logs, where trailing spaces are noise)."""
+
+    def __init__(self, stream: IO[str]):
+        self.stream = stream
+        self._spaces = ""  # trailing spaces of an unfinished line: written only if more text follows on it
+
+    def write(self, text: str) -> int:
+        lines = (self._spaces + text).split("\n")
+        last = lines.pop()
+        body = last.rstrip(" ")
+        self._spaces = last[len(body):]
+        out = "".join(line.rstrip(" ") + "\n" for line in lines) + body
+        if out:
+            self.stream.write(out)
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.stream, "encoding", None) or "utf-8"
 
 
 def make_console(file: IO[str] | None = None) -> Any:
+    """A Rich console for reports. On a terminal: colour (unless ``NO_COLOR``) at the terminal's width. Anywhere
+    else (a pipe, a file, cron's mail): plain text, no hard wrap, no trailing spaces. A reader that goes away
+    (``| head -1``) raises ``BrokenPipeError`` to the caller, which knows the exit status (Rich would exit 1)."""
+    import sys
+
     from rich.console import Console
 
-    is_tty = (file or __import__("sys").stdout).isatty()
-    return Console(file=file, no_color=bool(os.environ.get("NO_COLOR")) or not is_tty,
-                   highlight=False, emoji=False, soft_wrap=False, width=None if is_tty else 160,
-                   color_system="auto" if is_tty else None)
+    class ReportConsole(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True  # nothing more to write: the reader is gone
+            raise BrokenPipeError
+
+    stream = file or sys.stdout
+    if stream.isatty():
+        return ReportConsole(file=file, no_color=bool(os.environ.get("NO_COLOR")), highlight=False, emoji=False,
+                             soft_wrap=False)
+    return ReportConsole(file=_TrimmedLines(stream), force_terminal=False, no_color=True, color_system=None,
+                         highlight=False, emoji=False, soft_wrap=False, width=PIPED_WIDTH)
 
 
-def render_text(results: list[BatchResult], overall: Status, baseline_name: str, console: Any) -> None:
+def brief_line(r: BatchResult) -> str:
+    """The one line an OK batch gets: the summary, and model quality in a few words when there were labels."""
+    text = summary_line(r)
+    info = sum(1 for f in r.findings if f.severity == Severity.INFO)
+    if info:
+        text += f" ({info} info)"
+    p = r.performance
+    if p is not None and p.status == "insufficient_labels":
+        text += ", performance: insufficient labels"
+    elif p is not None and p.metrics is not None and p.status != "no_labels":
+        key = "mae" if p.task == "regression" else "accuracy"
+        value, ref = p.metrics.get(key), (p.reference or {}).get(key)
+        if isinstance(value, (int, float)):
+            text += f", {key} {value:.3f}" + (f" (reference {ref:.3f})" if isinstance(ref, (int, float)) else "")
+    return text
+
+
+def render_text(results: list[BatchResult], overall: Status, baseline_name: str, console: Any,
+                verbose: bool = False) -> None:
+    """One line per OK batch and the whole story (findings, performance, feature table) for the others;
+    ``verbose``: the whole story for every batch, every feature listed."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
     plain = not console.is_terminal
     tbox = box.ASCII if plain else box.SIMPLE_HEAD
+    brief = False  # the line before is a one-line batch
     for r in results:
         head = Text()
         head.append(f"{r.status.label.upper():<9}", style=STATUS_STYLE[r.status])
         head.append(clean(r.file), style="bold")
-        head.append(f"  {summary_line(r)}")
+        if r.status == Status.OK and not verbose:
+            head.append(f"  {clean(brief_line(r))}")
+            console.print(head)
+            brief = True
+            continue
+        if brief:
+            console.print()
+            brief = False
+        head.append(f"  {clean(summary_line(r))}")
         console.print(head)
         perf = performance_line(r)
         if perf:
@@ -117,7 +195,7 @@ def render_text(results: list[BatchResult], overall: Status, baseline_name: str,
             console.print(t)
         if r.embedding is not None:
             _image_stats_table(r, console, tbox)
-        shown, hidden = _split_features(r)
+        shown, hidden = _split_features(r, limit=None if verbose else MAX_QUIET_FEATURES)
         if shown:
             t = Table(box=tbox, show_edge=False, pad_edge=False, expand=False)
             for col, just in (("feature", "left"), ("type", "left"), ("test", "left"), ("statistic", "right"),
