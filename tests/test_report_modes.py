@@ -122,13 +122,18 @@ def test_plugin_labels_and_text_from_hostile_column_names(tmp_path):
     through, labels are bounded, and a clash after sanitising gets its own label."""
     names = {"income": "in|come = it's \"x\"", "credit_score": "score " + "z" * 200,
              "age": "esc\x1b[31mage", "debt_ratio": "debt'ratio", "accounts": "debt=ratio"}
-    generate(4000, np.random.default_rng(5)).rename(columns=names).to_csv(tmp_path / "ref.csv", index=False)
+    generate(4000, np.random.default_rng(5), extra_features=25).rename(columns=names).to_csv(tmp_path / "ref.csv",
+                                                                                           index=False)
     roles = [f"--{role}={column}" for role, column in ROLES.items()]
     made = run("baseline", "create", tmp_path / "ref.csv", "--name", "h", *roles, "--baselines-dir", tmp_path / "bl")
     assert made.returncode == 0, made.stderr
-    df = generate(1000, np.random.default_rng(6))
+    df = generate(1000, np.random.default_rng(6), extra_features=25)
     df["income"] *= 3
     df["credit_score"] -= 150
+    df["debt_ratio"] += 0.3
+    df["accounts"] += 5
+    for k in range(8):  # drift in 8 more features: 12 drift alerts, more than the status line names
+        df[f"x{k:03d}"] += 5
     write(df.rename(columns=names), tmp_path / "b|atch.csv")
     proc = run("check", tmp_path / "b|atch.csv", "--baseline", "h", "--baselines-dir", tmp_path / "bl",
                "--format", "plugin")
@@ -143,6 +148,11 @@ def test_plugin_labels_and_text_from_hostile_column_names(tmp_path):
     assert all(len(k) <= 48 for k in perf) and any(k.startswith("effect score zzz") for k in labels)
     assert {"effect debt_ratio", "effect debt_ratio~2"} <= set(labels)  # debt'ratio and debt=ratio
     assert any("b\u00a6atch.csv" in line for line in details)
+    drift = re.search(r"(?:: |; )drift ([^;]*) \(\+6 more\)(?:;|$)", summary)
+    assert drift and len(drift.group(1).split(", ")) == 6, summary  # 6 of the 12 drifted features named
+    assert "score " + "z" * 33 + "\u2026" in summary and "z" * 34 not in summary  # names cut to 40 characters
+    assert len(labels) == 20 and {f"effect x{k:03d}" for k in range(8)} <= set(labels)  # drifted ones kept
+    assert len(first.encode()) < 1400
 
 
 def test_watch_once_plugin_reads_the_open_alerts(tmp_path, credit_dir):

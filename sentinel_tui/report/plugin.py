@@ -27,7 +27,9 @@ from sentinel_tui.textsafe import clean
 SERVICE = "SENTINEL"
 MAX_LABEL = 48  # characters of a perfdata label made from a name in the data
 MAX_SUBJECTS = 6  # subjects named per alert kind on the status line; the rest are counted
-MAX_FEATURES = 50  # per-feature perfdata entries (drifted features first, then the largest effect sizes)
+MAX_SUBJECT = 40  # characters of a subject on the status line (the long output has it whole)
+MAX_FEATURES = 20  # per-feature perfdata entries (drifted first, then the largest effect sizes): keeps the status
+# line near 1 kB, what older NRPE versions pass on
 
 
 def text(value: object) -> str:
@@ -98,6 +100,10 @@ def _count(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else many or one + 's'}"
 
 
+def _cut(s: str, limit: int) -> str:
+    return s if len(s) <= limit else s[:limit - 1] + "\u2026"
+
+
 def subjects_by_kind(items: Iterable[tuple[str, str, int]]) -> str:
     """``drift income, credit_score; performance accuracy`` from (kind, subject, severity) in the order given
     (worst first); at most ``MAX_SUBJECTS`` subjects per kind, the rest counted."""
@@ -108,7 +114,7 @@ def subjects_by_kind(items: Iterable[tuple[str, str, int]]) -> str:
             names.append(subject)
     parts = []
     for kind, names in kinds.items():
-        shown = ", ".join(text(n) for n in names[:MAX_SUBJECTS])
+        shown = ", ".join(_cut(text(n), MAX_SUBJECT) for n in names[:MAX_SUBJECTS])
         more = len(names) - MAX_SUBJECTS
         parts.append(f"{text(kind)} {shown}" + (f" (+{more} more)" if more > 0 else ""))
     return "; ".join(parts)
