@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sentinel_tui.integrations.prometheus import MetricsExporter, MetricsServer, label_value
 from sentinel_tui.model import FeatureDrift
 
-from .helpers import credit_batch, write
+from .helpers import credit_batch, wait_until, write
 from .localhttp import closed_port
 from .test_engine import drifted, make_engine
 
@@ -150,16 +150,16 @@ def test_headless_watch_serves_metrics_and_once_refuses_the_port(tmp_path, credi
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
         m: dict = {}
-        while time.monotonic() < deadline:
+
+        def scraped_a_batch() -> bool:
             try:
-                m = scrape(url)
-                if m["sentinel_batches_total"][(("kind", "table"),)] >= 1:
-                    break
+                m.update(scrape(url))
+                return m["sentinel_batches_total"][(("kind", "table"),)] >= 1
             except (urllib.error.URLError, ConnectionError, KeyError):
-                pass
-            time.sleep(0.2)
+                return False
+
+        wait_until(scraped_a_batch, 60)
         assert m["sentinel_batches_total"][(("kind", "table"),)] == 1
         assert m["sentinel_status"][()] == 2
         code, body = health(url)

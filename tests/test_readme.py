@@ -19,7 +19,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import tomllib
 import urllib.request
 from pathlib import Path
@@ -30,6 +29,7 @@ import pytest
 from sentinel_tui.simulate.tabular import ROLES, generate, write_reference
 
 from .fresh_clone import ROOT, fresh_clone, is_checkout, status
+from .helpers import wait_until
 
 README = ROOT / "README.md"
 BIN = Path(sys.executable).parent  # the environment's `sentinel` and `python`
@@ -229,11 +229,8 @@ class Follower:
             r.start()
 
     def wait_until(self, ready, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            assert self.proc.poll() is None, "".join(self.err)
-            assert time.monotonic() < deadline, "not ready in time: " + "".join(self.err)
-            time.sleep(0.2)
+        wait_until(lambda: ready() or self.proc.poll() is not None, timeout)
+        assert ready(), ("exited: " if self.proc.poll() is not None else "not ready in time: ") + "".join(self.err)
 
     def interrupt(self) -> int:
         self.proc.send_signal(signal.SIGINT)
@@ -448,9 +445,7 @@ def test_make_demo(tmp_path):
     def table_batches() -> list[str]:
         return [x for x in lines if " batch " in x and ".csv" in x]
 
-    deadline = time.monotonic() + 240
-    while len(table_batches()) < 3 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.3)
+    wait_until(lambda: len(table_batches()) >= 3 or proc.poll() is not None, 240)
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches make and the demo, as in a terminal
     proc.wait(timeout=60)
     for r in readers:
@@ -458,7 +453,14 @@ def test_make_demo(tmp_path):
     err = "".join(errors)
     assert len(table_batches()) >= 3, err
     assert "status=ok" in table_batches()[0] and "Traceback" not in err
-    time.sleep(1)
+    def group_gone() -> bool:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    wait_until(group_gone, 10)
     with pytest.raises(ProcessLookupError):  # the demo and its simulator threads are gone
         os.killpg(proc.pid, 0)
     assert status(clone) == ""  # baselines/demo, demo_data/ and watch_dir/ are git-ignored
@@ -491,9 +493,7 @@ def dashboard_quits(command: str, cwd: Path, mapping: dict[str, str]) -> int:
             screen.extend(chunk)
 
     threading.Thread(target=read, daemon=True).start()
-    deadline = time.monotonic() + 60
-    while b"Alert log" not in screen and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: b"Alert log" in screen or proc.poll() is not None, 60)
     assert b"Alert log" in screen, screen[-2000:]
     os.write(master, b"q")
     try:

@@ -113,13 +113,17 @@ async def test_serve_answers_on_localhost_and_sessions_are_viewers(tmp_path, cre
                             env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"})
     try:
         page = ""
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not page:
+
+        def served() -> bool:
+            nonlocal page
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
                     page = r.read().decode()
             except OSError:
-                await asyncio.sleep(0.2)
+                return False
+            return bool(page)
+
+        await until(served, 60)
         assert f'data-session-websocket-url="ws://127.0.0.1:{port}/ws"' in page
         screen = await _first_screen(f"http://127.0.0.1:{port}/ws", "VIEWER")
         assert "VIEWER" in screen and "CRITICAL" in screen  # the session shows the serving engine's verdicts
