@@ -135,6 +135,8 @@ class SentinelApp(App):
 
     # drawing -------------------------------------------------------------------------------------------
     def _tick(self) -> None:
+        if not self.main.query(FeatureTable):
+            return  # the main screen's widgets are gone: the app is shutting down (a tick can still fire)
         # Adaptive: after a redraw that took d seconds, wait at least 3d before the next one, so the loop
         # stays mostly free for keys however large the table is.
         if time.monotonic() >= self._next_redraw:
