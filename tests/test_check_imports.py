@@ -31,7 +31,7 @@ print(json.dumps({"status": status, "report": out.getvalue(), "modules": sorted(
 """
 
 
-def _table(rows: int, rng: np.random.Generator, nulls: int = 0) -> pa.Table:
+def _table(rows: int, rng: np.random.Generator, nulls: int = 0, labelled: bool = False) -> pa.Table:
     """Numeric, categorical and boolean features; ``nulls`` missing values in the first numeric one (a small
     batch's one missing value asks for a binomial tail; its booleans for Fisher's exact test)."""
     levels = np.array([f"level_{k}" for k in range(12)])
@@ -39,6 +39,11 @@ def _table(rows: int, rng: np.random.Generator, nulls: int = 0) -> pa.Table:
     cols["num_0"] = pa.array(cols["num_0"].to_numpy(), mask=np.arange(rows) < nulls)
     cols.update({f"cat_{i}": pa.array(levels[rng.integers(0, 12, rows)]) for i in range(2)})
     cols.update({f"flag_{i}": pa.array(rng.random(rows) < share) for i, share in enumerate((0.5, 0.03))})
+    if labelled:  # a model's output and the truth: the performance checks run too
+        classes = np.array(["no", "yes"])
+        truth = rng.integers(0, 2, rows)
+        cols["label"] = pa.array(classes[truth])
+        cols["pred"] = pa.array(classes[np.where(rng.random(rows) < 0.8, truth, 1 - truth)])
     return pa.table(cols)
 
 
@@ -50,6 +55,11 @@ def checked(tmp_path_factory) -> Path:
     for rows in (1_000, 10):
         pacsv.write_csv(_table(rows, rng, nulls=1), root / f"b{rows}.csv")
     save_baseline(build_baseline(root / "ref.csv", "r", Settings()), root / "bl" / "r")
+    pacsv.write_csv(_table(20_000, rng, labelled=True), root / "labelled_ref.csv")
+    pacsv.write_csv(_table(1_000, rng, labelled=True), root / "labelled.csv")
+    settings = Settings()
+    settings.columns.target, settings.columns.prediction = "label", "pred"
+    save_baseline(build_baseline(root / "labelled_ref.csv", "lab", settings), root / "bl" / "lab")
     return root
 
 
@@ -74,3 +84,17 @@ def test_check_process_imports_no_heavy_package(checked, rows, fmt):
             assert any(f["check"] == "null_rate" for f in batch["validation"]), batch["validation"]
     heavy = [m for m in got["modules"] if m.split(".")[0] in NOT_NEEDED]
     assert heavy == [], f"a check of {rows} rows imported {heavy}"
+
+
+def test_labelled_check_imports_no_heavy_package(checked):
+    """A baseline with a target and a prediction: the performance metrics of the batch are computed too."""
+    args = ["check", str(checked / "labelled.csv"), "--baseline", "lab", "--baselines-dir", str(checked / "bl"),
+            "--format", "json"]
+    run = subprocess.run([sys.executable, "-c", CHECK, *args], capture_output=True, text=True, cwd=ROOT,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    batch = json.loads(got["report"])["batches"][0]
+    assert batch["performance"]["metrics"]["accuracy"] > 0.7, batch["performance"]
+    heavy = sorted({m.split(".")[0] for m in got["modules"]} & set(NOT_NEEDED))
+    assert heavy == [], f"a labelled check imported {heavy}"

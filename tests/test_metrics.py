@@ -68,3 +68,18 @@ def test_multiclass_probabilities():
     assert res.log_loss == pytest.approx(expected_ll)
     aucs = [m.roc_auc(y == lab, proba[:, i]) for i, lab in enumerate(["a", "b", "c"])]
     assert res.roc_auc == pytest.approx(np.mean(aucs))
+
+
+@pytest.mark.parametrize("classes", [2, 4, 9])
+def test_confusion_matrix_counts_every_pair_and_leaves_out_unknown_values(classes):
+    """Both ways of finding a value's class (a comparison per class, a lookup per row) count the same pairs;
+    missing values and values outside the labels are left out."""
+    rng = np.random.default_rng(classes)
+    labels = [f"c{k}" for k in range(classes)]
+    pool = np.array([*labels, "other", None], dtype=object)
+    y_true, y_pred = pool[rng.integers(0, classes + 2, 5_000)], pool[rng.integers(0, classes + 2, 5_000)]
+    expected = np.zeros((classes, classes), dtype=np.int64)
+    for t, p in zip(y_true, y_pred, strict=True):
+        if t in labels and p in labels:
+            expected[labels.index(t), labels.index(p)] += 1
+    np.testing.assert_array_equal(m.confusion_matrix(y_true, y_pred, labels), expected)

@@ -57,11 +57,22 @@ def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(b > 0, a / np.where(b > 0, b, 1), np.nan)
 
 
-def _codes(values: np.ndarray, labels: list[str]) -> np.ndarray:
-    """Index of each value in ``labels`` (-1 when absent), by pandas' hash table, not a Python loop."""
-    import pandas as pd  # already loaded with pyarrow; imported here to keep this module's import light
+# Up to this many classes, one vectorised comparison per class (1.4 ms per class at 100,000 rows) is faster
+# than a dictionary lookup per row (6 ms); pandas' hash table would be faster still but costs a `check`
+# process 0.2-0.3 s of import.
+_COMPARE_CLASSES = 4
 
-    return np.asarray(pd.Categorical(values, categories=labels).codes, dtype=np.int64)
+
+def _codes(values: np.ndarray, labels: list[str]) -> np.ndarray:
+    """Index of each value in ``labels`` (-1 when absent or missing)."""
+    values = np.asarray(values, dtype=object)
+    if len(labels) <= _COMPARE_CLASSES:
+        codes = np.full(values.size, -1, dtype=np.int64)
+        for i, label in enumerate(labels):
+            codes[values == label] = i
+        return codes
+    index = {label: i for i, label in enumerate(labels)}
+    return np.fromiter((index.get(v, -1) for v in values.tolist()), dtype=np.int64, count=values.size)
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> np.ndarray:
