@@ -8,7 +8,15 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from sentinel_tui.config import ACTION_TYPES, ALERT_CHANGES, SEVERITIES, ActionSettings, ConfigError, Settings
+from sentinel_tui.config import (
+    ACTION_TYPES,
+    ALERT_CHANGES,
+    DATASET_TESTS,
+    SEVERITIES,
+    ActionSettings,
+    ConfigError,
+    Settings,
+)
 
 
 def _check_value(section: str, key: str, expected: Any, value: Any) -> Any:
@@ -35,6 +43,8 @@ def _check_value(section: str, key: str, expected: Any, value: Any) -> Any:
     if expected is None or isinstance(expected, str):
         if not isinstance(value, str):
             raise ConfigError(f"{where} must be a string, got {value!r}")
+        if key == "dataset_test" and value not in DATASET_TESTS:
+            raise ConfigError(f"{where} must be one of {', '.join(DATASET_TESTS)}, got {value!r}")
         if key == "delimiter" and len(value) != 1:
             raise ConfigError(f"{where} must be one character, got {value!r}")
         return value
@@ -49,9 +59,12 @@ RANGES: dict[tuple[str, str], tuple[float, float, str]] = {
                                            "type_error_critical", "infinity_critical")},
     ("drift", "numeric_effect_warning"): (1e-9, 100.0, "a positive effect size (std units)"),
     ("drift", "numeric_effect_critical"): (1e-9, 100.0, "a positive effect size (std units)"),
-    ("drift", "categorical_effect_warning"): (1e-9, 0.8326, "a Jensen-Shannon distance in (0, 0.83]"),
-    ("drift", "categorical_effect_critical"): (1e-9, 0.8326, "a Jensen-Shannon distance in (0, 0.83]"),
+    ("drift", "categorical_effect_warning"): (1e-9, 3.1416, "a Cohen's h in (0, pi]"),
+    ("drift", "categorical_effect_critical"): (1e-9, 3.1416, "a Cohen's h in (0, pi]"),
     ("drift", "boolean_effect_warning"): (1e-9, 3.1416, "a Cohen's h in (0, pi]"),
+    ("drift", "dataset_alpha_share"): (0.0, 0.99, "a share of alpha in [0, 0.99] (the features keep the rest)"),
+    ("drift", "dataset_effect_warning"): (1e-9, 100.0, "a positive distance (std units)"),
+    ("drift", "dataset_effect_critical"): (1e-9, 100.0, "a positive distance (std units)"),
     ("drift", "boolean_effect_critical"): (1e-9, 3.1416, "a Cohen's h in (0, pi]"),
     ("drift", "min_rows"): (2, 1e12, "at least 2 rows"),
     ("drift", "psi_bins"): (2, 1000, "2 to 1000 bins"),
@@ -80,7 +93,8 @@ RANGES: dict[tuple[str, str], tuple[float, float, str]] = {
     ("frames", "max_frames"): (1, 10_000_000, "at least 1 frame"),
 }
 _ORDERED = [("validation", "null_increase"), ("validation", "out_of_range"), ("validation", "unseen"),
-            ("drift", "numeric_effect"), ("drift", "categorical_effect"), ("drift", "boolean_effect")]
+            ("drift", "numeric_effect"), ("drift", "categorical_effect"), ("drift", "boolean_effect"),
+            ("drift", "dataset_effect")]
 
 
 def _check_ranges(settings: Settings) -> None:

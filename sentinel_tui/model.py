@@ -112,7 +112,7 @@ class FeatureDrift:
     statistic: float
     p_value: float
     p_threshold: float  # the per-feature threshold after the multiple-testing correction
-    effect_size_name: str  # "wasserstein_norm", "jensen_shannon", "cohens_h"
+    effect_size_name: str  # "wasserstein_norm", "max_cohens_h", "cohens_h" (earlier results: "jensen_shannon")
     effect_size: float
     effect_threshold: float
     drifted: bool
@@ -159,6 +159,42 @@ def _or_nan(x: float | None) -> float:
 
 
 @dataclass(frozen=True)
+class DatasetEvidence:
+    """The dataset-level test of one batch (checks/dataset_drift.py): the batch as a whole against the reference."""
+
+    test: str  # "mean_shift" (Mahalanobis distance of the mean vector) or "cauchy" (combined p-values)
+    statistic: float
+    p_value: float
+    p_threshold: float  # its share of alpha
+    effect: float | None  # mean_shift: distance in reference standard deviations, chance level removed
+    effect_threshold: float | None
+    fired: bool  # significant, material, and not already explained by drifted features: raises the alert
+    severity: Severity | None
+    dimensions: int  # encoded dimensions (mean_shift) or p-values combined (cauchy)
+    rows: int
+    top: list[dict[str, Any]] = field(default_factory=list)  # the features whose means moved most
+    explained: bool = False  # features drifted: the batch alerts through them, this test only reports
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"test": self.test, "statistic": _num(self.statistic), "p_value": _num(self.p_value),
+                "p_threshold": _num(self.p_threshold), "effect": _num(self.effect),
+                "effect_threshold": _num(self.effect_threshold), "fired": self.fired,
+                "severity": self.severity.label if self.severity is not None else None,
+                "dimensions": self.dimensions, "rows": self.rows, "top": list(self.top),
+                "explained": self.explained}
+
+    def message(self) -> str:
+        p = "<1e-300" if self.p_value == 0 else f"{self.p_value:.2g}"
+        moved = ", ".join(f"'{t['feature']}'" + (f"={t['category']}" if t.get("category") else "")
+                          + f" {t['shift_std']:+.2f} std" for t in self.top)
+        if self.test == "cauchy":
+            return f"dataset shift: combined p={p} (< {self.p_threshold:.2g}) over {self.dimensions} features"
+        return (f"dataset shift: the batch's mean moved {self.effect:.2f} std (>= {self.effect_threshold:g}) "
+                f"across {self.dimensions} dimensions, p={p} (< {self.p_threshold:.2g})"
+                + (f"; most: {moved}" if moved else ""))
+
+
+@dataclass(frozen=True)
 class DriftResult:
     """Per-feature drift plus the dataset verdict."""
 
@@ -170,9 +206,11 @@ class DriftResult:
     share_threshold: float
     status: Status
     skipped: dict[str, str] = field(default_factory=dict)  # feature -> why it was not tested
+    dataset_test: DatasetEvidence | None = None  # the batch as a whole (None: not configured or not possible)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "dataset_test": self.dataset_test.to_dict() if self.dataset_test is not None else None,
             "share": _num(self.share),
             "drifted_count": self.drifted_count,
             "tested_count": self.tested_count,

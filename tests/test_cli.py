@@ -188,4 +188,6 @@ def test_config_file_and_flags(tmp_path, credit_dir, batches):
                     "--format", "json", "--alpha", "0.001", cwd=tmp_path)
     drift = json.loads(proc.stdout)["batches"][0]["drift"]
     assert drift["tested_count"] == 9
-    assert next(iter(drift["features"].values()))["p_threshold"] == pytest.approx(0.001 / 9)
+    # alpha is split between the dataset-level test and the features (half each by default)
+    assert next(iter(drift["features"].values()))["p_threshold"] == pytest.approx(0.001 * 0.5 / 9)
+    assert drift["dataset_test"]["p_threshold"] == pytest.approx(0.001 * 0.5)

@@ -35,11 +35,14 @@ def test_ks_pvalue_follows_kstwo_in_the_tail(en):
         assert 0.95 <= uv.ks_pvalue(d, 2 * en, 2 * en) / p <= 1.2
 
 
-def test_binomial_tail_matches_scipy():
-    from sentinel_tui.checks.validation import _binomial_tail
+def test_predictive_tail_is_the_beta_binomial_with_jeffreys_prior():
+    from sentinel_tui.checks.validation import _predictive_tail
 
-    assert _binomial_tail(12, 1000, 0.005) == pytest.approx(stats.binom.sf(11, 1000, 0.005))
-    assert _binomial_tail(0, 10, 0.5) == 1.0
+    # 12 of 1,000 batch values when the reference had 5 of 1,000: Beta(5.5, 995.5) for the rate
+    assert _predictive_tail(12, 1000, 5, 1000) == pytest.approx(stats.betabinom.sf(11, 1000, 5.5, 995.5))
+    assert _predictive_tail(0, 10, 5, 10) == 1.0
+    # wider than the binomial at the point estimate: the reference's rate is itself uncertain
+    assert _predictive_tail(12, 1000, 5, 1000) > stats.binom.sf(11, 1000, 0.005)
 
 
 def test_psi_known_value():

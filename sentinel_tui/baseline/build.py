@@ -91,6 +91,11 @@ def build_baseline(reference: Path, name: str, settings: Settings) -> Baseline:
         if types[n] in ("numeric", "datetime", "boolean") and role != "ignored":
             values = c.values if take is None else c.values[take]
             sample_columns[n] = pa.array(values, type=pa.float64())
+        elif types[n] == "categorical" and role == "feature":
+            # The same rows as the numeric columns: the dataset-level test needs the features' joint
+            # distribution (categories as indicators), not only each one's counts.
+            values = pa.array(c.values) if not isinstance(c.values, pa.Array) else c.values
+            sample_columns[n] = (values if take is None else values.take(pa.array(take))).cast(pa.string())
     sample = pa.table(sample_columns) if sample_columns else pa.table({"_empty": pa.array([], pa.float64())})
 
     performance = None

@@ -47,6 +47,8 @@ class Baseline:
     path: Path | None = None
     frames: FrameReference | None = None
     _sorted: dict[str, SortedReference] = field(default_factory=dict, repr=False)
+    # Values derived from the reference by a check on first use and kept for the next batches (never saved).
+    derived: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def has_table(self) -> bool:

@@ -18,6 +18,7 @@ import numpy as np
 
 from sentinel_tui.baseline.profile import ColumnProfile
 from sentinel_tui.baseline.snapshot import Baseline
+from sentinel_tui.checks.dataset_drift import dataset_evidence
 from sentinel_tui.checks.drift_tests import DriftTest, Measured, select
 from sentinel_tui.config import DriftSettings
 from sentinel_tui.io.coerce import Coerced
@@ -74,7 +75,9 @@ def detect_drift(baseline: Baseline, columns: dict[str, Coerced], s: DriftSettin
                     parallel=total_values >= _PARALLEL_VALUES)
     skipped = {n: r for n, r in zip(names, outcomes, strict=True) if isinstance(r, str)}
     tested = [r for r in outcomes if not isinstance(r, str)]
-    p_threshold = s.alpha / max(len(tested), 1)
+    # alpha is split between the dataset-level test (when there is one) and the per-feature tests.
+    feature_alpha = s.alpha * (1 - s.dataset_alpha_share) if s.dataset_test != "none" else s.alpha
+    p_threshold = feature_alpha / max(len(tested), 1)
     results: dict[str, FeatureDrift] = {}
     for o in tested:
         m = o.measured
@@ -90,9 +93,14 @@ def detect_drift(baseline: Baseline, columns: dict[str, Coerced], s: DriftSettin
     drifted = [f for f in results.values() if f.drifted]
     share = len(drifted) / len(results) if results else 0.0
     dataset_drift = bool(results) and share >= s.drift_share
-    if dataset_drift or any(f.severity == Severity.CRITICAL for f in drifted):
+    evidence = dataset_evidence(baseline, [(o.profile, "numeric" if o.test.name == "ks" else "category",
+                                            o.measured.p_value) for o in tested], columns, s,
+                                explained=bool(drifted))
+    fired = evidence is not None and evidence.fired
+    if (dataset_drift or any(f.severity == Severity.CRITICAL for f in drifted)
+            or (fired and evidence.severity == Severity.CRITICAL)):
         status = Status.CRITICAL
-    elif drifted:
+    elif drifted or fired:
         status = Status.WARNING
     else:
         status = Status.OK
@@ -100,4 +108,4 @@ def detect_drift(baseline: Baseline, columns: dict[str, Coerced], s: DriftSettin
                                                            if np.isfinite(kv[1].effect_size) else 0.0)))
     return DriftResult(features=ordered, share=share, drifted_count=len(drifted), tested_count=len(results),
                        dataset_drift=dataset_drift, share_threshold=s.drift_share, status=status,
-                       skipped=skipped)
+                       skipped=skipped, dataset_test=evidence)

@@ -1,8 +1,9 @@
 """Validation of one batch against the baseline schema: each problem is a ``Finding``.
 
 Count-based checks (nulls, out-of-range values, unseen categories, constant columns) combine two conditions,
-like drift: the count must be implausible under the reference (a tail probability below ``significance``) AND
-the share must exceed a documented threshold. Either alone raises false alarms, at small or at large batches.
+like drift: the count must be implausible under the reference (a tail probability below ``significance``
+divided by the columns checked, a Bonferroni correction) AND the share must exceed a documented threshold.
+Either alone raises false alarms, at small or at large batches.
 
 The rate a count is judged against is itself estimated from a finite reference, so the tail is the
 beta-binomial one (the binomial averaged over what the reference leaves uncertain), not the binomial at a point
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -287,6 +288,9 @@ def validate(baseline: Baseline, table: pa.Table, duplicates: dict[str, int],
     todo = deque((name, p, table.column(name)) for name in table.column_names
                  if (p := baseline.columns.get(name)) is not None and p.role != "ignored")
     del table
+    # Bonferroni across columns, as for drift: a healthy batch of any width raises a count finding with
+    # probability at most ``significance``, not that much per column (30 columns made it 3%).
+    settings = replace(settings, significance=settings.significance / max(len(todo), 1))
     for name, p, c in _coerced(todo, parallel):
         columns[name] = c
         for f in (_type_finding(p, c, settings), _null_finding(p, c, settings)):

@@ -25,11 +25,18 @@ def batch_alerts(findings: list[Finding], drift: DriftResult | None) -> list[Ale
         for f in drift.features.values():
             if f.drifted and f.severity is not None:
                 alerts.append(AlertRecord(AlertKind.DRIFT, f.severity, f.feature, drift_message(f)))
+        # One alert on "dataset" for the batch as a whole, whichever evidence fired (both: one page, not two).
+        parts, severity = [], None
         if drift.dataset_drift:
-            alerts.append(AlertRecord(
-                AlertKind.DRIFT, Severity.CRITICAL, "dataset",
-                f"dataset drift: {drift.drifted_count} of {drift.tested_count} features drifted "
-                f"({drift.share * 100:.0f}% >= {drift.share_threshold * 100:.0f}%)"))
+            parts.append(f"dataset drift: {drift.drifted_count} of {drift.tested_count} features drifted "
+                         f"({drift.share * 100:.0f}% >= {drift.share_threshold * 100:.0f}%)")
+            severity = Severity.CRITICAL
+        evidence = drift.dataset_test
+        if evidence is not None and evidence.fired and evidence.severity is not None:
+            parts.append(evidence.message())
+            severity = max(severity or evidence.severity, evidence.severity)
+        if severity is not None:
+            alerts.append(AlertRecord(AlertKind.DRIFT, severity, "dataset", "; ".join(parts)))
     return alerts
 
 

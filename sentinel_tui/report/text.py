@@ -54,6 +54,9 @@ def summary_line(r: BatchResult) -> str:
     if r.drift is not None:
         d = r.drift
         parts.append(f"drift {d.drifted_count}/{d.tested_count} features ({d.share * 100:.0f}%)")
+        if d.dataset_test is not None and d.dataset_test.fired:
+            e = d.dataset_test
+            parts.append(f"dataset shift {e.effect:.2f} std" if e.effect is not None else "dataset shift")
     problems = sum(1 for f in r.findings if f.severity >= Severity.WARNING)
     parts.append(f"{problems} validation finding{'s' if problems != 1 else ''}")
     if r.prediction_drift is not None and r.prediction_drift.drifted_count:

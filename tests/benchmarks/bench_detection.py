@@ -18,7 +18,7 @@ from sentinel_tui.config import Settings
 
 from .realdata import RealDataset, applies, build, check, healthy, load_datasets, shift_grid
 
-HEALTHY_REPS = 100
+HEALTHY_REPS = 300
 SHIFT_REPS = 20
 
 
@@ -54,8 +54,8 @@ class Results:
 
 
 def run_grid(datasets: list[RealDataset], root: Path, healthy_reps: int, shift_reps: int,
-             sizes: tuple[int, ...] | None = None, seed: int = 0) -> Results:
-    settings = Settings()
+             sizes: tuple[int, ...] | None = None, seed: int = 0, settings: Settings | None = None) -> Results:
+    settings = settings or Settings()
     out = Results()
     grid = shift_grid() if shift_reps else {}
     for ds in datasets:
@@ -130,13 +130,22 @@ def goals(res: Results) -> list[tuple[str, float, str, bool]]:
     return rows
 
 
-def run() -> list[tuple[str, float, str, bool]]:
+def run(dataset_test: str | None = None) -> list[tuple[str, float, str, bool]]:
     start = time.perf_counter()
     datasets = load_datasets()
+    settings = Settings()
+    if dataset_test is not None:
+        settings.drift.dataset_test = dataset_test
     with tempfile.TemporaryDirectory() as tmp:
-        res = run_grid(datasets, Path(tmp), HEALTHY_REPS, SHIFT_REPS)
+        res = run_grid(datasets, Path(tmp), HEALTHY_REPS, SHIFT_REPS, settings=settings)
     print_tables(res, datasets)
     healthy_n = sum(t.total for t in res.healthy.values())
     shifted_n = sum(t.total for t in res.shifted.values())
     print(f"\n{healthy_n} healthy and {shifted_n} shifted batches in {time.perf_counter() - start:.0f} s\n")
     return goals(res)
+
+
+if __name__ == "__main__":
+    # python -m tests.benchmarks.bench_detection [mean_shift|cauchy|none]: the grid with another dataset test
+    for row in run(sys.argv[1] if len(sys.argv) > 1 else None):
+        print(f"{row[0]:<50} {row[1]:6.3f}  {row[2]}")

@@ -1,0 +1,223 @@
+"""Dataset-level drift evidence: does the batch as a whole differ from the reference, beyond what each feature's
+own test can see?
+
+Per-feature tests with a Bonferroni correction miss shifts that move many features a little (a change in the mix
+of classes or customers, a correlated change). The default test (``mean_shift``) encodes the tested features
+(numeric ones standardised and clipped to the reference's 0.5%-99.5% range, so one wild value does not dominate;
+categories and booleans as indicators) and measures the batch's mean vector against the reference's in the
+reference's own covariance (Mahalanobis distance; ``stats/meanshift.py``), calibrated on the reference at the
+batch's size. ``cauchy`` combines the per-feature p-values instead (valid under dependence, but blind to a
+direction no single feature shows). Like a feature's verdict, the evidence needs significance (its p-value below
+its share of ``alpha``) and materiality (the distance, in reference standard deviations, at or above
+``dataset_effect_warning``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sentinel_tui.baseline.profile import ColumnProfile, numeric_key
+from sentinel_tui.baseline.snapshot import Baseline
+from sentinel_tui.config import DriftSettings
+from sentinel_tui.io.coerce import Coerced, float64_numpy
+from sentinel_tui.model import DatasetEvidence, Severity
+from sentinel_tui.stats.meanshift import MeanShiftReference, cauchy_combination
+
+# Reference rows the covariance and the calibration use: 5,000 estimate a covariance of up to ~200 dimensions
+# well and keep the first batch's set-up to a few tens of milliseconds.
+_REFERENCE_ROWS = 5_000
+# More encoded dimensions than this (very wide tables) and the mean-shift test falls back to the Cauchy
+# combination: a 1,000-dimensional covariance costs more than the whole check and estimates poorly.
+MAX_DIMENSIONS = 200
+_CATEGORY_MIN_SHARE = 0.01  # categories below 1% of the reference are left out (their indicators are noise)
+_CATEGORIES_PER_FEATURE = 20
+_CLIP = (0.005, 0.995)
+
+
+@dataclass(frozen=True)
+class _Dimension:
+    feature: str
+    kind: str  # "numeric" | "category"
+    key: str | None  # the category (None for numeric)
+    lo: float = 0.0  # numeric: clipping bounds, centre and scale of the encoding
+    hi: float = 0.0
+    centre: float = 0.0
+    scale: float = 1.0
+    share: float = 0.0  # category: its share of the reference sample's non-missing values
+
+
+@dataclass
+class _Encoding:
+    dims: list[_Dimension]
+    reference: MeanShiftReference
+
+
+def _numeric_dimension(p: ColumnProfile, values: np.ndarray) -> tuple[_Dimension, np.ndarray] | None:
+    finite = np.isfinite(values)
+    if finite.sum() < 2:
+        return None
+    lo, hi = np.quantile(values[finite], _CLIP)
+    clipped = np.clip(values[finite], lo, hi)
+    scale = float(clipped.std()) or 1.0
+    dim = _Dimension(p.name, "numeric", None, float(lo), float(hi), float(clipped.mean()), scale)
+    column = np.zeros(values.size)
+    column[finite] = (clipped - dim.centre) / scale
+    return dim, column
+
+
+def _category_dimensions(p: ColumnProfile, keys: np.ndarray) -> list[tuple[_Dimension, np.ndarray]]:
+    """Indicators of the feature's common categories; ``keys`` the sample's category keys (None: missing)."""
+    present = np.array([k is not None for k in keys], dtype=bool)
+    total = int(present.sum())
+    if total == 0:
+        return []
+    values, counts = np.unique(keys[present].astype(str), return_counts=True)
+    order = np.argsort(-counts, kind="stable")[:_CATEGORIES_PER_FEATURE]
+    out = []
+    for i in order:
+        share = counts[i] / total
+        if share < _CATEGORY_MIN_SHARE or share == 1.0:
+            continue
+        column = np.where(present, (keys == values[i]).astype(np.float64), share) - share
+        out.append((_Dimension(p.name, "category", str(values[i]), share=float(share)), column))
+    return out
+
+
+def _sample_keys(p: ColumnProfile, baseline: Baseline) -> np.ndarray | None:
+    """The sample's values of a categorical, boolean or low-cardinality numeric feature as category keys."""
+    if p.name not in baseline.sample.column_names:
+        return None
+    col = baseline.sample.column(p.name)
+    if p.type == "categorical":
+        return np.array(col.to_pylist(), dtype=object)
+    values = float64_numpy(col)
+    keys = np.full(values.size, None, dtype=object)
+    finite = np.isfinite(values)
+    if p.type == "boolean":
+        keys[finite] = np.where(values[finite] > 0, "true", "false")
+    else:
+        uniq, inverse = np.unique(values[finite], return_inverse=True)
+        keys[finite] = np.array([numeric_key(u) for u in uniq], dtype=object)[inverse]
+    return keys
+
+
+def _encode(baseline: Baseline, tested: list[tuple[ColumnProfile, str]]) -> _Encoding | None:
+    rows = baseline.sample.num_rows
+    if rows < 20:
+        return None
+    # The encoding (clipping, centres, shares) and so the reference mean come from the whole sample: the
+    # reference mean's own error is shared by every batch compared with it. The covariance needs fewer rows.
+    pick = np.sort(np.random.default_rng(0).choice(rows, min(rows, _REFERENCE_ROWS), replace=False))
+    dims: list[_Dimension] = []
+    columns: list[np.ndarray] = []
+    for p, kind in tested:
+        if kind == "numeric":
+            if p.name not in baseline.sample.column_names:
+                continue
+            got = _numeric_dimension(p, float64_numpy(baseline.sample.column(p.name)))
+            parts = [got] if got is not None else []
+        else:
+            keys = _sample_keys(p, baseline)
+            parts = _category_dimensions(p, keys) if keys is not None else []
+        for dim, column in parts:
+            dims.append(dim)
+            columns.append(column[pick])
+        if len(dims) > MAX_DIMENSIONS:
+            return None
+    if not dims:
+        return None
+    return _Encoding(dims, MeanShiftReference.fit(np.column_stack(columns), reference_rows=rows))
+
+
+def _encoding(baseline: Baseline, tested: list[tuple[ColumnProfile, str]]) -> _Encoding | None:
+    key = tuple((p.name, kind) for p, kind in tested)
+    cache = baseline.derived.setdefault("dataset_encoding", {})
+    if key not in cache:
+        if len(cache) > 8:  # batches with different column sets: keep the cache bounded
+            cache.clear()
+        cache[key] = _encode(baseline, tested)
+    return cache[key]
+
+
+def _batch_difference(enc: _Encoding, columns: dict[str, Coerced], n: int) -> np.ndarray:
+    """The batch's encoded mean minus the reference's, missing values counted at the reference's mean."""
+    out = np.empty(len(enc.dims))
+    counted: dict[str, dict[str, float]] = {}
+    for i, d in enumerate(enc.dims):
+        c = columns[d.feature]
+        if d.kind == "numeric":
+            x = c.finite_sorted
+            # x is sorted: the clipped sum from two searches and one sum of the middle.
+            a, b = np.searchsorted(x, d.lo, side="left"), np.searchsorted(x, d.hi, side="right")
+            total = a * d.lo + float(x[a:b].sum()) + (x.size - b) * d.hi
+            out[i] = (total - x.size * d.centre) / d.scale / n
+        else:
+            counts = counted.get(d.feature)
+            if counts is None:
+                counts = counted[d.feature] = _counts_by_key(c)
+            present = counts.get("\0present", 0.0)
+            out[i] = (counts.get(d.key, 0.0) - present * d.share) / n
+    return out
+
+
+def _counts_by_key(c: Coerced) -> dict[str, float]:
+    if c.logical_type == "boolean":
+        v = np.asarray(c.values, dtype=np.float64)
+        v = v[~np.isnan(v)]
+        counts = {"true": float((v > 0).sum()), "false": float((v <= 0).sum())}
+    elif c.logical_type == "numeric":
+        v = c.finite_sorted
+        uniq, n = np.unique(v, return_counts=True)
+        counts = {numeric_key(u): float(k) for u, k in zip(uniq, n, strict=True)}
+    else:
+        counts = {str(k): float(v) for k, v in c.category_counts.items()}
+    counts["\0present"] = float(sum(counts.values()))
+    return counts
+
+
+def _top_features(enc: _Encoding, diff: np.ndarray, shown: int = 3) -> list[dict[str, Any]]:
+    """The features whose encoded means moved most, in reference standard deviations of each dimension."""
+    sd = np.array([d.scale if d.kind == "numeric" else np.sqrt(d.share * (1 - d.share)) for d in enc.dims])
+    z = np.where(sd > 0, diff / np.where(sd > 0, sd, 1.0), 0.0)
+    best: dict[str, tuple[float, str | None]] = {}
+    for d, v in zip(enc.dims, z, strict=True):
+        if abs(v) > abs(best.get(d.feature, (0.0, None))[0]):
+            best[d.feature] = (float(v), d.key)
+    ranked = sorted(best.items(), key=lambda kv: -abs(kv[1][0]))[:shown]
+    return [{"feature": f, "category": key, "shift_std": round(v, 4)} for f, (v, key) in ranked]
+
+
+def dataset_evidence(baseline: Baseline, tested: list[tuple[ColumnProfile, str, float]],
+                     columns: dict[str, Coerced], s: DriftSettings, explained: bool = False
+                     ) -> DatasetEvidence | None:
+    """The dataset-level test of the batch; ``tested`` holds (profile, "numeric" | "category", its p-value) of
+    each feature the per-feature tests measured. None when no dataset test is configured or possible.
+
+    ``explained``: features already drifted. The batch is alerted on through them, and one shifted feature
+    moves the mean vector too, so the evidence is reported but does not fire (one incident, one page)."""
+    if s.dataset_test == "none" or len(tested) < 2:
+        return None
+    n = max(columns[p.name].rows for p, _, _ in tested)
+    threshold = s.alpha * s.dataset_alpha_share
+    enc = None
+    if s.dataset_test == "mean_shift":
+        enc = _encoding(baseline, [(p, kind) for p, kind, _ in tested])
+    if enc is None:
+        p_value = cauchy_combination(np.array([pv for _, _, pv in tested]))
+        fired = bool(p_value < threshold) and not explained
+        return DatasetEvidence(test="cauchy", statistic=float("nan"), p_value=p_value, p_threshold=threshold,
+                               effect=None, effect_threshold=None, fired=fired,
+                               severity=Severity.WARNING if fired else None, dimensions=len(tested), rows=n,
+                               explained=explained)
+    diff = _batch_difference(enc, columns, n)
+    t = enc.reference.statistic(diff, n)
+    p_value = enc.reference.p_value(t, n)
+    effect = enc.reference.distance(t, n)
+    fired = bool(p_value < threshold and effect >= s.dataset_effect_warning) and not explained
+    severity = (Severity.CRITICAL if effect >= s.dataset_effect_critical else Severity.WARNING) if fired else None
+    return DatasetEvidence(test="mean_shift", statistic=t, p_value=p_value, p_threshold=threshold, effect=effect,
+                           effect_threshold=s.dataset_effect_warning, fired=fired, severity=severity,
+                           dimensions=len(enc.dims), rows=n, top=_top_features(enc, diff), explained=explained)
