@@ -15,6 +15,7 @@ from sentinel_tui.config import ActionSettings, ConfigError, Settings
 from sentinel_tui.config_file import apply_overrides
 from sentinel_tui.engine.monitor import Engine
 from sentinel_tui.engine.store import Store
+from sentinel_tui.events import Alert, AlertEvent
 from sentinel_tui.integrations.actions import (
     ActionDispatcher,
     ActionRunner,
@@ -24,7 +25,6 @@ from sentinel_tui.integrations.actions import (
     slack_text,
 )
 from sentinel_tui.integrations.delivery import post_json, redact, run_command
-from sentinel_tui.model import Alert, AlertEvent
 
 from .conftest import credit_settings
 from .helpers import credit_batch, wait_until, write

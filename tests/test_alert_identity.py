@@ -15,7 +15,8 @@ from sentinel_tui.config import AlertSettings
 from sentinel_tui.engine.alertbook import judge, scope
 from sentinel_tui.engine.monitor import Engine
 from sentinel_tui.engine.store import Store
-from sentinel_tui.model import Alert, AlertEvent, AlertKind, AlertRecord, BatchEvent, Severity
+from sentinel_tui.events import Alert, AlertEvent, BatchEvent
+from sentinel_tui.model import AlertKind, AlertRecord, Severity
 from sentinel_tui.simulate.tabular import Shift, generate
 
 from .conftest import credit_settings

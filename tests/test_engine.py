@@ -11,7 +11,8 @@ import pytest
 from sentinel_tui.config import Settings
 from sentinel_tui.engine.monitor import Engine
 from sentinel_tui.engine.store import SCHEMA_VERSION, Store, StoreError
-from sentinel_tui.model import AlertEvent, BatchEvent, Status
+from sentinel_tui.events import AlertEvent, BatchEvent
+from sentinel_tui.model import Status
 
 from .conftest import credit_settings
 from .helpers import credit_batch, until, write

@@ -10,7 +10,7 @@ import pytest
 
 from sentinel_tui.engine.monitor import Engine
 from sentinel_tui.engine.store import Store
-from sentinel_tui.model import AlertEvent, BatchEvent
+from sentinel_tui.events import AlertEvent, BatchEvent
 from sentinel_tui.report.json_report import report_schema
 from sentinel_tui.simulate.frame_batches import frame_batch, write_frame_array, write_frame_dir
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pytest
 
 from sentinel_tui.cli.commands import main
-from sentinel_tui.model import BatchEvent
+from sentinel_tui.events import BatchEvent
 
 from .helpers import credit_batch, start_following, until, write
 
@@ -272,7 +272,7 @@ def test_malformed_quoting_is_critical_with_its_line(tmp_path, credit_dir, capsy
 @pytest.mark.parametrize("section,key,value", [("validation", "null_increase_warning", 2.0),
                                                ("drift", "psi_bins", 0), ("watch", "rescan_interval", 0),
                                                ("watch", "history", 0), ("alerts", "resolve_after", 0),
-                                               ("drift", "categorical_effect_warning", 0.9),
+                                               ("drift", "categorical_effect_warning", 4.0),
                                                ("validation", "unseen_critical", 0.001)])
 def test_nonsense_configuration_is_refused(tmp_path, credit_dir, capsys, section, key, value):
     (tmp_path / "sentinel.toml").write_text(f"[{section}]\n{key} = {value}\n")

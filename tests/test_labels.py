@@ -8,7 +8,7 @@ import pytest
 
 from sentinel_tui.engine.monitor import Engine
 from sentinel_tui.engine.store import Store
-from sentinel_tui.model import AlertEvent, BatchEvent, LabelsEvent
+from sentinel_tui.events import AlertEvent, BatchEvent, LabelsEvent
 from sentinel_tui.simulate.tabular import Shift, generate
 
 from .conftest import credit_settings

@@ -132,7 +132,8 @@ def test_plugin_labels_and_text_from_hostile_column_names(tmp_path):
     df["credit_score"] -= 150
     df["debt_ratio"] += 0.3
     df["accounts"] += 5
-    for k in range(8):  # drift in 8 more features: 12 drift alerts, more than the status line names
+    df["age"] += 15  # drifted, so its name is in the output whatever the order of the quiet features
+    for k in range(8):  # drift in 8 more features: 13 drift alerts, more than the status line names
         df[f"x{k:03d}"] += 5
     write(df.rename(columns=names), tmp_path / "b|atch.csv")
     proc = run("check", tmp_path / "b|atch.csv", "--baseline", "h", "--baselines-dir", tmp_path / "bl",
@@ -148,8 +149,8 @@ def test_plugin_labels_and_text_from_hostile_column_names(tmp_path):
     assert all(len(k) <= 48 for k in perf) and any(k.startswith("effect score zzz") for k in labels)
     assert {"effect debt_ratio", "effect debt_ratio~2"} <= set(labels)  # debt'ratio and debt=ratio
     assert any("b\u00a6atch.csv" in line for line in details)
-    drift = re.search(r"(?:: |; )drift ([^;]*) \(\+6 more\)(?:;|$)", summary)
-    assert drift and len(drift.group(1).split(", ")) == 6, summary  # 6 of the 12 drifted features named
+    drift = re.search(r"(?:: |; )drift ([^;]*) \(\+7 more\)(?:;|$)", summary)
+    assert drift and len(drift.group(1).split(", ")) == 6, summary  # 6 of the 13 drifted features named
     assert "score " + "z" * 33 + "\u2026" in summary and "z" * 34 not in summary  # names cut to 40 characters
     assert len(labels) == 20 and {f"effect x{k:03d}" for k in range(8)} <= set(labels)  # drifted ones kept
     assert len(first.encode()) < 1400

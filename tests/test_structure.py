@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "sentinel_tui"
 
 # Layers, top (imported by everything) to bottom. A module's layer is the first prefix that matches it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("core", ("model", "config", "config_file", "textsafe", "__init__")),
+    ("core", ("model", "events", "config", "config_file", "textsafe", "__init__")),
     ("stats", ("stats.", "frames.imagestats")),
     # performance.metrics is pure functions, but counts labels with pandas' hash table, so it sits with data
     ("data", ("io.", "baseline.", "performance.metrics", "performance.reference", "frames.frame_reference",

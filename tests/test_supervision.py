@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 from sentinel_tui.engine.monitor import Engine
 from sentinel_tui.engine.store import Store
-from sentinel_tui.model import AlertEvent, BatchEvent
+from sentinel_tui.events import AlertEvent, BatchEvent
 
 from .conftest import credit_settings
 from .helpers import credit_batch, start_following, until, wait_until, write

@@ -10,7 +10,8 @@ from textual.widgets import TabbedContent
 from sentinel_tui.engine.monitor import Engine
 from sentinel_tui.engine.store import Store
 from sentinel_tui.engine.view import MonitorView
-from sentinel_tui.model import AlertEvent, PerformanceResult
+from sentinel_tui.events import AlertEvent
+from sentinel_tui.model import PerformanceResult
 from sentinel_tui.tui.alert_detail import AlertDetailScreen, evidence
 from sentinel_tui.tui.alert_tables import AlertLogTable, AlertTable
 from sentinel_tui.tui.app import SentinelApp
@@ -199,3 +200,21 @@ async def test_the_detail_follows_the_alert_while_it_is_shown(tmp_path, credit_b
         assert "count 4 failing observations" in text and "de-escalated warning #9" in text
         assert "batches #2 batch_00001.csv, #9 batch_00008.csv" in text
         assert "last batch" in str(app.main.query_one(StatusBar).render())
+
+
+def test_evidence_of_a_dataset_alert_shows_the_mean_shift_and_what_moved():
+    """The dataset-level test's numbers against its thresholds, and the features whose means moved most (their
+    names escaped: they come from the data)."""
+    from sentinel_tui.engine.view import DriftVerdict
+
+    view = MonitorView()
+    view.drift = DriftVerdict(0.0, 0, 5, False, 0.5, {
+        "test": "mean_shift", "statistic": 80.0, "p_value": 1e-9, "p_threshold": 0.0025, "effect": 0.42,
+        "effect_threshold": 0.1, "fired": True, "severity": "critical", "dimensions": 9, "rows": 300,
+        "top": [{"feature": "a[red]", "category": None, "shift_std": 0.21},
+                {"feature": "region", "category": "north", "shift_std": -0.1}], "explained": False})
+    a = alert(4, "dataset", "dataset shift: the batch's mean moved 0.42 std", kind="drift")
+    text = words(plain(evidence(view, a)[1], 120))
+    assert "dataset test mean_shift over 9 dimensions" in text and "(threshold 0.003)" in text
+    assert "mean shift 0.420 std (threshold 0.100)" in text and "test verdict fired" in text
+    assert "moved most a[red] +0.21 std, region=north -0.10 std" in text

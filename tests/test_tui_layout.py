@@ -8,7 +8,8 @@ from rich.text import Text
 
 from sentinel_tui.engine.pipeline import ignored_result
 from sentinel_tui.engine.view import MonitorView
-from sentinel_tui.model import BatchEvent, EngineStats, PerformanceResult, Status
+from sentinel_tui.events import BatchEvent, EngineStats
+from sentinel_tui.model import PerformanceResult, Status
 from sentinel_tui.tui.alert_tables import AlertLogTable, AlertTable
 from sentinel_tui.tui.app import SentinelApp
 from sentinel_tui.tui.fit import ColumnSpec, fit_columns, fit_fields

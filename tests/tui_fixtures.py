@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from sentinel_tui.engine.pipeline import analyse_file
-from sentinel_tui.model import Alert, AlertEvent, BatchEvent, EngineStats, Status
+from sentinel_tui.events import Alert, AlertEvent, BatchEvent, EngineStats
+from sentinel_tui.model import Status
 
 from .conftest import credit_settings
 from .helpers import credit_batch, write

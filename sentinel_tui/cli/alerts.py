@@ -71,7 +71,8 @@ def _list(store, args: argparse.Namespace) -> int:
     """The open alerts (and with ``--all`` the history) in any format; the exit status is the open alerts'
     status whatever the format, and whether or not the reader stays to the end."""
     from sentinel_tui.engine.view import MonitorView
-    from sentinel_tui.model import alerts_document, iso_utc, status_of_alerts
+    from sentinel_tui.events import alerts_document, status_of_alerts
+    from sentinel_tui.model import iso_utc
     from sentinel_tui.textsafe import clean
 
     plugin = args.format == "plugin"

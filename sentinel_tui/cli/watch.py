@@ -162,7 +162,7 @@ def _dashboard(m: Monitor, args: argparse.Namespace, *, viewer: bool) -> int:
 
 
 def _watch_once(m: Monitor, args: argparse.Namespace, integrations: Any) -> int:
-    from sentinel_tui.model import status_of_alerts
+    from sentinel_tui.events import status_of_alerts
 
     engine = m.engine
 

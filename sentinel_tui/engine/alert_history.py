@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sentinel_tui.model import Alert, AlertEvent
+from sentinel_tui.events import Alert, AlertEvent
 
 STEPS = 50  # changes kept per alert (the first, the opening, is always kept)
 BATCHES = 50  # batch ids kept per alert (the first is always kept)

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sentinel_tui.config import AlertSettings
-from sentinel_tui.model import Alert, AlertKind, AlertRecord, Severity
+from sentinel_tui.events import Alert
+from sentinel_tui.model import AlertKind, AlertRecord, Severity
 
 Key = tuple[str, str]
 Streak = tuple[int, int]  # (consecutive failing, consecutive clean) observations

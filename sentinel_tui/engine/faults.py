@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 
 from sentinel_tui.engine.alertbook import monitor_subject
 from sentinel_tui.engine.store import Store
-from sentinel_tui.model import Alert, AlertEvent, AlertKind, AlertRecord, Severity
+from sentinel_tui.events import Alert, AlertEvent
+from sentinel_tui.model import AlertKind, AlertRecord, Severity
 from sentinel_tui.textsafe import clean
 
 MAX_BACKOFF = 30.0  # seconds between retries at most (a batch while the store fails, a task that keeps failing)

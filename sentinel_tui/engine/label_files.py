@@ -11,8 +11,9 @@ import sentinel_tui.performance.window as lab
 from sentinel_tui.engine import store_labels
 from sentinel_tui.engine.alertbook import scope
 from sentinel_tui.engine.store import Store
+from sentinel_tui.events import LabelsEvent
 from sentinel_tui.io.csv_reader import BatchReadError
-from sentinel_tui.model import AlertKind, AlertRecord, LabelsEvent, Severity
+from sentinel_tui.model import AlertKind, AlertRecord, Severity
 from sentinel_tui.performance.assess import performance_alerts
 from sentinel_tui.textsafe import fs_text
 

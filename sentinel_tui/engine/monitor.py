@@ -36,18 +36,8 @@ from sentinel_tui.engine.pipeline import analyse_path, ignored_result, unreadabl
 from sentinel_tui.engine.source import DirectoryScan, file_identity, starts_with
 from sentinel_tui.engine.store import STORE_ERRORS, FileIdentity, Store, is_store_fault
 from sentinel_tui.engine.view import MonitorView
-from sentinel_tui.model import (
-    Alert,
-    AlertEvent,
-    AlertKind,
-    AlertRecord,
-    BatchEvent,
-    BatchResult,
-    EngineStats,
-    LabelsEvent,
-    PerformanceResult,
-    Severity,
-)
+from sentinel_tui.events import Alert, AlertEvent, BatchEvent, EngineStats, LabelsEvent
+from sentinel_tui.model import AlertKind, AlertRecord, BatchResult, PerformanceResult, Severity
 from sentinel_tui.performance.assess import performance_alerts
 from sentinel_tui.textsafe import clean, fs_text
 

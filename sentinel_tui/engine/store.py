@@ -21,7 +21,8 @@ from typing import Any
 from sentinel_tui.engine import store_alerts
 from sentinel_tui.engine.alertbook import Key
 from sentinel_tui.engine.store_schema import MIGRATIONS, SCHEMA_VERSION, split_sql
-from sentinel_tui.model import Alert, AlertEvent, AlertRecord, BatchResult
+from sentinel_tui.events import Alert, AlertEvent
+from sentinel_tui.model import AlertRecord, BatchResult
 from sentinel_tui.textsafe import fs_text
 
 try:

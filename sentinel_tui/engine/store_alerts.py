@@ -7,7 +7,8 @@ import sqlite3
 import time
 
 from sentinel_tui.engine.alertbook import Judgement, Key, Streak, is_file_key
-from sentinel_tui.model import Alert, AlertEvent, AlertRecord
+from sentinel_tui.events import Alert, AlertEvent
+from sentinel_tui.model import AlertRecord
 
 
 def book(db: sqlite3.Connection) -> tuple[dict[Key, Alert], dict[Key, Streak]]:

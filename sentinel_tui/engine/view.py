@@ -24,17 +24,8 @@ import numpy as np
 
 from sentinel_tui.engine.alert_history import AlertHistories
 from sentinel_tui.engine.store import Store
-from sentinel_tui.model import (
-    Alert,
-    AlertEvent,
-    BatchEvent,
-    EngineStats,
-    FeatureDrift,
-    LabelsEvent,
-    PerformanceResult,
-    Status,
-    status_of_alerts,
-)
+from sentinel_tui.events import Alert, AlertEvent, BatchEvent, EngineStats, LabelsEvent, status_of_alerts
+from sentinel_tui.model import FeatureDrift, PerformanceResult, Status
 
 TREND_POINTS = 120  # points kept per trend (drift share, rows/s, latency, accuracy, F1, embeddings)
 FEATURE_TREND = 60  # effect sizes kept per feature
@@ -70,6 +61,7 @@ class DriftVerdict:
     tested_count: int
     dataset_drift: bool
     share_threshold: float = math.nan  # dataset drift at a share of drifted features >= this
+    dataset_test: dict[str, Any] | None = None  # the dataset-level test (DatasetEvidence, JSON form)
 
 
 class MonitorView:
@@ -186,7 +178,8 @@ class MonitorView:
                     self.features = {n: FeatureDrift.from_dict(n, f) for n, f in drift["features"].items()}
                     share = drift["share"] if drift["share"] is not None else math.nan
                     self.drift = DriftVerdict(share, drift["drifted_count"], drift["tested_count"],
-                                              drift["dataset_drift"], drift.get("share_threshold") or math.nan)
+                                              drift["dataset_drift"], drift.get("share_threshold") or math.nan,
+                                              drift.get("dataset_test"))
                     self._touch("features")
 
     # events ---------------------------------------------------------------------------------------------
@@ -216,7 +209,8 @@ class MonitorView:
         if r.drift is not None:
             d = r.drift
             self.features = d.features  # results are immutable: shared, not copied
-            self.drift = DriftVerdict(d.share, d.drifted_count, d.tested_count, d.dataset_drift, d.share_threshold)
+            self.drift = DriftVerdict(d.share, d.drifted_count, d.tested_count, d.dataset_drift, d.share_threshold,
+                                      d.dataset_test.to_dict() if d.dataset_test is not None else None)
             for name, f in d.features.items():
                 if math.isfinite(f.effect_size):
                     self._trend(name).append(f.effect_size)

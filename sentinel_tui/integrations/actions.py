@@ -26,8 +26,9 @@ from typing import Any
 
 from sentinel_tui.config import ActionSettings, ConfigError
 from sentinel_tui.engine.alertbook import action_subject
+from sentinel_tui.events import AlertEvent
 from sentinel_tui.integrations.delivery import Outcome, append_line, post_json, redact, run_command
-from sentinel_tui.model import SCHEMA_VERSION, AlertEvent, Severity, iso_utc
+from sentinel_tui.model import SCHEMA_VERSION, Severity, iso_utc
 from sentinel_tui.textsafe import clean
 
 QUEUE_SIZE = 1000  # alert changes waiting per action; beyond that they are dropped and counted

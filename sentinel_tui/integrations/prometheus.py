@@ -23,15 +23,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
 from sentinel_tui import __version__
-from sentinel_tui.model import (
-    AlertEvent,
-    BatchEvent,
-    BatchResult,
-    LabelsEvent,
-    Status,
-    alerts_document,
-    iso_utc,
-)
+from sentinel_tui.events import AlertEvent, BatchEvent, LabelsEvent, alerts_document
+from sentinel_tui.model import BatchResult, Status, iso_utc
 from sentinel_tui.textsafe import clean
 
 # "_created" series double every counter for a timestamp Prometheus does not use (it detects resets itself).

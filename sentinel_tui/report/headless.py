@@ -7,7 +7,8 @@ import sys
 from typing import IO
 
 from sentinel_tui.engine.alertbook import is_monitor_key
-from sentinel_tui.model import AlertEvent, BatchEvent, LabelsEvent, PerformanceResult, iso_utc
+from sentinel_tui.events import AlertEvent, BatchEvent, LabelsEvent
+from sentinel_tui.model import PerformanceResult, iso_utc
 from sentinel_tui.textsafe import clean
 
 

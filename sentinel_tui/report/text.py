@@ -287,7 +287,7 @@ def render_markdown(results: list[BatchResult], overall: Status, baseline_name: 
 
 
 def render_alerts(alerts: list, overall: Status, console: Any) -> None:
-    """Open alerts (``model.Alert``) as a table, then the overall status line."""
+    """Open alerts (``events.Alert``) as a table, then the overall status line."""
     from datetime import UTC, datetime
 
     from rich import box

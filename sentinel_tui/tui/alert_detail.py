@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from sentinel_tui.engine.view import MonitorView
-from sentinel_tui.model import Alert
+from sentinel_tui.events import Alert
 from sentinel_tui.performance.assess import CONFIDENCE
 from sentinel_tui.report.text import fmt_num
 from sentinel_tui.textsafe import clean
@@ -59,6 +59,21 @@ def batch_names(view: MonitorView, ids: list[int]) -> Text:
     return out
 
 
+def _dataset_test_facts(e: dict | None) -> list[tuple[str, RenderableType | str]]:
+    """The dataset-level test: the mean shift (or combined p-value) against its thresholds, and what moved."""
+    if not e:
+        return []
+    fired = Text("fired" if e.get("fired") else "explained by the drifted features" if e.get("explained")
+                 else "quiet", style="bold red" if e.get("fired") else "")
+    facts = [("dataset test", f"{clean(str(e.get('test')))} over {e.get('dimensions')} dimensions"),
+             ("p-value", f"{fmt_num(e.get('p_value'))} (threshold {fmt_num(e.get('p_threshold'))})")]
+    if e.get("effect") is not None:
+        facts.append(("mean shift", f"{fmt_num(e.get('effect'))} std (threshold {fmt_num(e.get('effect_threshold'))})"))
+    moved = ", ".join(clean(str(t.get("feature"))) + (f"={clean(str(t['category']))}" if t.get("category") else "")
+                      + f" {t.get('shift_std', 0):+.2f} std" for t in e.get("top") or [])
+    return [*facts, ("moved most", moved or "-"), ("test verdict", fired)]
+
+
 def evidence(view: MonitorView, a: Alert) -> list[RenderableType]:
     """The numbers behind the alert, from the latest results the view holds that concern it."""
     latest_table = next((b for b in reversed(view.batches) if b.drift_share is not None), None)
@@ -73,7 +88,7 @@ def evidence(view: MonitorView, a: Alert) -> list[RenderableType]:
              if math.isfinite(d.share_threshold) else "-"),
             ("verdict", Text("dataset drift" if d.dataset_drift else "no dataset drift",
                              style="bold red" if d.dataset_drift else "green")),
-            ("drifted", drifted)])]
+            ("drifted", drifted), *_dataset_test_facts(d.dataset_test)])]
     if a.kind == "drift" and a.subject in view.features:
         return [_heading("evidence" + source), stats_table(a.subject, view.features[a.subject].to_dict())]
     if a.kind == "performance" and view.performance is not None:

@@ -14,7 +14,7 @@ from textual.message import Message
 
 from sentinel_tui.engine.alert_history import SEVERITY_RANK
 from sentinel_tui.engine.view import BatchSummary
-from sentinel_tui.model import Alert, AlertEvent
+from sentinel_tui.events import Alert, AlertEvent
 from sentinel_tui.textsafe import clean
 from sentinel_tui.tui.fit import ColumnSpec
 from sentinel_tui.tui.tables import ROW_LABEL, Cells, KeyedTable

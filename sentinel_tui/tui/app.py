@@ -22,7 +22,7 @@ from textual.widgets import DataTable, Input, Static, TabbedContent, Tabs
 from textual.worker import Worker, WorkerState
 
 from sentinel_tui.engine.view import SECTIONS, MonitorView
-from sentinel_tui.model import AlertEvent, BatchEvent, LabelsEvent
+from sentinel_tui.events import AlertEvent, BatchEvent, LabelsEvent
 from sentinel_tui.textsafe import clean
 from sentinel_tui.tui.alert_detail import AlertDetailScreen
 from sentinel_tui.tui.alert_tables import AckRequest, AlertLogTable, AlertTable, BatchTable

@@ -30,12 +30,10 @@ from sentinel_tui.config import Settings
 from sentinel_tui.engine.alertbook import judge, scope
 from sentinel_tui.engine.monitor import Engine
 from sentinel_tui.engine.store import Store
+from sentinel_tui.events import Alert, AlertEvent, BatchEvent
 from sentinel_tui.model import (
-    Alert,
-    AlertEvent,
     AlertKind,
     AlertRecord,
-    BatchEvent,
     BatchResult,
     EmbeddingResult,
     FeatureDrift,

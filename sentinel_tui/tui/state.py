@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sentinel_tui.engine.view import MonitorView
-from sentinel_tui.model import Alert, EngineStats, Status
+from sentinel_tui.events import Alert, EngineStats
+from sentinel_tui.model import Status
 
 FEATURE_TREND_POINTS = 12  # block characters in the feature table's trend column
 BLOCKS = "▁▂▃▄▅▆▇█"

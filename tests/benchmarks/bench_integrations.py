@@ -12,9 +12,10 @@ from types import SimpleNamespace
 from sentinel_tui.config import Settings
 from sentinel_tui.config_file import apply_overrides
 from sentinel_tui.engine.view import MonitorView
+from sentinel_tui.events import Alert, AlertEvent
 from sentinel_tui.integrations.actions import ActionDispatcher
 from sentinel_tui.integrations.prometheus import MetricsExporter, MetricsServer
-from sentinel_tui.model import Alert, AlertEvent, FeatureDrift
+from sentinel_tui.model import FeatureDrift
 
 from ..localhttp import Hook
 from .bench_check import best_of as best

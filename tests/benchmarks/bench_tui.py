@@ -14,7 +14,8 @@ import pyarrow.csv as pacsv
 from sentinel_tui.baseline.build import build_baseline
 from sentinel_tui.config import Settings
 from sentinel_tui.engine.pipeline import analyse_file
-from sentinel_tui.model import BatchEvent, EngineStats, Status
+from sentinel_tui.events import BatchEvent, EngineStats
+from sentinel_tui.model import Status
 from sentinel_tui.tui.app import SentinelApp
 
 Row = tuple[str, float, str, bool]

@@ -16,7 +16,7 @@ from sentinel_tui.config import Settings
 from sentinel_tui.engine.allocator import tune_allocator
 from sentinel_tui.engine.monitor import Engine
 from sentinel_tui.engine.store import Store
-from sentinel_tui.model import BatchEvent
+from sentinel_tui.events import BatchEvent
 from sentinel_tui.simulate.tabular import ROLES, generate, write_csv_atomic
 
 Row = tuple[str, float, str, bool]
