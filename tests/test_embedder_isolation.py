@@ -37,7 +37,7 @@ def chatter():
         time.sleep(0.005)
 thread = threading.Thread(target=chatter)
 thread.start()
-from sentinel_tui.frames.embedder import embedder_for, new_embedder
+from sentinel_tui.frames.embedder import LAYERS, embedder_for, new_embedder
 
 frames = np.random.default_rng(0).integers(0, 256, (32, 96, 96, 3), dtype=np.uint8)
 a, _ = new_embedder(96, "random", 7, 16, frames)
@@ -45,7 +45,7 @@ stop.set()
 thread.join()
 b, _ = new_embedder(96, "random", 7, 16, frames)
 other, _ = new_embedder(96, "random", 8, 16, frames)
-stored = embedder_for([np.asarray(w) for w in a.model.get_weights()], a.sha256, 96, 16)
+stored = embedder_for([np.asarray(w) for w in a.model.get_weights()], a.sha256, 96, 16, LAYERS)
 after = os.fstat(2)
 
 numpy_now = np.random.get_state()

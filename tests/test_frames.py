@@ -92,8 +92,9 @@ def test_alerts_explain_in_image_terms(frames_dir, frames_baseline, tmp_path):
     assert "less noisy" not in blur.embedding.explanation  # blur removes noise: one cause, one reason
     cast = analyse_path(write_frame_dir(tmp_path, "cast", frame_batch(64, rng, FRAME_SIZE, "colour_cast")),
                         frames_baseline, s)
-    assert not cast.embedding.drifted  # the embedding barely moves, but the image statistics do
-    assert [a.subject for a in cast.alerts] == ["image statistics"]
+    # The early layers see colour: a cast is embedding drift now (it passed when only the last layer was
+    # pooled), explained by the image statistics, in one alert
+    assert cast.embedding.drifted and [a.subject for a in cast.alerts] == ["embeddings"]
     assert "colourful" in cast.alerts[0].message
     ok = analyse_path(write_frame_dir(tmp_path, "ok", frame_batch(64, rng, FRAME_SIZE)), frames_baseline, s)
     assert ok.status.label == "ok" and ok.alerts == () and ok.embedding.verdict == "PASS"
@@ -192,3 +193,55 @@ def test_tabular_use_never_imports_tensorflow(credit_dir, tmp_path):
         print("LOADED", sorted(m for m in ("tensorflow", "keras", "PIL") if m in sys.modules))
     """, tmp_path)
     assert "LOADED []" in out.stdout, out.stdout[-500:] + out.stderr[-2000:]
+
+
+def test_image_statistics_alone_make_one_alert_of_their_own():
+    """When the embeddings pass but an image statistic moved, one "image statistics" alert says which."""
+    from sentinel_tui.frames.embedding_drift import embedding_alerts
+    from sentinel_tui.model import EmbeddingResult, FeatureDrift, Severity
+
+    moved = FeatureDrift(feature="colourfulness", logical_type="numeric", test="ks", statistic=0.6, p_value=1e-9,
+                         p_threshold=0.001, effect_size_name="wasserstein_norm", effect_size=0.8,
+                         effect_threshold=0.5, drifted=True, severity=Severity.WARNING, rows=64)
+    result = EmbeddingResult(frames=64, score=0.02, drifted_components=4, components=192, score_threshold=0.1,
+                             p_threshold=0.0003, drifted=False, severity=None, mmd2=0.0, mmd_p_value=0.5,
+                             mmd_permutations=100, distance=1.0, distance_null_p99=2.0, component_p_values=(),
+                             image_stats={"colourfulness": moved}, changes={"colourfulness": 0.4},
+                             explanation="frames more colourful (colourfulness +40%)", model={})
+    alerts = embedding_alerts(result)
+    assert [(a.subject, a.severity) for a in alerts] == [("image statistics", Severity.WARNING)]
+    assert alerts[0].message.startswith("frames more colourful") and "below 10%" in alerts[0].message
+
+
+def test_a_baseline_of_the_last_layer_alone_is_still_compared_that_way(tmp_path, monkeypatch):
+    """Baselines built before several depths were pooled (one 1280-value layer, one PCA under the old file
+    keys) load, and their batches are embedded the way their reference was."""
+    import functools
+
+    from sentinel_tui.baseline.snapshot import load_baseline, save_baseline
+    from sentinel_tui.cli.frame_commands import frames_only_baseline
+    from sentinel_tui.frames import embedder, embedding_drift
+    from sentinel_tui.simulate.frame_batches import write_reference_frames
+
+    monkeypatch.setattr(embedding_drift, "new_embedder", functools.partial(embedder.new_embedder, layers=None))
+    write_reference_frames(tmp_path / "ref", frames=160, size=FRAME_SIZE, seed=3)
+    ref, _ = embedding_drift.build_frame_reference(tmp_path / "ref", frame_settings())
+    monkeypatch.undo()
+    directory = save_baseline(frames_only_baseline("old", ref), tmp_path / "bl" / "old")
+    with np.load(directory / "frames.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    assert arrays["pca_bounds"].tolist() == [0, 1280]
+    old = {k: v for k, v in arrays.items() if not k.startswith("pca")}
+    old.update(pca_mean=arrays["pca0_mean"], pca_components=arrays["pca0_components"], pca_ratio=arrays["pca0_ratio"])
+    np.savez(directory / "frames.npz", **old)
+    meta = json.loads((directory / "baseline.json").read_text())
+    meta["frames"]["model"].pop("layer_dims")
+    (directory / "baseline.json").write_text(json.dumps(meta))
+
+    baseline = load_baseline("old", tmp_path / "bl")
+    rng = np.random.default_rng(9)
+    s = frame_settings()
+    dark = analyse_path(write_frame_array(tmp_path, "dark", frame_batch(64, rng, FRAME_SIZE, "low_light")), baseline, s)
+    assert dark.embedding.components == 32 and dark.embedding.drifted
+    ok = analyse_path(write_frame_array(tmp_path, "ok", frame_batch(64, rng, FRAME_SIZE)), baseline, s)
+    assert ok.embedding.components == 32 and not ok.embedding.drifted

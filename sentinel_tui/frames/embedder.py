@@ -1,9 +1,13 @@
 """MobileNetV2 frame embeddings (TensorFlow). The only module that imports TensorFlow, on first use.
 
-The model is ``tf.keras.applications.MobileNetV2`` without its top, global-average pooled (1280 values per
-frame). Inference runs through one ``tf.function`` with a fixed input signature (uint8 frames in, the
-MobileNetV2 preprocessing inside the graph), called on chunks: ``model.predict`` in a loop re-enters Keras'
-data pipeline on every call and is several times slower on a CPU.
+The model is ``tf.keras.applications.MobileNetV2`` without its top. A frame's embedding is the global average of
+the activations at several depths (``LAYERS``: from the first convolution to the last, 2,320 values), not only
+the last one: with randomly initialised weights the last layer barely moves when frames are blurred, darkened
+or flattened (the verdict caught 0-2% of such batches), while the early layers, which respond to edges and
+light, move a lot. Baselines built from the last layer alone (1280 values) keep being compared that way.
+Inference runs through one ``tf.function`` with a fixed input signature (uint8 frames in, the MobileNetV2
+preprocessing inside the graph), called on chunks: ``model.predict`` in a loop re-enters Keras' data pipeline
+on every call and is several times slower on a CPU.
 """
 
 from __future__ import annotations
@@ -19,7 +23,11 @@ import numpy as np
 from sentinel_tui.frames.frame_reference import weights_sha256
 
 MODEL_NAME = "MobileNetV2"
-EMBEDDING_DIM = 1280
+EMBEDDING_DIM = 1280  # the last layer's pooled activations (baselines of one depth)
+# The depths pooled into the embedding: the first convolution, the expansions at 112, 56, 28 and 14 px (224 px
+# input) and the last layer. Pooling them costs 8-12% of the model's throughput (bench_frames).
+LAYERS = ("Conv1_relu", "block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu",
+          "block_13_expand_relu", "out_relu")
 INSTALL_HINT = ("frame batches need the 'frames' extra (TensorFlow and Pillow): "
                 "pip install 'sentinel-tui[frames]'  (pipx: pipx install --force 'sentinel-tui[frames]')")
 _IMAGENET_ROWS = (96, 128, 160, 192, 224)
@@ -108,13 +116,14 @@ class Embedder:
     batch_size: int
     sha256: str
     _lock: threading.Lock
+    dims: tuple[int, ...] = (EMBEDDING_DIM,)  # values per pooled depth, in order
 
     def embed(self, frames: np.ndarray) -> np.ndarray:
-        """(N, S, S, 3) uint8 -> (N, 1280) float32."""
+        """(N, S, S, 3) uint8 -> (N, sum(dims)) float32."""
         tf = _tf()
         if frames.shape[1:] != (self.input_size, self.input_size, 3):
             raise ValueError(f"frames of shape {frames.shape[1:]} given to a {self.input_size}px model")
-        out = np.empty((frames.shape[0], EMBEDDING_DIM), dtype=np.float32)
+        out = np.empty((frames.shape[0], sum(self.dims)), dtype=np.float32)
         # One caller at a time: TensorFlow already uses every core for one call.
         with self._lock:
             for start in range(0, frames.shape[0], self.batch_size):
@@ -174,22 +183,35 @@ def _seed_kernels(model, seed: int) -> None:
             variable.assign(initializer(tuple(variable.shape), variable.dtype))
 
 
-def _wrap(model, input_size: int, batch_size: int, sha: str | None = None) -> Embedder:
-    """The embedder around a built model: its compiled function and the hash of its weights."""
+def _wrap(model, input_size: int, batch_size: int, sha: str | None = None,
+          layers: tuple[str, ...] | None = None) -> Embedder:
+    """The embedder around a built model: its compiled function and the hash of its weights. ``layers``: the
+    depths whose pooled activations make the embedding (None: the model's own pooled output)."""
     sha = sha or weights_sha256([np.asarray(w) for w in model.get_weights()])
-    return Embedder(model, _compile(model, input_size), input_size, batch_size, sha, threading.Lock())
+    fn, dims = _compile(model, input_size, layers)
+    return Embedder(model, fn, input_size, batch_size, sha, threading.Lock(), dims)
 
 
-def _compile(model, input_size: int):
+def _compile(model, input_size: int, layers: tuple[str, ...] | None):
     tf = _tf()
+    net, dims = model, (EMBEDDING_DIM,)
+    if layers:
+        try:
+            taps = [model.get_layer(name).output for name in layers]
+        except ValueError as exc:
+            raise WeightsError(f"this MobileNetV2 has no layer the baseline pools: {exc}") from exc
+        pool = tf.keras.layers.GlobalAveragePooling2D()
+        net = tf.keras.Model(model.input, [pool(t) for t in taps])
+        dims = tuple(int(t.shape[-1]) for t in taps)
 
     @tf.function(input_signature=[tf.TensorSpec([None, input_size, input_size, 3], tf.uint8)])
     def fn(x):
         # keras.applications.mobilenet_v2.preprocess_input: scale pixels to [-1, 1].
         x = tf.cast(x, tf.float32) / 127.5 - 1.0
-        return model(x, training=False)
+        out = net(x, training=False)
+        return tf.concat(out, axis=1) if layers else out
 
-    return fn
+    return fn, dims
 
 
 def calibrate_batchnorm(model, frames: np.ndarray, chunk: int = 16) -> None:
@@ -216,7 +238,7 @@ def calibrate_batchnorm(model, frames: np.ndarray, chunk: int = 16) -> None:
 
 
 def new_embedder(input_size: int, weights_spec: str, seed: int, batch_size: int,
-                 calibration: np.ndarray | None) -> tuple[Embedder, dict]:
+                 calibration: np.ndarray | None, layers: tuple[str, ...] | None = LAYERS) -> tuple[Embedder, dict]:
     """A fresh embedder for building a baseline, and the model identity the baseline records."""
     try:
         tf = _tf()
@@ -244,23 +266,25 @@ def new_embedder(input_size: int, weights_spec: str, seed: int, batch_size: int,
             calibrate_batchnorm(model, calibration)
             calibrated = len(calibration)
         source = f"random (seed {seed}, batch norm calibrated on {calibrated} reference frames)"
-    embedder = _wrap(model, input_size, batch_size)
-    identity = {"name": MODEL_NAME, "pooling": "avg", "dim": EMBEDDING_DIM, "input_size": input_size,
+    embedder = _wrap(model, input_size, batch_size, layers=layers)
+    identity = {"name": MODEL_NAME, "pooling": "avg", **({"layers": list(layers)} if layers else {}),
+                "layer_dims": list(embedder.dims), "dim": sum(embedder.dims), "input_size": input_size,
                 "weights": source, "weights_kind": kind, "weights_sha256": embedder.sha256,
                 "tensorflow": tf.__version__,
                 "keras": tf.keras.__version__ if hasattr(tf.keras, "__version__") else None}
     return embedder, identity
 
 
-_CACHE: dict[tuple[str, int], Embedder] = {}
+_CACHE: dict[tuple[str, int, tuple[str, ...] | None], Embedder] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def embedder_for(weights: list[np.ndarray], expected_sha: str, input_size: int, batch_size: int) -> Embedder:
-    """The embedder for a baseline's stored weights (built once per process per weights and reused). The
+def embedder_for(weights: list[np.ndarray], expected_sha: str, input_size: int, batch_size: int,
+                 layers: tuple[str, ...] | None = None) -> Embedder:
+    """The embedder for a baseline's stored weights and pooled depths (built once per process and reused). The
     weights are hashed here, so a baseline whose weights file was altered is refused, not compared."""
     sha = weights_sha256(weights)
-    key = (sha, input_size)
+    key = (sha, input_size, layers)
     with _CACHE_LOCK:
         if sha != expected_sha:
             raise WeightsError(f"the stored embedder weights (sha256 {sha[:12]}…) are not the ones the reference "
@@ -278,5 +302,5 @@ def embedder_for(weights: list[np.ndarray], expected_sha: str, input_size: int, 
             model.set_weights(weights)
         except ValueError as exc:
             raise WeightsError(f"the stored weights do not fit MobileNetV2 at {input_size}px: {exc}") from exc
-        emb = _CACHE[key] = _wrap(model, input_size, batch_size, sha)
+        emb = _CACHE[key] = _wrap(model, input_size, batch_size, sha, layers)
         return emb

@@ -30,7 +30,7 @@ from sentinel_tui.frames.readers import (
     load_images,
 )
 from sentinel_tui.model import AlertKind, AlertRecord, EmbeddingResult, FeatureDrift, Finding, Severity
-from sentinel_tui.stats.multivariate import PCA, mean_distance, mean_distance_null, mmd_test
+from sentinel_tui.stats.multivariate import BlockPCA, mean_distance, mean_distance_null, mmd_test
 from sentinel_tui.stats.univariate import compare_numeric
 
 EMBEDDING_SAMPLE = 2000  # raw reference embeddings kept for the mean-distance calibration
@@ -94,15 +94,15 @@ def build_frame_reference(root: Path, settings: Settings) -> tuple[FrameReferenc
     calib_idx = np.sort(rng.choice(len(frames), size=min(s.calibration_frames, len(frames)), replace=False))
     embedder, identity = new_embedder(s.input_size, s.weights, s.seed, s.batch_size, frames[calib_idx])
     emb = embedder.embed(frames).astype(np.float64)
-    pca = PCA.fit(emb, s.pca_components)
+    pca = BlockPCA.fit(emb, identity.get("layer_dims") or [emb.shape[1]], s.pca_components)
     sample_idx = (np.sort(rng.choice(len(emb), size=EMBEDDING_SAMPLE, replace=False))
                   if len(emb) > EMBEDDING_SAMPLE else np.arange(len(emb)))
     stats = image_statistics(frames)
     meta = {
         "frames": int(len(frames)), "frames_found": int(found), "source": str(Path(root).name),
         "input_size": s.input_size, "model": identity, "preprocessing": PREPROCESSING,
-        "pca_components": int(pca.components.shape[0]),
-        "explained_variance": float(pca.explained_variance_ratio.sum()),
+        "pca_components": pca.components,
+        "explained_variance": pca.explained_variance,
         "image_stats": {k: {"median": float(np.median(v)), "p05": float(np.quantile(v, 0.05)),
                             "p95": float(np.quantile(v, 0.95))} for k, v in stats.items()},
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "tool_version": __version__,
@@ -116,7 +116,9 @@ def build_frame_reference(root: Path, settings: Settings) -> tuple[FrameReferenc
 
 def reference_embedder(ref: FrameReference, s: FrameSettings) -> Embedder:
     if not isinstance(ref.embedder, Embedder):
-        ref.embedder = embedder_for(ref.load_weights(), ref.weights_sha, ref.input_size, s.batch_size)
+        layers = ref.meta["model"].get("layers")
+        ref.embedder = embedder_for(ref.load_weights(), ref.weights_sha, ref.input_size, s.batch_size,
+                                    tuple(layers) if layers else None)
     return ref.embedder
 
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from sentinel_tui.frames.imagestats import IMAGE_STATS
-from sentinel_tui.stats.multivariate import PCA
+from sentinel_tui.stats.multivariate import PCA, BlockPCA
 from sentinel_tui.stats.univariate import SortedReference
 
 FRAMES_FILE = "frames.npz"
@@ -43,7 +43,7 @@ class FrameEmbedder(Protocol):
 @dataclass
 class FrameReference:
     meta: dict[str, Any]  # frames, input_size, model {name, weights, weights_sha256, ...}, preprocessing, ...
-    pca: PCA
+    pca: BlockPCA  # one PCA per depth of the network (a single block for baselines of one pooled layer)
     projections: np.ndarray  # (R, k) reference embeddings in PCA space
     embedding_mean: np.ndarray  # (d,) over all reference frames
     embedding_sample: np.ndarray  # (<= cap, d) for the mean-distance calibration
@@ -84,9 +84,13 @@ class FrameReference:
 
 def save_frames(ref: FrameReference, directory: Path) -> list[tuple[Path, Path]]:
     """Write the arrays to temporary files; returns (tmp, final) pairs for the caller to rename last."""
-    arrays = {"pca_mean": ref.pca.mean, "pca_components": ref.pca.components.astype(np.float32),
-              "pca_ratio": ref.pca.explained_variance_ratio, "projections": ref.projections.astype(np.float32),
-              "embedding_mean": ref.embedding_mean, "embedding_sample": ref.embedding_sample.astype(np.float32)}
+    arrays: dict[str, np.ndarray] = {"pca_bounds": np.asarray(ref.pca.bounds, dtype=np.int64),
+                                     "projections": ref.projections.astype(np.float32),
+                                     "embedding_mean": ref.embedding_mean,
+                                     "embedding_sample": ref.embedding_sample.astype(np.float32)}
+    for i, p in enumerate(ref.pca.blocks):
+        arrays.update({f"pca{i}_mean": p.mean, f"pca{i}_components": p.components.astype(np.float32),
+                       f"pca{i}_ratio": p.explained_variance_ratio})
     arrays.update({f"stat_{k}": v for k, v in ref.image_stats.items()})
     pairs = []
     tmp = directory / (FRAMES_FILE + ".tmp.npz")
@@ -101,8 +105,15 @@ def save_frames(ref: FrameReference, directory: Path) -> list[tuple[Path, Path]]
 
 def load_frames(meta: dict[str, Any], directory: Path) -> FrameReference:
     with np.load(directory / FRAMES_FILE, allow_pickle=False) as z:
-        pca = PCA(mean=z["pca_mean"], components=z["pca_components"].astype(np.float64),
-                  explained_variance_ratio=z["pca_ratio"])
+        if "pca_bounds" in z.files:
+            bounds = tuple(int(b) for b in z["pca_bounds"])
+            pca = BlockPCA(tuple(PCA(mean=z[f"pca{i}_mean"], components=z[f"pca{i}_components"].astype(np.float64),
+                                     explained_variance_ratio=z[f"pca{i}_ratio"]) for i in range(len(bounds) - 1)),
+                           bounds)
+        else:  # a baseline of one pooled layer (before several depths): one block
+            one = PCA(mean=z["pca_mean"], components=z["pca_components"].astype(np.float64),
+                      explained_variance_ratio=z["pca_ratio"])
+            pca = BlockPCA((one,), (0, int(one.mean.shape[0])))
         stats = {k: z[f"stat_{k}"] for k in IMAGE_STATS if f"stat_{k}" in z.files}
         return FrameReference(meta=meta, pca=pca, projections=z["projections"].astype(np.float64),
                               embedding_mean=z["embedding_mean"],

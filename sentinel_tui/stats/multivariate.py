@@ -1,4 +1,5 @@
-"""Multivariate two-sample statistics for embeddings: PCA, MMD with a permutation test, mean distance.
+"""Multivariate two-sample statistics for embeddings: PCA (also per block), MMD with a permutation test, mean
+distance.
 
 Pure NumPy. Costs are bounded by the caller's sample caps: MMD is quadratic in the pooled sample size.
 """
@@ -30,6 +31,37 @@ class PCA:
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         return (np.asarray(x, dtype=np.float64) - self.mean) @ self.components.T
+
+
+@dataclass(frozen=True)
+class BlockPCA:
+    """One PCA per block of columns (the activations of one depth of a network), side by side: each block keeps
+    its own leading directions, so a block with small activations (an early layer, which sees blur and light)
+    is not drowned by a block with large ones in a single PCA."""
+
+    blocks: tuple[PCA, ...]
+    bounds: tuple[int, ...]  # the first column of each block, then the end
+
+    @classmethod
+    def fit(cls, x: np.ndarray, dims: list[int] | tuple[int, ...], k: int) -> BlockPCA:
+        bounds = (0, *np.cumsum(dims).tolist())
+        if bounds[-1] != x.shape[1]:
+            raise ValueError(f"blocks of {list(dims)} columns do not cover {x.shape[1]}")
+        return cls(tuple(PCA.fit(x[:, a:b], k) for a, b in zip(bounds, bounds[1:], strict=False)), bounds)
+
+    @property
+    def components(self) -> int:
+        return sum(p.components.shape[0] for p in self.blocks)
+
+    @property
+    def explained_variance(self) -> float:
+        """The mean, over blocks, of the share of each block's variance its components keep."""
+        return float(np.mean([p.explained_variance_ratio.sum() for p in self.blocks]))
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        return np.hstack([p.transform(x[:, a:b])
+                          for p, a, b in zip(self.blocks, self.bounds, self.bounds[1:], strict=False)])
 
 
 def median_bandwidth(z: np.ndarray) -> float:
