@@ -165,11 +165,15 @@ class MeanShiftReference:
         S / n, a new batch's about the reference mean as S (1/n + 1/m), so n |d|^2 has T's distribution, with
         the shape (skew, rare categories) that small batches really have."""
         rng = np.random.default_rng(seed)
-        m2 = self.held_out.shape[0]
+        m2, k = self.held_out.shape
         draws = np.empty(_DRAWS)
-        for i in range(_DRAWS):
-            d = self.held_out[rng.integers(0, m2, n)].mean(axis=0)
-            draws[i] = n * (d @ d)
+        # Vectorised in chunks of at most ~4 million gathered values (32 MB): a loop of 4,000 small gathers
+        # cost a 10-row `sentinel check` 40 ms.
+        chunk = max(1, min(_DRAWS, 4_000_000 // max(n * k, 1)))
+        for start in range(0, _DRAWS, chunk):
+            stop = min(start + chunk, _DRAWS)
+            d = self.held_out[rng.integers(0, m2, (stop - start, n))].mean(axis=1)
+            draws[start:stop] = n * np.einsum("ij,ij->i", d, d)
         draws.sort()
         return NullDistribution(float(draws.mean()), float(draws.var(ddof=1)), draws)
 

@@ -9,6 +9,7 @@ from . import (
     bench_allocator,
     bench_check,
     bench_detection,
+    bench_frame_detection,
     bench_frames,
     bench_integrations,
     bench_memory,
@@ -22,7 +23,7 @@ def main() -> int:
     rows = []
     only = set(sys.argv[1:])
     for module in (bench_check, bench_watch, bench_tui, bench_perf, bench_frames, bench_integrations, bench_memory,
-                   bench_allocator, bench_detection):
+                   bench_allocator, bench_detection, bench_frame_detection):
         if only and module.__name__.rsplit(".", 1)[-1] not in only:
             continue
         rows.extend(module.run())

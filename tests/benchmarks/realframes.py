@@ -40,12 +40,11 @@ def _jpeg(frames: np.ndarray, quality: int) -> np.ndarray:
     return out
 
 
-def failures(size: int) -> dict[str, Failure]:
-    """Name -> failure. Blur sigmas are in pixels of a 224 px frame, scaled to ``size``."""
-    scale = size / 224
+def failures() -> dict[str, Failure]:
+    """Name -> failure. Blur sigmas are in pixels of the patch, whatever its size."""
     return {
-        "blur sigma 1": lambda f: gaussian_blur(f, 1.0 * scale),
-        "blur sigma 2": lambda f: gaussian_blur(f, 2.0 * scale),
+        "blur sigma 1": lambda f: gaussian_blur(f, 1.0),
+        "blur sigma 2": lambda f: gaussian_blur(f, 2.0),
         "darker x0.5": lambda f: _scaled(f, 0.5),
         "contrast x0.5": lambda f: _contrast(f, 0.5),
         "JPEG quality 10": lambda f: _jpeg(f, 10),
