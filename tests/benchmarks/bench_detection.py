@@ -111,8 +111,14 @@ def goals(res: Results) -> list[tuple[str, float, str, bool]]:
     fam = {f: res.pooled(lambda d, s, n, f=f: res.family[s] == f) for f in set(res.family.values())}
     one = {name: res.pooled(lambda d, s, n, name=name: s == name) for name in res.family}
     by_size = {k: res.pooled(lambda d, s, n, k=k: n == k) for k in (20, 40)}
-    rows = [("real data: worst false-alarm rate (status)", worst[0],
-             f"{worst[1]} at {worst[2]} rows; goal <= 1% at every size and dataset", worst[0] <= 0.01),
+    alarms = sum(t.status for t in res.healthy.values())
+    healthy_total = sum(t.total for t in res.healthy.values())
+    cell = res.healthy[worst[1], worst[2]]
+    rows = [("real data: false-alarm rate (status), all healthy batches", alarms / healthy_total,
+             f"{alarms} of {healthy_total} batches", alarms / healthy_total <= 0.01),
+            ("real data: worst false-alarm rate (status), one cell", worst[0],
+             f"{cell.status} of {cell.total}: {worst[1]} at {worst[2]} rows; goal <= 1% at every size and dataset",
+             worst[0] <= 0.01),
             ("real data: detection rate, pooled over the grid", pooled.rate(),
              f"drift verdict alone {pooled.rate(True):.2f}; goal >= 0.90", pooled.rate() >= 0.9),
             ("  rate: class prior, 90% of one class removed", one["90% of one class removed"].rate(), "goal >= 0.80",
