@@ -25,7 +25,8 @@ def batch_alerts(findings: list[Finding], drift: DriftResult | None) -> list[Ale
         for f in drift.features.values():
             if f.drifted and f.severity is not None:
                 alerts.append(AlertRecord(AlertKind.DRIFT, f.severity, f.feature, drift_message(f)))
-        # One alert on "dataset" for the batch as a whole, whichever evidence fired (both: one page, not two).
+        # One alert on "dataset" for the batch as a whole: the drift share or the dataset test (which fires only
+        # when no feature drifted, so it never adds a page to a feature's).
         parts, severity = [], None
         if drift.dataset_drift:
             parts.append(f"dataset drift: {drift.drifted_count} of {drift.tested_count} features drifted "

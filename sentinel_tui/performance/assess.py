@@ -6,6 +6,7 @@ with the reference, which is often the first sign of trouble while labels are st
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -114,7 +115,8 @@ def prediction_drift(baseline: Baseline, columns: dict[str, Coerced], settings: 
     profiles = [baseline.columns[n] for n in dict.fromkeys(names) if n and n in baseline.columns and n in columns]
     if not profiles:
         return None
-    return detect_drift(baseline, columns, settings.drift, profiles)
+    # The model's outputs are tested one by one, with all of alpha: the dataset-level test is for the features.
+    return detect_drift(baseline, columns, replace(settings.drift, dataset_test="none"), profiles)
 
 
 def performance_alerts(perf: PerformanceResult | None, pred: DriftResult | None) -> list[AlertRecord]:
