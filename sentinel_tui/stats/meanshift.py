@@ -166,14 +166,14 @@ class MeanShiftReference:
         the shape (skew, rare categories) that small batches really have."""
         rng = np.random.default_rng(seed)
         m2, k = self.held_out.shape
-        draws = np.empty(_DRAWS)
-        # Vectorised in chunks of at most ~4 million gathered values (32 MB): a loop of 4,000 small gathers
-        # cost a 10-row `sentinel check` 40 ms.
-        chunk = max(1, min(_DRAWS, 4_000_000 // max(n * k, 1)))
-        for start in range(0, _DRAWS, chunk):
-            stop = min(start + chunk, _DRAWS)
-            d = self.held_out[rng.integers(0, m2, (stop - start, n))].mean(axis=1)
-            draws[start:stop] = n * np.einsum("ij,ij->i", d, d)
+        rows = self.held_out.astype(np.float32)
+        picks = rng.integers(0, m2, (_DRAWS, n))
+        # Summed one position at a time in float32 (1.5 ms at 10 rows, 25 ms at 199): gathering every batch's
+        # rows at once took 30 ms at 10 rows and a 27 MB temporary per 10 rows of batch.
+        total = np.zeros((_DRAWS, k), dtype=np.float32)
+        for j in range(n):
+            total += rows[picks[:, j]]
+        draws = np.einsum("ij,ij->i", total, total).astype(np.float64) / n  # n |mean|^2 = |sum|^2 / n
         draws.sort()
         return NullDistribution(float(draws.mean()), float(draws.var(ddof=1)), draws)
 
