@@ -245,3 +245,19 @@ def test_a_baseline_of_the_last_layer_alone_is_still_compared_that_way(tmp_path,
     assert dark.embedding.components == 32 and dark.embedding.drifted
     ok = analyse_path(write_frame_array(tmp_path, "ok", frame_batch(64, rng, FRAME_SIZE)), baseline, s)
     assert ok.embedding.components == 32 and not ok.embedding.drifted
+
+
+@pytest.mark.slow
+def test_real_photographs_mild_failures_fail_the_verdict_itself(photo_baseline):
+    """Blur of one pixel, half the light, half the contrast: the embedding verdict alone (not only the image
+    statistics) fails these batches now that every depth of the network is pooled; the last layer alone passed
+    them (0-12% of batches)."""
+    from tests.benchmarks.realframes import failures
+
+    baseline, photos = photo_baseline
+    s = Settings()
+    kinds = failures()
+    for kind in ("blur sigma 1", "darker x0.5", "contrast x0.5"):
+        hits = [_score(kinds[kind](patches(photos, 64, np.random.default_rng(500 + i), 224)), baseline, s)
+                for i in range(5)]
+        assert all(r.drifted for r in hits), f"{kind}: scores {[round(r.score, 3) for r in hits]}"
