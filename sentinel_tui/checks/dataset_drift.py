@@ -21,6 +21,7 @@ import numpy as np
 
 from sentinel_tui.baseline.profile import ColumnProfile, numeric_key
 from sentinel_tui.baseline.snapshot import Baseline
+from sentinel_tui.checks.drift_tests import category_counts
 from sentinel_tui.config import DriftSettings
 from sentinel_tui.io.coerce import Coerced, float64_numpy
 from sentinel_tui.model import DatasetEvidence, Severity
@@ -53,6 +54,7 @@ class _Dimension:
 class _Encoding:
     dims: list[_Dimension]
     reference: MeanShiftReference
+    profiles: dict[str, ColumnProfile]  # of the encoded features
 
 
 def _numeric_dimension(p: ColumnProfile, baseline: Baseline, pick: np.ndarray) -> tuple[_Dimension, np.ndarray] | None:
@@ -139,7 +141,8 @@ def _encode(baseline: Baseline, tested: list[tuple[ColumnProfile, str]]) -> _Enc
             columns.append(column)
     if not dims:
         return None
-    return _Encoding(dims, MeanShiftReference.fit(np.column_stack(columns), reference_rows=rows))
+    return _Encoding(dims, MeanShiftReference.fit(np.column_stack(columns), reference_rows=rows),
+                     {p.name: p for p, _ in tested})
 
 
 def _encoding(baseline: Baseline, tested: list[tuple[ColumnProfile, str]]) -> _Encoding | None:
@@ -167,25 +170,24 @@ def _batch_difference(enc: _Encoding, columns: dict[str, Coerced], n: int) -> np
         else:
             counts = counted.get(d.feature)
             if counts is None:
-                counts = counted[d.feature] = _counts_by_key(c)
+                counts = counted[d.feature] = _counts_by_key(enc.profiles[d.feature], c)
             present = counts.get("\0present", 0.0)
             out[i] = (counts.get(d.key, 0.0) - present * d.share) / n
     return out
 
 
-def _counts_by_key(c: Coerced) -> dict[str, float]:
+def _counts_by_key(p: ColumnProfile, c: Coerced) -> dict[str, float]:
+    """The batch's count of each reference category, and under "\0present" its non-missing values: booleans
+    from their 0/1 values, the rest as the chi-square test counts them (``drift_tests.category_counts``)."""
     if c.logical_type == "boolean":
         v = np.asarray(c.values, dtype=np.float64)
         v = v[~np.isnan(v)]
-        counts = {"true": float((v > 0).sum()), "false": float((v <= 0).sum())}
-    elif c.logical_type == "numeric":
-        v = c.finite_sorted
-        uniq, n = np.unique(v, return_counts=True)
-        counts = {numeric_key(u): float(k) for u, k in zip(uniq, n, strict=True)}
-    else:
-        counts = {str(k): float(v) for k, v in c.category_counts.items()}
-    counts["\0present"] = float(sum(counts.values()))
-    return counts
+        return {"true": float((v > 0).sum()), "false": float((v <= 0).sum()), "\0present": float(v.size)}
+    aligned = category_counts(p, c)
+    if isinstance(aligned, str):  # no values
+        return {}
+    _, cur, total, _ = aligned
+    return {**{key: float(n) for key, n in zip(p.categories, cur, strict=False)}, "\0present": float(total)}
 
 
 def _top_features(enc: _Encoding, diff: np.ndarray, shown: int = 3) -> list[dict[str, Any]]:

@@ -104,7 +104,7 @@ def _numeric(baseline: Baseline, p: ColumnProfile, c: Coerced, s: DriftSettings)
     return Measured(cmp.ks_statistic, cmp.p_value, cmp.wasserstein / scale, int(x.size), details, distribution)
 
 
-def _category_counts(p: ColumnProfile, c: Coerced) -> tuple[np.ndarray, np.ndarray, int, int] | str:
+def category_counts(p: ColumnProfile, c: Coerced) -> tuple[np.ndarray, np.ndarray, int, int] | str:
     """Aligned (reference, batch) counts with an 'other' and an 'unseen' bin; plus the batch n and unseen n."""
     keys = list(p.categories)
     index = {k: i for i, k in enumerate(keys)}
@@ -138,7 +138,7 @@ def _category_counts(p: ColumnProfile, c: Coerced) -> tuple[np.ndarray, np.ndarr
 
 
 def _categorical(baseline: Baseline, p: ColumnProfile, c: Coerced, s: DriftSettings) -> Measured | str:
-    aligned = _category_counts(p, c)
+    aligned = category_counts(p, c)
     if isinstance(aligned, str):
         return aligned
     ref, cur, total, unseen = aligned
