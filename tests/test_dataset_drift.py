@@ -85,3 +85,17 @@ def test_cauchy_and_none_are_the_other_choices(tmp_path, baseline):
         feature = next(iter(res.drift.features.values()))
         share = settings.drift.dataset_alpha_share if choice != "none" else 0.0
         assert feature.p_threshold == pytest.approx(settings.drift.alpha * (1 - share) / res.drift.tested_count)
+
+
+def test_what_moved_most_is_in_reference_standard_deviations(tmp_path):
+    """A feature measured in small units (std 0.001) shifted by 0.5 std is reported as +0.5 std, not divided
+    by its scale a second time."""
+    rng = np.random.default_rng(6)
+    ref = _table(20_000, rng)
+    small = pa.table({"tiny": pa.array(rng.normal(0, 0.001, 20_000)), **{n: ref[n] for n in ref.column_names}})
+    pacsv.write_csv(small, tmp_path / "ref.csv")
+    baseline = build_baseline(tmp_path / "ref.csv", "units", Settings())
+    batch = _table(2_000, rng)
+    batch = pa.table({"tiny": pa.array(rng.normal(0.0005, 0.001, 2_000)), **{n: batch[n] for n in batch.column_names}})
+    top = _check(tmp_path, baseline, batch).drift.dataset_test.top
+    assert top[0]["feature"] == "tiny" and 0.4 <= top[0]["shift_std"] <= 0.6, top

@@ -191,8 +191,9 @@ def _counts_by_key(p: ColumnProfile, c: Coerced) -> dict[str, float]:
 
 
 def _top_features(enc: _Encoding, diff: np.ndarray, shown: int = 3) -> list[dict[str, Any]]:
-    """The features whose encoded means moved most, in reference standard deviations of each dimension."""
-    sd = np.array([d.scale if d.kind == "numeric" else np.sqrt(d.share * (1 - d.share)) for d in enc.dims])
+    """The features whose encoded means moved most, in reference standard deviations of each dimension (a
+    numeric dimension is encoded in them already; an indicator's standard deviation is sqrt(p (1 - p)))."""
+    sd = np.array([1.0 if d.kind == "numeric" else np.sqrt(d.share * (1 - d.share)) for d in enc.dims])
     z = np.where(sd > 0, diff / np.where(sd > 0, sd, 1.0), 0.0)
     best: dict[str, tuple[float, str | None]] = {}
     for d, v in zip(enc.dims, z, strict=True):
