@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 		{ echo "Python >= 3.11 is required (set PYTHON=python3.x)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,frames,web]'
+	$(PY) -m pip install --quiet -e '.[dev,frames,web,s3,dask]'
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -14,7 +14,9 @@ from sentinel_tui.baseline.profile import build_profile, infer_type
 from sentinel_tui.baseline.snapshot import FORMAT_VERSION, Baseline, BaselineError, validate_name
 from sentinel_tui.config import Settings
 from sentinel_tui.io.coerce import coerce
+from sentinel_tui.io.columnar import is_table_location, normalise, read_columnar, table_source
 from sentinel_tui.io.csv_reader import BatchReadError, read_csv_batch
+from sentinel_tui.io.locations import shown
 from sentinel_tui.performance.reference import infer_task, reference_performance
 
 
@@ -38,16 +40,34 @@ def _role_of(name: str, settings: Settings) -> str:
     return "feature"
 
 
-def build_baseline(reference: Path, name: str, settings: Settings) -> Baseline:
+def _read_reference(reference: Path | str, settings: Settings) -> tuple[pa.Table, dict]:
+    """The reference as one table (CSV, or Parquet / Arrow IPC files and datasets, local or by URL) and how to
+    name its source in the baseline."""
+    if is_table_location(reference):
+        try:
+            src = table_source(reference)
+            loaded = read_columnar(reference)
+        except BatchReadError as exc:
+            raise BaselineError(f"cannot read reference {shown(reference)}: {exc.reason}") from exc
+        source = {"file": src.location.text if not src.location.is_local else Path(src.location.text).name,
+                  "format": src.format, "files": len(src.files), "sha256": src.fingerprint(),
+                  "sha256_of": "listing" if src.is_dataset or not src.location.is_local else "bytes"}
+    else:
+        try:
+            loaded = read_csv_batch(Path(reference), delimiter=settings.input.delimiter)
+        except BatchReadError as exc:
+            raise BaselineError(f"cannot read reference {reference}: {exc.reason}") from exc
+        source = {"file": str(Path(reference).name), "format": "csv", "sha256": sha256_file(Path(reference))}
+    if loaded.duplicates:
+        raise BaselineError(f"reference {shown(reference)} has duplicate column names: {sorted(loaded.duplicates)}")
+    return loaded.table, source
+
+
+def build_baseline(reference: Path | str, name: str, settings: Settings) -> Baseline:
     validate_name(name)
     cols = settings.columns
-    try:
-        loaded = read_csv_batch(reference, delimiter=settings.input.delimiter)
-    except BatchReadError as exc:
-        raise BaselineError(f"cannot read reference {reference}: {exc.reason}") from exc
-    if loaded.duplicates:
-        raise BaselineError(f"reference {reference} has duplicate column names: {sorted(loaded.duplicates)}")
-    table = loaded.table
+    table, source = _read_reference(reference, settings)
+    reference = shown(reference)
     if table.num_rows == 0:
         raise BaselineError(f"reference {reference} has no rows")
     if cols.task not in (None, "binary", "multiclass", "regression"):
@@ -69,9 +89,12 @@ def build_baseline(reference: Path, name: str, settings: Settings) -> Baseline:
             table.column(n), forced, inf.max_categories, inf.text_unique_ratio)
     string_cols = frozenset(n for n, t in types.items() if t in ("categorical", "text"))
     needs_reread = [n for n in string_cols if not pa.types.is_string(table.column(n).type)]
-    if needs_reread:
+    if needs_reread and source["format"] == "csv":
         # Categories must be compared as the text written in the file ("007" stays "007").
-        table = read_csv_batch(reference, delimiter=settings.input.delimiter, string_columns=string_cols).table
+        table = read_csv_batch(Path(reference), delimiter=settings.input.delimiter,
+                               string_columns=string_cols).table
+    elif needs_reread:
+        table = normalise(table, string_cols)  # typed files: the integer code 7 is the category "7"
 
     profiles = {}
     coerced = {}
@@ -107,8 +130,7 @@ def build_baseline(reference: Path, name: str, settings: Settings) -> Baseline:
         "format_version": FORMAT_VERSION,
         "tool_version": __version__,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "source": {"file": str(Path(reference).name), "sha256": sha256_file(reference),
-                   "rows": table.num_rows, "columns": table.num_columns, "sample_rows": sample.num_rows},
+        "source": {**source, "rows": table.num_rows, "columns": table.num_columns, "sample_rows": sample.num_rows},
         "roles": {"target": cols.target, "prediction": cols.prediction, "score": cols.score,
                   "proba_prefix": cols.proba_prefix, "id": cols.id,
                   "timestamp": cols.timestamp, "categorical": list(cols.categorical),

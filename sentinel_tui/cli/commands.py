@@ -51,7 +51,7 @@ def cmd_baseline_create(args: argparse.Namespace) -> int:
 
         baseline = frames_only_baseline(args.name, frames)
     else:
-        baseline = build_baseline(Path(args.reference), args.name, settings)
+        baseline = build_baseline(args.reference, args.name, settings)
         baseline.frames = frames
     save_baseline(baseline, directory)
     if frames is not None:
@@ -138,7 +138,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     baseline = load_baseline(args.baseline, baselines_dir(args))
     verify_weights_arg(args, baseline, settings)
-    results = [analyse_path(Path(f), baseline, settings) for f in args.files]
+    results = [analyse_path(f, baseline, settings) for f in args.files]
     overall = overall_status(results)
     with writing_report():
         if args.format == "json":
@@ -231,7 +231,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         b = sub.add_parser("baseline", help="create, show or list baseline snapshots")
         bsub = b.add_subparsers(dest="baseline_command", metavar="ACTION", parser_class=_Parser, required=True)
         bc = bsub.add_parser("create", help="snapshot a reference CSV and/or reference frames as a named baseline")
-        bc.add_argument("reference", nargs="?", help="reference CSV (model inputs, predictions, labels)")
+        bc.add_argument("reference", nargs="?", help="reference table (model inputs, predictions, labels): a CSV, "
+                        "a Parquet or Arrow IPC/Feather file or dataset directory, or a URL (s3://...)")
         bc.add_argument("--frames", metavar="REF_DIR",
                         help="reference frames: images (any depth) and .npy/.npz arrays under REF_DIR")
         bc.add_argument("--input-size", type=int, metavar="PX", help="MobileNetV2 input size, 96-224 (default 224)")
@@ -265,7 +266,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     if wanted("check"):
         c = sub.add_parser("check", help="check batch files against a baseline (stateless)")
-        c.add_argument("files", nargs="+", help="batches: CSV files, frame directories or .npy/.npz frame arrays")
+        c.add_argument("files", nargs="+", help="batches: CSV, Parquet or Arrow IPC files, Parquet dataset "
+                       "directories or URLs (s3://...), frame directories or .npy/.npz frame arrays")
         c.add_argument("--weights", help="refuse unless the baseline's frames were embedded with these weights")
         c.add_argument("--baseline", required=True, help="baseline name or directory")
         c.add_argument("--format", choices=("text", "json", "markdown", "plugin"), default="text",

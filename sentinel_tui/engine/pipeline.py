@@ -15,7 +15,9 @@ from sentinel_tui.checks.verdict import batch_alerts, batch_status
 from sentinel_tui.config import Settings, batch_memory_limit
 from sentinel_tui.engine.alertbook import FRAMES_SUBJECT, TABLE_SUBJECT
 from sentinel_tui.frames.readers import ARRAY_SUFFIXES, FrameReadError
-from sentinel_tui.io.csv_reader import BatchReadError, read_csv_batch
+from sentinel_tui.io.columnar import is_table_location, read_columnar
+from sentinel_tui.io.csv_reader import BatchReadError, LoadedTable, read_csv_batch
+from sentinel_tui.io.locations import is_url, shown
 from sentinel_tui.model import AlertKind, AlertRecord, BatchResult, Finding, Severity, Status, worst_status
 from sentinel_tui.performance.assess import batch_performance, performance_alerts, prediction_drift
 from sentinel_tui.textsafe import fs_text
@@ -25,19 +27,21 @@ def _string_columns(baseline: Baseline) -> frozenset[str]:
     return frozenset(n for n, c in baseline.columns.items() if c.type in ("categorical", "text"))
 
 
-def _file_result(path: Path, check: str, severity: Severity, reason: str, seconds: float = 0.0) -> BatchResult:
+def _file_result(path: Path | str, check: str, severity: Severity, reason: str, seconds: float = 0.0
+                 ) -> BatchResult:
     """A file that was not analysed: one pipeline finding naming the file and the reason, and an alert on the
     file when the finding is a warning or worse."""
-    name = fs_text(path.name)
+    text = shown(path) if is_url(path) else str(path)
+    name = fs_text(text.rstrip("/").rsplit("/", 1)[-1] if is_url(path) else Path(path).name)
     finding = Finding(check, severity, AlertKind.PIPELINE, f"{name}: {reason}",
-                      values={"file": fs_text(str(path)), "reason": reason})
+                      values={"file": fs_text(text), "reason": reason})
     alerts = (AlertRecord(AlertKind.PIPELINE, severity, name, finding.message),) if severity >= Severity.WARNING \
         else ()
-    return BatchResult(file=fs_text(str(path)), rows=0, columns=0, status=Status.from_severity(severity),
+    return BatchResult(file=fs_text(text), rows=0, columns=0, status=Status.from_severity(severity),
                        findings=(finding,), drift=None, alerts=alerts, seconds=seconds)
 
 
-def unreadable_result(path: Path, reason: str, seconds: float = 0.0) -> BatchResult:
+def unreadable_result(path: Path | str, reason: str, seconds: float = 0.0) -> BatchResult:
     """A file that could not be analysed: a critical pipeline finding (and alert) naming it and the reason."""
     return _file_result(path, "unreadable", Severity.CRITICAL, reason, seconds)
 
@@ -48,19 +52,35 @@ def ignored_result(path: Path, reason: str) -> BatchResult:
     return _file_result(path, "ignored_entry", Severity.INFO, reason)
 
 
-def is_frame_batch(path: Path) -> bool:
-    """Frame batches are directories of images or .npy/.npz arrays; everything else is read as CSV."""
+def is_frame_batch(path: Path | str) -> bool:
+    """Frame batches are directories of images or .npy/.npz arrays; a directory of Parquet/Arrow files or a URL
+    is a table, and everything else is read as CSV."""
+    if is_url(path):
+        return False
     path = Path(path)
-    return path.is_dir() or path.name.lower().endswith(ARRAY_SUFFIXES)
+    if path.is_dir():
+        return not is_table_location(path)
+    return path.name.lower().endswith(ARRAY_SUFFIXES)
 
 
-def analyse_path(path: Path, baseline: Baseline, settings: Settings, sink: dict | None = None,
+def analyse_path(path: Path | str, baseline: Baseline, settings: Settings, sink: dict | None = None,
                  follow_symlinks: bool = True) -> BatchResult:
     """Route one batch by type: frames to the embeddings check, anything else to the tabular checks.
     ``follow_symlinks`` False: a file that is (or became) a symbolic link is refused, not read."""
     if is_frame_batch(path):
         return analyse_frames(Path(path), baseline, settings)
     return analyse_file(path, baseline, settings, sink=sink, follow_symlinks=follow_symlinks)
+
+
+def read_table_batch(path: Path | str, settings: Settings, string_columns: frozenset[str] = frozenset(),
+                     follow_symlinks: bool = True) -> LoadedTable:
+    """One batch as a table, whatever its format: CSV (plain or compressed), or Parquet / Arrow IPC files and
+    datasets, local or behind a URL."""
+    limits = {"max_bytes": int(settings.input.max_file_mb * 1e6), "max_memory": batch_memory_limit(settings),
+              "string_columns": string_columns, "follow_symlinks": follow_symlinks}
+    if is_table_location(path):
+        return read_columnar(path, **limits)
+    return read_csv_batch(Path(path), delimiter=settings.input.delimiter, **limits)
 
 
 def _stream_problem(path: Path, message: str, start: float, subject: str = FRAMES_SUBJECT) -> BatchResult:
@@ -116,28 +136,27 @@ def analyse_frames(path: Path, baseline: Baseline, settings: Settings) -> BatchR
                        embedding=result)
 
 
-def analyse_file(path: Path, baseline: Baseline, settings: Settings, sink: dict | None = None,
+def analyse_file(path: Path | str, baseline: Baseline, settings: Settings, sink: dict | None = None,
                  follow_symlinks: bool = True) -> BatchResult:
-    """Read and analyse one CSV batch. Never raises for bad input: problems become findings.
-    ``sink``, when given, receives the coerced columns (the engine keeps predictions for late labels)."""
+    """Read and analyse one table batch (CSV, Parquet, Arrow IPC). Never raises for bad input: problems become
+    findings. ``sink``, when given, receives the coerced columns (the engine keeps predictions for late
+    labels)."""
     start = time.perf_counter()
-    path = Path(path)
+    shown_path = shown(path) if is_url(path) else Path(path)
     if not baseline.has_table:
-        return _stream_problem(path, f"baseline {baseline.name!r} has only a frame reference; CSV batches need "
-                                     "a baseline created from a reference CSV", start, subject=TABLE_SUBJECT)
+        return _stream_problem(Path(shown_path), f"baseline {baseline.name!r} has only a frame reference; table "
+                                                 "batches need a baseline created from a reference table", start,
+                               subject=TABLE_SUBJECT)
     try:
-        loaded = read_csv_batch(path, delimiter=settings.input.delimiter,
-                                max_bytes=int(settings.input.max_file_mb * 1e6),
-                                string_columns=_string_columns(baseline), follow_symlinks=follow_symlinks,
-                                max_memory=batch_memory_limit(settings))
+        loaded = read_table_batch(path, settings, _string_columns(baseline), follow_symlinks)
     except BatchReadError as exc:
-        return unreadable_result(path, exc.reason, time.perf_counter() - start)
+        return unreadable_result(shown_path, exc.reason, time.perf_counter() - start)
     # The parsed table is dropped once validated (its columns are coerced into arrays of their own): on a
     # 500 MB batch that is 440 MB less at the peak of the drift tests.
     holder, duplicates, header_columns = [loaded.table], loaded.duplicates, len(loaded.header)
     del loaded
     checked = _validated(holder, baseline, settings, duplicates)
-    return _analysed(checked, baseline, settings, file=fs_text(str(path)), header_columns=header_columns,
+    return _analysed(checked, baseline, settings, file=fs_text(shown(path)), header_columns=header_columns,
                      start=start, sink=sink)
 
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".swp", "~")
-BATCH_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zst", ".npy", ".npz")
+BATCH_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zst", ".npy", ".npz",
+                  ".parquet", ".pq", ".parq", ".feather", ".arrow", ".ipc")
 
 
 def batch_of(path: str, root: Path) -> tuple[str, bool] | None:
