@@ -13,13 +13,16 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.fs as pafs
 
 from sentinel_tui.io.csv_reader import BatchReadError, LoadedTable
 from sentinel_tui.io.entries import NotRegular, open_regular
 from sentinel_tui.io.locations import Location, LocationError, is_url, resolve, shown
+
+if TYPE_CHECKING:
+    import pyarrow.fs as pafs
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 IPC_SUFFIXES = (".feather", ".arrow", ".ipc")
@@ -101,6 +104,7 @@ def _sniff(fs: pafs.FileSystem, path: str) -> str | None:
 
 def table_source(text: str | Path) -> TableSource:
     """List what ``text`` holds. Raises ``BatchReadError`` when it is missing, empty or of mixed formats."""
+    import pyarrow.fs as pafs
     try:
         loc = resolve(text)
         info = loc.info()

@@ -12,8 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pyarrow.fs as pafs
+if TYPE_CHECKING:
+    import pyarrow.fs as pafs
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@")
@@ -50,7 +52,7 @@ class Location:
 
     @property
     def is_local(self) -> bool:
-        return isinstance(self.filesystem, pafs.LocalFileSystem)
+        return self.filesystem.type_name == "local"
 
     def info(self) -> pafs.FileInfo:
         try:
@@ -69,6 +71,8 @@ def _first_line(exc: BaseException) -> str:
 def resolve(text: str | Path) -> Location:
     """The filesystem and path of a local path or a URL. Raises ``LocationError`` naming what is missing
     (an fsspec implementation such as s3fs) rather than a traceback."""
+    import pyarrow.fs as pafs  # 25 ms: only when a location is opened (a CSV check never does)
+
     if not is_url(text):
         return Location(str(text), pafs.LocalFileSystem(), str(Path(text).absolute()))
     scheme = _SCHEME.match(str(text)).group(1).lower()
