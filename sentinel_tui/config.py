@@ -227,6 +227,18 @@ class MetricsSettings:
 
 
 @dataclass
+class EngineSettings:
+    # Where profiling and checks run: "local" (this process; the default, and the fastest below a few million
+    # rows) or "dask" (a Dask cluster: --engine dask).
+    name: str = "local"
+    # The cluster's scheduler (tcp://host:8786). Empty: with the dask engine, a LocalCluster sized to this
+    # machine is started for the command and stopped after it.
+    scheduler: str = ""
+    # watch: a batch above the memory budget goes to the scheduler above when one is set, instead of being refused.
+    watch_offload: bool = True
+
+
+@dataclass
 class Settings:
     drift: DriftSettings = field(default_factory=DriftSettings)
     validation: ValidationSettings = field(default_factory=ValidationSettings)
@@ -238,6 +250,7 @@ class Settings:
     frames: FrameSettings = field(default_factory=FrameSettings)
     columns: ColumnRoles = field(default_factory=ColumnRoles)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
     actions: list[ActionSettings] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:

@@ -133,6 +133,8 @@ def apply_overrides(settings: Settings, data: dict[str, Any]) -> Settings:
         raise ConfigError(f"[frames] input_size must be between 96 and 224 (MobileNetV2), got {fr.input_size}")
     if fr.pca_components < 1 or fr.batch_size < 1:
         raise ConfigError("[frames] pca_components and batch_size must be at least 1")
+    if settings.engine.name not in ("local", "dask"):
+        raise ConfigError(f"[engine] name must be local or dask, got {settings.engine.name!r}")
     if settings.metrics.port > 65535:
         raise ConfigError(f"[metrics] port must be at most 65535, got {settings.metrics.port}")
     _check_ranges(settings)

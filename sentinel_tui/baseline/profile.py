@@ -61,7 +61,8 @@ def numeric_key(v: float) -> str:
     return repr(int(v)) if float(v).is_integer() else repr(float(v))
 
 
-def _fill_numeric(p: ColumnProfile, values: np.ndarray, psi_bins: int, low_cardinality: int) -> None:
+def _fill_numeric(p: ColumnProfile, values: np.ndarray, psi_bins: int, low_cardinality: int,
+                  max_categories: int) -> None:
     finite = values[np.isfinite(values)]
     p.has_infinity = bool(np.isinf(values).any())
     if finite.size == 0:
@@ -72,7 +73,9 @@ def _fill_numeric(p: ColumnProfile, values: np.ndarray, psi_bins: int, low_cardi
     qs = np.quantile(finite, QUANTILES)
     p.quantiles = {f"p{int(q * 100):02d}": float(v) for q, v in zip(QUANTILES, qs, strict=True)}
     uniq, counts = np.unique(finite, return_counts=True)
-    p.distinct = int(uniq.size)
+    # Capped like a text column's: beyond max_categories nothing depends on the number, and the capped count is
+    # what a merge of partial profiles can give exactly (baseline/partials.py).
+    p.distinct = int(min(uniq.size, max_categories + 1))
     p.top_share = float(counts.max() / finite.size)
     if uniq.size <= low_cardinality:
         p.categories = {numeric_key(v): int(c) for v, c in zip(uniq, counts, strict=True)}
@@ -107,7 +110,7 @@ def build_profile(name: str, logical_type: str, role: str, col: Coerced, *, psi_
                       nulls=col.nulls + col.unparseable)
     p.nullable = p.nulls > 0
     if logical_type in ("numeric", "datetime"):
-        _fill_numeric(p, col.values, psi_bins, low_cardinality if logical_type == "numeric" else 0)
+        _fill_numeric(p, col.values, psi_bins, low_cardinality if logical_type == "numeric" else 0, max_categories)
     elif logical_type == "boolean":
         v = col.values[~np.isnan(col.values)]
         trues = int(v.sum())

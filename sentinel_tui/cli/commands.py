@@ -50,6 +50,11 @@ def cmd_baseline_create(args: argparse.Namespace) -> int:
         from sentinel_tui.cli.frame_commands import frames_only_baseline
 
         baseline = frames_only_baseline(args.name, frames)
+    elif settings.engine.name == "dask":
+        from sentinel_tui.engine.dask_engine import build_baseline_on_cluster
+
+        baseline = build_baseline_on_cluster(args.reference, args.name, settings)
+        baseline.frames = frames
     else:
         baseline = build_baseline(args.reference, args.name, settings)
         baseline.frames = frames
@@ -222,6 +227,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                         help="sentinel.toml with thresholds, column roles and alert actions "
                         "(default: $SENTINEL_CONFIG, else ./sentinel.toml if present)")
 
+    def engine(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--engine", choices=("local", "dask"),
+                        help="where the work runs: local (default) or dask (a cluster; see --scheduler)")
+        sp.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler to use, e.g. tcp://host:8786 "
+                        "(implies --engine dask; default: a LocalCluster sized to this machine)")
+
     def analysis(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--alpha", type=float, help="family-wise false-alarm rate per batch (default 0.005)")
         sp.add_argument("--max-file-mb", type=float, help="refuse larger files with a finding (default 512)")
@@ -253,6 +264,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         bc.add_argument("--ignore", action="append", metavar="COLS", help="columns to ignore entirely")
         bc.add_argument("--delimiter", help="field delimiter (default ',')")
         bc.add_argument("--force", action="store_true", help="replace an existing baseline of that name")
+        engine(bc)
         common(bc)
         bc.set_defaults(func=cmd_baseline_create)
         bs = bsub.add_parser("show", help="print a baseline's schema and statistics")
@@ -276,6 +288,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         c.add_argument("-v", "--verbose", action="store_true",
                        help="text: the feature table of every batch, every feature (default: one line per OK batch)")
         c.add_argument("--exit-zero", action="store_true", help="exit 0 whatever the verdict (report only)")
+        engine(c)
         analysis(c)
         common(c)
         c.set_defaults(func=cmd_check)

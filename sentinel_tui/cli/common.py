@@ -93,6 +93,12 @@ def settings_from(args: argparse.Namespace):
             cols[key] = [c for v in values for c in v.split(",") if c]
     if cols:
         overrides["columns"] = cols
+    engine = {k: getattr(args, a) for k, a in (("name", "engine"), ("scheduler", "scheduler"))
+              if getattr(args, a, None) is not None}
+    if engine.get("scheduler") and "name" not in engine:
+        engine["name"] = "dask"  # --scheduler alone means the cluster there
+    if engine:
+        overrides["engine"] = engine
     return apply_overrides(settings, overrides)
 
 

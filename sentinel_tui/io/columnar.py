@@ -140,17 +140,18 @@ def _reason(exc: BaseException) -> str:
     return shown(lines[0]) if lines else type(exc).__name__
 
 
-def open_dataset(src: TableSource):
-    """A ``pyarrow.dataset.Dataset`` over the source's files (hive partition columns included)."""
+def open_dataset(src: TableSource, schema: pa.Schema | None = None):
+    """A ``pyarrow.dataset.Dataset`` over the source's files (hive partition columns included); ``schema``: the
+    whole dataset's, when only some of its files are opened (a worker's share)."""
     import pyarrow.dataset as ds
 
     fmt = ds.ParquetFileFormat() if src.format == "parquet" else ds.IpcFileFormat()
     try:
         if src.is_dataset:
-            return ds.dataset(list(src.files), filesystem=src.location.filesystem, format=fmt,
+            return ds.dataset(list(src.files), filesystem=src.location.filesystem, format=fmt, schema=schema,
                               partitioning=ds.partitioning(flavor="hive"),
                               partition_base_dir=src.location.path.rstrip("/"))
-        return ds.dataset(src.files[0], filesystem=src.location.filesystem, format=fmt)
+        return ds.dataset(src.files[0], filesystem=src.location.filesystem, format=fmt, schema=schema)
     except Exception as exc:  # noqa: BLE001 (see read_columnar)
         raise BatchReadError(f"not readable as {_format_label(src)}: {_reason(exc)}") from exc
 
@@ -252,9 +253,42 @@ def read_columnar(text: str | Path, *, max_bytes: int | None = None, max_memory:
         return _loaded(table, shown_path, size, string_columns)
     dataset = open_dataset(src)
     _check_memory(memory_estimate(dataset, src), max_memory)
+    tables, parts = [], []
+    for relpath, part in read_parts(src, dataset):
+        tables.append(part)
+        parts.append((relpath, part.num_rows))
     try:
-        table = dataset.to_table()
-    except Exception as exc:  # noqa: BLE001 (Arrow's errors, and any filesystem package's: see Location.info)
-        raise BatchReadError(f"not readable as {_format_label(src)} (files of one dataset must share a schema): "
-                             f"{_reason(exc)}") from exc
-    return _loaded(table, shown_path, src.bytes, string_columns)
+        table = pa.concat_tables(tables) if tables else dataset.schema.empty_table()
+    except pa.ArrowException as exc:
+        raise BatchReadError(f"the files of this dataset do not share a schema: {_reason(exc)}") from exc
+    loaded = _loaded(table, shown_path, src.bytes, string_columns)
+    return LoadedTable(loaded.path, loaded.table, loaded.header, loaded.duplicates, loaded.size_bytes,
+                       tuple(parts) if src.is_dataset else ())
+
+
+def relative_part(src: TableSource, path: str) -> str:
+    """A file's name inside its dataset ("" for a single file): what keys its rows."""
+    if not src.is_dataset:
+        return ""
+    return path[len(src.location.path.rstrip("/")) + 1:]
+
+
+def read_parts(src: TableSource, dataset=None):
+    """(path inside the dataset, table) per file, in the source's order, partition columns included."""
+    dataset = open_dataset(src) if dataset is None else dataset
+    by_path = {f.path: f for f in dataset.get_fragments()}
+    for path in src.files:
+        try:
+            part = by_path[path].to_table(schema=dataset.schema)
+        except Exception as exc:  # noqa: BLE001 (Arrow's errors, and any filesystem package's: see Location.info)
+            raise BatchReadError(f"{relative_part(src, path) or src.location.name}: not readable as "
+                                 f"{_format_label(src)} (files of one dataset must share a schema): "
+                                 f"{_reason(exc)}") from exc
+        yield relative_part(src, path), part
+
+
+def read_one_file(text: str, path: str, fmt: str, is_dataset: bool, schema: pa.Schema) -> pa.Table:
+    """One file of a source, read where it runs (a cluster worker resolves the location itself, with its own
+    credentials), with the whole dataset's schema; normalised like a whole read."""
+    src = TableSource(resolve(text), fmt, (path,), (0,), is_dataset)
+    return normalise(next(read_parts(src, open_dataset(src, schema)))[1])

@@ -41,6 +41,9 @@ class LoadedTable:
     header: list[str]  # as written in the file, duplicates included
     duplicates: dict[str, int] = field(default_factory=dict)  # name -> times it appears (>1)
     size_bytes: int = 0
+    # The files the rows came from, in order: (path inside the dataset, rows); () for one file. A reference
+    # sample is keyed by (file, row in file), so it is the same whichever engine reads the files.
+    parts: tuple[tuple[str, int], ...] = ()
 
 
 def _header_names(head: bytes, delimiter: str) -> list[str]:

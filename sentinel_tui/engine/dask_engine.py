@@ -1,0 +1,142 @@
+"""The Dask engine: the same mergeable partial statistics as the local engine, computed where the data is.
+
+Each file of a reference or batch is one task: a worker reads it (resolving the URL with its own credentials),
+computes its partial (``baseline.partials`` for a baseline, ``checks.batch_summary`` for a check), partials
+merge pairwise on the workers in a tree, and only the merged result comes back to this process, which
+finishes it with the local engine's own code. Nothing but partials crosses the network to the client.
+
+Without ``[engine] scheduler`` / ``--scheduler`` a ``distributed.LocalCluster`` sized to this machine is
+started for the command and stopped after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from sentinel_tui.baseline.build import assemble, check_roles, forced_type, role_of, sample_size, sample_table
+from sentinel_tui.baseline.partials import (
+    PartialSpec,
+    finish_profile,
+    infer_from_counts,
+    kind_of,
+    profile_partial,
+)
+from sentinel_tui.baseline.snapshot import Baseline, BaselineError, validate_name
+from sentinel_tui.config import Settings
+from sentinel_tui.io.coerce import coerce
+from sentinel_tui.io.columnar import TableSource, open_dataset, read_one_file, relative_part, table_source
+from sentinel_tui.io.csv_reader import BatchReadError
+from sentinel_tui.io.locations import shown
+
+
+class ClusterError(Exception):
+    """The cluster cannot be reached or started; one sentence."""
+
+
+@contextlib.contextmanager
+def cluster_client(settings: Settings) -> Iterator[Any]:
+    """A ``distributed.Client`` of the configured scheduler, or of a LocalCluster started (and stopped) here."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise ClusterError("the dask engine needs the dask extra: pip install 'sentinel-tui[dask]'") from exc
+    address = settings.engine.scheduler
+    if address:
+        try:
+            client = Client(address, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(f"cannot reach the Dask scheduler at {shown(address)}: {exc}") from exc
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    workers = max(1, min(os.cpu_count() or 1, 8))
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as local, Client(local) as client:
+        yield client
+
+
+def tree_reduce(client: Any, futures: list, merge: Callable, *args: Any) -> Any:
+    """Merge partial results pairwise on the workers; only the final one is gathered."""
+    while len(futures) > 1:
+        nxt = [client.submit(merge, a, b, *args, pure=False) for a, b in zip(futures[::2], futures[1::2],
+                                                                               strict=False)]
+        if len(futures) % 2:
+            nxt.append(futures[-1])
+        futures = nxt
+    return futures[0].result()
+
+
+def file_tasks(client: Any, src: TableSource, fn: Callable, *args: Any) -> list:
+    """One task per file of ``src``: ``fn(table, part, *args)`` on the worker that reads it."""
+    schema = open_dataset(src).schema
+    return [client.submit(_on_file, src.location.text if not src.location.is_local else src.location.path, path,
+                          src.format, src.is_dataset, schema, relative_part(src, path), fn, *args, pure=False)
+            for path in src.files]
+
+
+def _on_file(text: str, path: str, fmt: str, is_dataset: bool, schema: pa.Schema, part: str, fn: Callable,
+             *args: Any) -> Any:
+    return fn(read_one_file(text, path, fmt, is_dataset, schema), part, *args)
+
+
+def _profile(table: pa.Table, part: str, spec: PartialSpec):
+    return profile_partial(table, part, 0, spec)
+
+
+def _merge_profiles(a, b, spec: PartialSpec):
+    return a.merge(b, spec)
+
+
+def build_baseline_on_cluster(reference: Path | str, name: str, settings: Settings) -> Baseline:
+    """``build_baseline`` on a Dask cluster: the same baseline from the same files (exact counts, moments and
+    sample; sketched quantiles: ``baseline.partials``)."""
+    validate_name(name)
+    try:
+        src = table_source(reference)
+        schema = open_dataset(src).schema
+    except BatchReadError as exc:
+        raise BaselineError(f"cannot read reference {shown(reference)}: {exc.reason}") from exc
+    if src.format not in ("parquet", "ipc"):
+        raise BaselineError("the dask engine reads Parquet and Arrow IPC datasets")
+    names = schema.names
+    if len(set(names)) != len(names):
+        raise BaselineError(f"reference {shown(reference)} has duplicate column names")
+    check_roles(names, settings, shown(reference))
+    inf = settings.inference
+    kinds = {n: kind_of(schema.field(n).type, forced_type(n, settings) == "categorical",
+                        forced_type(n, settings) == "datetime") for n in names}
+    spec = PartialSpec(kinds, inf.seed, inf.sample_rows, inf.max_categories)
+    try:
+        with cluster_client(settings) as client:
+            merged = tree_reduce(client, file_tasks(client, src, _profile, spec), _merge_profiles, spec)
+    except BatchReadError as exc:
+        raise BaselineError(f"cannot read reference {shown(reference)}: {exc.reason}") from exc
+    except ClusterError as exc:
+        raise BaselineError(str(exc)) from exc
+    if merged.rows == 0:
+        raise BaselineError(f"reference {shown(reference)} has no rows")
+    types = {}
+    for n in names:
+        forced = forced_type(n, settings)
+        types[n] = forced or infer_from_counts(merged.columns[n], inf.max_categories, inf.text_unique_ratio)
+    profiles = {n: finish_profile(n, types[n], role_of(n, settings), merged.columns[n],
+                                  psi_bins=settings.drift.psi_bins, low_cardinality=settings.drift.low_cardinality,
+                                  max_categories=inf.max_categories) for n in names}
+    rows = merged.sample.slice(0, sample_size(types.values(), settings))
+    performance_columns = {n: coerce(rows.column(n), types[n]) for n in names
+                           if role_of(n, settings) in ("target", "prediction", "score")}
+    source = {"file": src.location.text if not src.location.is_local else Path(src.location.text).name,
+              "format": src.format, "files": len(src.files), "sha256": src.fingerprint(),
+              "sha256_of": "listing" if src.is_dataset or not src.location.is_local else "bytes",
+              "rows": merged.rows, "columns": len(names), "engine": "dask",
+              "performance_rows": rows.num_rows if performance_columns else None}
+    return assemble(name, settings, profiles, sample_table(rows, types, settings), performance_columns, source)
