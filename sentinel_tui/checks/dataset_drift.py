@@ -57,15 +57,25 @@ class _Encoding:
     profiles: dict[str, ColumnProfile]  # of the encoded features
 
 
-def _numeric_dimension(p: ColumnProfile, baseline: Baseline, pick: np.ndarray) -> tuple[_Dimension, np.ndarray] | None:
-    """Clipping bounds, centre and scale from the whole sample, read off its sorted copy (the KS test's, already
-    made); the encoded values of the picked rows."""
+def clip_bounds(baseline: Baseline, p: ColumnProfile) -> tuple[float, float] | None:
+    """The bounds a numeric feature is clipped to in the encoding: the reference sample's 0.5% and 99.5%."""
     ref = baseline.sorted_reference(p.name)
     m = ref.size
     if m < 2:
         return None
+    return float(ref.values[int(_CLIP[0] * (m - 1))] + ref.centre), float(ref.values[int(_CLIP[1] * (m - 1))]
+                                                                         + ref.centre)
+
+
+def _numeric_dimension(p: ColumnProfile, baseline: Baseline, pick: np.ndarray) -> tuple[_Dimension, np.ndarray] | None:
+    """Clipping bounds, centre and scale from the whole sample, read off its sorted copy (the KS test's, already
+    made); the encoded values of the picked rows."""
+    bounds = clip_bounds(baseline, p)
+    if bounds is None:
+        return None
+    ref = baseline.sorted_reference(p.name)
     sorted_values = ref.values + ref.centre
-    lo, hi = (float(sorted_values[int(q * (m - 1))]) for q in _CLIP)
+    lo, hi = bounds
     clipped = np.clip(sorted_values, lo, hi)
     dim = _Dimension(p.name, "numeric", None, lo, hi, float(clipped.mean()), float(clipped.std()) or 1.0)
     values = float64_numpy(baseline.sample.column(p.name))[pick]
@@ -162,11 +172,8 @@ def _batch_difference(enc: _Encoding, columns: dict[str, Coerced], n: int) -> np
     for i, d in enumerate(enc.dims):
         c = columns[d.feature]
         if d.kind == "numeric":
-            x = c.finite_sorted
-            # x is sorted: the clipped sum from two searches and one sum of the middle.
-            a, b = np.searchsorted(x, d.lo, side="left"), np.searchsorted(x, d.hi, side="right")
-            total = a * d.lo + float(x[a:b].sum()) + (x.size - b) * d.hi
-            out[i] = (total - x.size * d.centre) / d.scale / n
+            total = c.clipped_sum(d.lo, d.hi)
+            out[i] = (total - c.finite_count() * d.centre) / d.scale / n
         else:
             counts = counted.get(d.feature)
             if counts is None:
@@ -180,9 +187,8 @@ def _counts_by_key(p: ColumnProfile, c: Coerced) -> dict[str, float]:
     """The batch's count of each reference category, and under "\0present" its non-missing values: booleans
     from their 0/1 values, the rest as the chi-square test counts them (``drift_tests.category_counts``)."""
     if c.logical_type == "boolean":
-        v = np.asarray(c.values, dtype=np.float64)
-        v = v[~np.isnan(v)]
-        return {"true": float((v > 0).sum()), "false": float((v <= 0).sum()), "\0present": float(v.size)}
+        n, trues = c.finite_count(), c.true_count()
+        return {"true": float(trues), "false": float(n - trues), "\0present": float(n)}
     aligned = category_counts(p, c)
     if isinstance(aligned, str):  # no values
         return {}

@@ -77,31 +77,31 @@ def _bin_labels(p: ColumnProfile) -> tuple[list[str], list[float]]:
 
 
 def _numeric(baseline: Baseline, p: ColumnProfile, c: Coerced, s: DriftSettings) -> Measured | str:
-    x = c.finite_sorted
-    if x.size < s.min_rows:
-        return f"{x.size} finite values, fewer than drift.min_rows={s.min_rows}"
+    n = c.finite_count()
+    if n < s.min_rows:
+        return f"{n} finite values, fewer than drift.min_rows={s.min_rows}"
     ref = baseline.sorted_reference(p.name)
     if ref.size < s.min_rows:
         return "reference sample has too few finite values"
-    cmp = uv.compare_numeric(ref, x)
+    cmp = c.compare(ref)
     std = p.std or 0.0
     scale = std if std > 0 else max(abs(p.mean or 0.0), 1.0) * 1e-9
-    mean = float(x.mean())
+    mean = c.finite_mean()
     details: dict[str, float | None] = {
         "reference_mean": p.mean,
         "batch_mean": mean,
         "mean_shift_std": (mean - (p.mean or 0.0)) / scale,
-        "std_ratio": float(x.std(ddof=1)) / std if std > 0 and x.size > 1 else None,
+        "std_ratio": c.finite_std() / std if std > 0 and n > 1 else None,
         "ks_statistic": cmp.ks_statistic,
     }
     distribution: dict[str, list] = {}
     if p.psi_edges:
-        counts = uv.histogram_counts(x, np.asarray(p.psi_edges))
+        counts = c.histogram(np.asarray(p.psi_edges))
         details["psi"] = uv.psi(np.asarray(p.psi_proportions), counts)
         labels, reference = _bin_labels(p)
         distribution = {"labels": labels, "reference": reference,
-                        "batch": np.round(counts / x.size, 5).tolist()}
-    return Measured(cmp.ks_statistic, cmp.p_value, cmp.wasserstein / scale, int(x.size), details, distribution)
+                        "batch": np.round(counts / n, 5).tolist()}
+    return Measured(cmp.ks_statistic, cmp.p_value, cmp.wasserstein / scale, n, details, distribution)
 
 
 def category_counts(p: ColumnProfile, c: Coerced) -> tuple[np.ndarray, np.ndarray, int, int] | str:
@@ -113,10 +113,8 @@ def category_counts(p: ColumnProfile, c: Coerced) -> tuple[np.ndarray, np.ndarra
     ref[len(keys)] = p.other_count
     cur = np.zeros(len(keys) + 2)
     if p.type == "numeric":
-        v = c.finite_sorted
-        starts = np.flatnonzero(np.concatenate(([True], v[1:] != v[:-1]))) if v.size else np.zeros(0, int)
-        counts = np.diff(np.append(starts, v.size))
-        pairs = zip((numeric_key(u) for u in v[starts]), counts.tolist(), strict=True)
+        values, counts = c.distinct_values()
+        pairs = zip((numeric_key(u) for u in values), counts.tolist(), strict=True)
     else:
         pairs = c.category_counts.items()
     unseen = 0
@@ -171,18 +169,20 @@ def _categorical(baseline: Baseline, p: ColumnProfile, c: Coerced, s: DriftSetti
 
 
 def _boolean(baseline: Baseline, p: ColumnProfile, c: Coerced, s: DriftSettings) -> Measured | str:
-    v = c.values[~np.isnan(c.values)]
-    if v.size < s.min_rows:
-        return f"{v.size} values, fewer than drift.min_rows={s.min_rows}"
+    n = c.finite_count()
+    if n < s.min_rows:
+        return f"{n} values, fewer than drift.min_rows={s.min_rows}"
+    trues = c.true_count()
     ref_true = p.categories.get("true", 0)
     ref_n = ref_true + p.categories.get("false", 0)
-    res = uv.two_proportions(ref_true, ref_n, int(v.sum()), int(v.size))
+    res = uv.two_proportions(ref_true, ref_n, trues, n)
+    share = trues / n
     details = {"reference_share_true": ref_true / ref_n if ref_n else None,
-               "batch_share_true": float(v.mean()), "fisher_exact": float(res.exact)}
+               "batch_share_true": share, "fisher_exact": float(res.exact)}
     ref_share = ref_true / ref_n if ref_n else 0.0
     distribution = {"labels": ["true", "false"], "reference": [round(ref_share, 5), round(1 - ref_share, 5)],
-                    "batch": [round(float(v.mean()), 5), round(1 - float(v.mean()), 5)]}
-    return Measured(res.statistic, res.p_value, res.cohens_h, int(v.size), details, distribution,
+                    "batch": [round(share, 5), round(1 - share, 5)]}
+    return Measured(res.statistic, res.p_value, res.cohens_h, n, details, distribution,
                     variant="fisher_exact" if res.exact else None)
 
 

@@ -18,7 +18,6 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-import numpy as np
 import pyarrow as pa
 
 from sentinel_tui.baseline.profile import ColumnProfile
@@ -89,7 +88,7 @@ def _listed(findings: list[Finding], check: str, severity: Severity, kind: Alert
                                 + (" ..." if len(rest) > 10 else ""), values={"columns": rest}))
 
 
-def _schema_findings(baseline: Baseline, table: pa.Table, duplicates: dict[str, int]) -> list[Finding]:
+def schema_findings(baseline: Baseline, table: pa.Table, duplicates: dict[str, int]) -> list[Finding]:
     out: list[Finding] = []
     present = set(table.column_names)
     for name, times in duplicates.items():
@@ -150,20 +149,18 @@ def _null_finding(p: ColumnProfile, c: Coerced, s: ValidationSettings) -> Findin
 
 def _numeric_findings(p: ColumnProfile, c: Coerced, s: ValidationSettings) -> list[Finding]:
     out: list[Finding] = []
-    v = c.values
-    inf = 0 if c.finite_sorted.size == v.size else int(np.isinf(v).sum())  # a pass saved when all are finite
+    inf = c.infinite_count()
     if inf and not p.has_infinity:
         share = inf / c.rows
         sev = Severity.CRITICAL if share >= s.infinity_critical else Severity.WARNING
         out.append(Finding("infinity", sev, AlertKind.DATA_QUALITY,
                            f"'{p.name}': {inf} infinite values ({_pct(share)}); the reference had none",
                            column=p.name, values={"count": inf, "share": share}))
-    finite = c.finite_sorted
-    if finite.size == 0 or p.min is None or p.max is None:
+    n = c.finite_count()
+    if n == 0 or p.min is None or p.max is None:
         return out
-    outside = int(np.searchsorted(finite, p.min, side="left") + finite.size
-                  - np.searchsorted(finite, p.max, side="right"))
-    share = outside / finite.size
+    outside = c.count_outside(p.min, p.max)
+    share = outside / n
     # The share first: a value or two outside the range is common, and the tail probability is only needed
     # once the share could make a finding.
     if outside and share >= s.out_of_range_warning:
@@ -171,28 +168,31 @@ def _numeric_findings(p: ColumnProfile, c: Coerced, s: ValidationSettings) -> li
         # whatever the distribution (two order statistics of m uniforms), so the batch's count outside is
         # exactly beta-binomial (ties at the ends only make it rarer).
         m = p.values_count
-        p_value = 0.0 if m < 2 else beta_binomial_sf(outside - 1, finite.size, 2.0, m - 1.0)
+        p_value = 0.0 if m < 2 else beta_binomial_sf(outside - 1, n, 2.0, m - 1.0)
         if p_value < s.significance:
             sev = Severity.CRITICAL if share >= s.out_of_range_critical else Severity.WARNING
+            low, high = c.finite_range()
             out.append(Finding(
                 "out_of_range", sev, AlertKind.DATA_QUALITY,
                 f"'{p.name}': {_pct(share)} of values outside the reference range [{_fmt(p.min)}, "
-                f"{_fmt(p.max)}] (batch min {_fmt(float(finite[0]))}, max {_fmt(float(finite[-1]))})",
+                f"{_fmt(p.max)}] (batch min {_fmt(low)}, max {_fmt(high)})",
                 column=p.name, values={"count": outside, "share": share, "reference_min": p.min,
-                                       "reference_max": p.max, "batch_min": float(finite[0]),
-                                       "batch_max": float(finite[-1]), "p_value": p_value}))
+                                       "reference_max": p.max, "batch_min": low,
+                                       "batch_max": high, "p_value": p_value}))
     return out
 
 
 def _constant_finding(p: ColumnProfile, c: Coerced, s: ValidationSettings) -> Finding | None:
     if p.distinct <= 1 or p.top_share is None:
         return None
-    if isinstance(c.values, np.ndarray):
-        vals = c.finite_sorted
-        n = int(vals.size)
-        if n < 2 or vals[0] != vals[-1]:
+    if c.logical_type in ("numeric", "boolean", "datetime"):
+        n = c.finite_count()
+        if n < 2:
             return None
-        shown = _fmt(float(vals[0]))
+        low, high = c.finite_range()
+        if low != high:
+            return None
+        shown = _fmt(low)
     else:
         counts = c.category_counts
         n = sum(counts.values())
@@ -278,7 +278,7 @@ def validate(baseline: Baseline, table: pa.Table, duplicates: dict[str, int],
     if table.num_rows == 0:
         findings.append(Finding("empty_batch", Severity.CRITICAL, AlertKind.DATA_QUALITY,
                                 "empty batch: the file has a header but no rows", values={"rows": 0}))
-    findings.extend(_schema_findings(baseline, table, duplicates))
+    findings.extend(schema_findings(baseline, table, duplicates))
     columns: dict[str, Coerced] = {}
     if table.num_rows == 0:
         return ValidationOutcome(findings, columns)
@@ -288,26 +288,30 @@ def validate(baseline: Baseline, table: pa.Table, duplicates: dict[str, int],
     todo = deque((name, p, table.column(name)) for name in table.column_names
                  if (p := baseline.columns.get(name)) is not None and p.role != "ignored")
     del table
-    # Bonferroni across columns, as for drift: a healthy batch of any width raises a count finding with
-    # probability at most ``significance``, not that much per column (30 columns made it 3%).
-    settings = replace(settings, significance=settings.significance / max(len(todo), 1))
+    settings = per_column(settings, len(todo))
     for name, p, c in _coerced(todo, parallel):
         columns[name] = c
-        for f in (_type_finding(p, c, settings), _null_finding(p, c, settings)):
-            if f is not None:
-                findings.append(f)
-        if p.role in ("id", "timestamp"):
-            continue  # new ids and times are expected: only type and missing values are checked
-        if p.type == "numeric":
-            findings.extend(_numeric_findings(p, c, settings))
-        if p.type == "categorical":
-            f = _unseen_finding(p, c, settings)
-            if f is not None:
-                findings.append(f)
-        if p.type in ("numeric", "categorical", "boolean"):
-            f = _constant_finding(p, c, settings)
-            if f is not None:
-                findings.append(f)
+        findings.extend(column_findings(p, c, settings))
         if p.type == "numeric" and p.role == "feature" and not keep_order:
             columns[name] = c.sorted_only()
     return ValidationOutcome(findings, columns)
+
+
+def column_findings(p: ColumnProfile, c: Coerced, settings: ValidationSettings) -> list[Finding]:
+    """One column's findings; ``settings.significance`` already divided among the columns. ``c`` is a coerced
+    column or the Dask engine's merged summary of one (the same questions, answered from partition counts)."""
+    found = [_type_finding(p, c, settings), _null_finding(p, c, settings)]
+    if p.role not in ("id", "timestamp"):  # new ids and times are expected: only type and missing values
+        if p.type == "numeric":
+            found.extend(_numeric_findings(p, c, settings))
+        if p.type == "categorical":
+            found.append(_unseen_finding(p, c, settings))
+        if p.type in ("numeric", "categorical", "boolean"):
+            found.append(_constant_finding(p, c, settings))
+    return [f for f in found if f is not None]
+
+
+def per_column(settings: ValidationSettings, columns: int) -> ValidationSettings:
+    """Bonferroni across columns, as for drift: a healthy batch of any width raises a count finding with
+    probability at most ``significance``, not that much per column (30 columns made it 3%)."""
+    return replace(settings, significance=settings.significance / max(columns, 1))

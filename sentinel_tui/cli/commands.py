@@ -143,7 +143,21 @@ def cmd_check(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     baseline = load_baseline(args.baseline, baselines_dir(args))
     verify_weights_arg(args, baseline, settings)
-    results = [analyse_path(f, baseline, settings) for f in args.files]
+    if settings.engine.name == "dask":
+        from sentinel_tui.engine.dask_engine import ClusterError, check_on_cluster, cluster_client
+        from sentinel_tui.io.columnar import is_table_location
+        from sentinel_tui.io.csv_reader import compression_of
+
+        try:
+            with cluster_client(settings) as client:
+                # CSV and frames stay local: the cluster reads Parquet and Arrow files and datasets
+                results = [check_on_cluster(f, baseline, settings, client)
+                           if is_table_location(f) and compression_of(Path(str(f))) is None
+                           else analyse_path(f, baseline, settings) for f in args.files]
+        except ClusterError as exc:
+            return fail(str(exc))
+    else:
+        results = [analyse_path(f, baseline, settings) for f in args.files]
     overall = overall_status(results)
     with writing_report():
         if args.format == "json":

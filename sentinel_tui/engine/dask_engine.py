@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,11 +31,26 @@ from sentinel_tui.baseline.partials import (
     profile_partial,
 )
 from sentinel_tui.baseline.snapshot import Baseline, BaselineError, validate_name
+from sentinel_tui.checks.batch_summary import (
+    BatchSummary,
+    attach_crossings,
+    crossing_requests,
+    interior,
+    merge_interior,
+    plan,
+    summarise,
+)
+from sentinel_tui.checks.drift import detect_drift
+from sentinel_tui.checks.validation import column_findings, per_column, schema_findings
 from sentinel_tui.config import Settings
+from sentinel_tui.engine.pipeline import table_result, unreadable_result
 from sentinel_tui.io.coerce import coerce
 from sentinel_tui.io.columnar import TableSource, open_dataset, read_one_file, relative_part, table_source
 from sentinel_tui.io.csv_reader import BatchReadError
-from sentinel_tui.io.locations import shown
+from sentinel_tui.io.locations import is_url, shown
+from sentinel_tui.model import AlertKind, BatchResult, Finding, Severity
+from sentinel_tui.performance.assess import prediction_drift
+from sentinel_tui.textsafe import fs_text
 
 
 class ClusterError(Exception):
@@ -140,3 +157,50 @@ def build_baseline_on_cluster(reference: Path | str, name: str, settings: Settin
               "rows": merged.rows, "columns": len(names), "engine": "dask",
               "performance_rows": rows.num_rows if performance_columns else None}
     return assemble(name, settings, profiles, sample_table(rows, types, settings), performance_columns, source)
+
+
+def _merge_summaries(a: BatchSummary, b: BatchSummary) -> BatchSummary:
+    return a.merge(b)
+
+
+def check_on_cluster(location: Path | str, baseline: Baseline, settings: Settings, client: Any) -> BatchResult:
+    """``analyse_file`` on a Dask cluster for a Parquet/Arrow batch of any size: validation, drift, prediction
+    drift and the dataset test from merged partition summaries (``checks.batch_summary``), never the whole batch
+    in one process. A file that cannot be read is a finding, as locally."""
+    start = time.perf_counter()
+    shown_path = shown(location) if is_url(location) else Path(location)
+    try:
+        src = table_source(location)
+        schema = open_dataset(src).schema
+        plans = {n: cp for n, cp in plan(baseline, settings.drift).items() if n in schema.names}
+        summary = tree_reduce(client, file_tasks(client, src, summarise, plans), _merge_summaries)
+        requests = crossing_requests(summary)
+        wanted = {n: intervals for n, (intervals, _) in requests.items() if intervals.size}
+        inside = tree_reduce(client, file_tasks(client, src, interior, plans, wanted), merge_interior) \
+            if wanted else {}
+    except BatchReadError as exc:
+        return unreadable_result(shown_path, exc.reason, time.perf_counter() - start)
+    attach_crossings(summary, requests, inside)
+    counts = Counter(schema.names)
+    duplicates = {n: k for n, k in counts.items() if k > 1}
+    findings: list[Finding] = []
+    if summary.rows == 0:
+        findings.append(Finding("empty_batch", Severity.CRITICAL, AlertKind.DATA_QUALITY,
+                                "empty batch: the file has a header but no rows", values={"rows": 0}))
+    findings.extend(schema_findings(baseline, schema.empty_table(), duplicates))
+    drift = pred = None
+    if summary.rows:
+        vs = per_column(settings.validation, len(summary.columns))
+        for n in summary.names:
+            if n in summary.columns:
+                findings.extend(column_findings(baseline.columns[n], summary.columns[n], vs))
+        drift = detect_drift(baseline, summary.columns, settings.drift)
+        pred = prediction_drift(baseline, summary.columns, settings)
+        target = baseline.roles.get("target")
+        if baseline.performance is not None and target in summary.columns:
+            findings.append(Finding(
+                "performance_not_computed", Severity.INFO, AlertKind.PERFORMANCE,
+                "labels are in this batch, but model performance is not yet computed on the dask engine "
+                "(it needs the rows together); check a sample of the batch locally for it", column=target))
+    return table_result(fs_text(shown(location)), summary.rows, len(schema.names), findings, drift, None, pred,
+                        start)

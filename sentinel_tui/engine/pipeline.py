@@ -185,10 +185,15 @@ def _analysed(checked: tuple, baseline: Baseline, settings: Settings, *, file: s
     drift = detect_drift(baseline, outcome.columns, settings.drift) if outcome.columns else None
     perf = batch_performance(baseline, outcome.columns, settings) if outcome.columns else None
     pred = prediction_drift(baseline, outcome.columns, settings) if outcome.columns else None
-    findings = outcome.findings
+    return table_result(file, num_rows, header_columns if header_columns is not None else num_columns,
+                        outcome.findings, drift, perf, pred, start)
+
+
+def table_result(file: str, rows: int, columns: int, findings: list[Finding], drift, perf, pred, start: float
+                 ) -> BatchResult:
+    """A table batch's result from its findings and test results (either engine): its alerts and status."""
     alerts = [*batch_alerts(findings, drift), *performance_alerts(perf, pred)]
     status = worst_status([batch_status(findings, drift), *(Status.from_severity(a.severity) for a in alerts)])
-    return BatchResult(file=file, rows=num_rows,
-                       columns=header_columns if header_columns is not None else num_columns,
-                       status=status, findings=tuple(findings), drift=drift, alerts=tuple(alerts),
-                       seconds=time.perf_counter() - start, performance=perf, prediction_drift=pred)
+    return BatchResult(file=file, rows=rows, columns=columns, status=status, findings=tuple(findings), drift=drift,
+                       alerts=tuple(alerts), seconds=time.perf_counter() - start, performance=perf,
+                       prediction_drift=pred)

@@ -54,6 +54,59 @@ class Coerced:
         """Non-null category -> rows, for categorical and text columns."""
         return _category_counts(self.values)
 
+    # What the checks ask of a numeric or boolean column, answered here from the sorted values. The Dask engine's
+    # merged column summary (checks/batch_summary.py) answers the same questions from partition counts, so the
+    # checks run unchanged on either.
+    def finite_count(self) -> int:
+        if "finite_sorted" in self.__dict__:
+            return int(self.finite_sorted.size)
+        return int(np.isfinite(self.values).sum())
+
+    def infinite_count(self) -> int:
+        v = self.values
+        return 0 if self.finite_sorted.size == v.size else int(np.isinf(v).sum())  # a pass saved when all finite
+
+    def finite_range(self) -> tuple[float, float]:
+        x = self.finite_sorted
+        return float(x[0]), float(x[-1])
+
+    def finite_mean(self) -> float:
+        return float(self.finite_sorted.mean())
+
+    def finite_std(self) -> float:
+        return float(self.finite_sorted.std(ddof=1))
+
+    def true_count(self) -> int:
+        v = self.values
+        return int(v[~np.isnan(v)].sum())
+
+    def count_outside(self, lo: float, hi: float) -> int:
+        x = self.finite_sorted
+        return int(np.searchsorted(x, lo, side="left") + x.size - np.searchsorted(x, hi, side="right"))
+
+    def clipped_sum(self, lo: float, hi: float) -> float:
+        """Sum of the finite values clipped to [lo, hi]; from two searches and one sum of the middle."""
+        x = self.finite_sorted
+        a, b = np.searchsorted(x, lo, side="left"), np.searchsorted(x, hi, side="right")
+        return a * lo + float(x[a:b].sum()) + (x.size - b) * hi
+
+    def histogram(self, edges: np.ndarray) -> np.ndarray:
+        from sentinel_tui.stats.univariate import histogram_counts
+
+        return histogram_counts(self.finite_sorted, edges)
+
+    def distinct_values(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct finite values, sorted, and how many times each occurs."""
+        v = self.finite_sorted
+        starts = np.flatnonzero(np.concatenate(([True], v[1:] != v[:-1]))) if v.size else np.zeros(0, int)
+        return v[starts], np.diff(np.append(starts, v.size))
+
+    def compare(self, ref):
+        """KS and Wasserstein-1 against a ``SortedReference``."""
+        from sentinel_tui.stats.univariate import compare_numeric
+
+        return compare_numeric(ref, self.finite_sorted)
+
     def derive(self, sort: bool, count: bool) -> Coerced:
         """Compute ``finite_sorted`` and/or ``category_counts`` now, for a worker thread. Straight into the
         properties' slots: Python 3.11's cached_property holds one lock for all instances of a class, so

@@ -1,0 +1,125 @@
+"""Exact two-sample KS and Wasserstein-1 from counts that merge: a batch split into partitions, compared with a
+sorted reference sample without ever bringing the batch together.
+
+Each partition counts its values at the reference's distinct points ``u`` (how many are below and up to each,
+``EcdfCounts``) and sums their distances to the next point up; the sums of those over partitions are the whole
+batch's. That gives the KS statistic exactly (the supremum of |F_batch - F_ref| is reached at a reference point
+or just before one, where both CDFs are known) and Wasserstein-1 exactly on every interval between reference
+points where the two CDFs do not cross. On the few where they cross, the integral is split at the batch value of
+the crossing rank: a second pass fetches only those intervals' values (``interior_values``).
+
+Coordinates are centred on the reference mean, as ``univariate.SortedReference`` stores them, so the results
+match ``univariate.compare_numeric`` on the whole batch to rounding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class EcdfCounts:
+    """Batch values counted against distinct reference points ``u`` (J of them)."""
+
+    n: int
+    below: np.ndarray  # [j] values < u_j
+    upto: np.ndarray  # [j] values <= u_j
+    gaps: np.ndarray  # [0]: sum of (u_0 - y) over y < u_0; [j]: sum of (u_j - y) over u_{j-1} < y < u_j
+    beyond: float  # sum of (y - u_{J-1}) over y > u_{J-1}
+
+    def merge(self, other: EcdfCounts) -> EcdfCounts:
+        return EcdfCounts(self.n + other.n, self.below + other.below, self.upto + other.upto,
+                          self.gaps + other.gaps, self.beyond + other.beyond)
+
+
+def ecdf_counts(x: np.ndarray, u: np.ndarray) -> EcdfCounts:
+    """Counts of one partition's finite values ``x`` (sorted, centred) at the points ``u``."""
+    below = np.searchsorted(x, u, side="left")
+    upto = np.searchsorted(x, u, side="right")
+    nxt = np.searchsorted(u, x, side="left")  # the first point >= each value
+    inside = nxt < u.size
+    k = int(inside.sum())  # x is sorted: the values inside come first
+    gaps = np.bincount(nxt[:k], weights=u[nxt[:k]] - x[:k], minlength=u.size)
+    return EcdfCounts(int(x.size), below.astype(np.int64), upto.astype(np.int64), gaps,
+                      float((x[k:] - u[-1]).sum()))
+
+
+@dataclass(frozen=True)
+class ReferencePoints:
+    """The reference's distinct sorted (centred) values and how many reference values are <= each."""
+
+    u: np.ndarray
+    upto: np.ndarray  # R[j] = reference values <= u_j
+    m: int
+
+    @classmethod
+    def of(cls, sorted_values: np.ndarray) -> ReferencePoints:
+        u = np.unique(sorted_values)
+        return cls(u, np.searchsorted(sorted_values, u, side="right").astype(np.int64), int(sorted_values.size))
+
+
+def ks_statistic(ref: ReferencePoints, c: EcdfCounts) -> float:
+    """sup |F_batch - F_ref|: on [u_j, u_j+1) F_ref is R_j / m while F_batch runs from upto_j / n up to
+    below_j+1 / n; before u_0 F_ref is 0, from the last point on it is 1."""
+    n, m = c.n, ref.m
+    f_ref = ref.upto * (1.0 / m)
+    at = c.upto * (1.0 / n)
+    before_next = c.below[1:] * (1.0 / n)
+    cands = [c.below[0] * (1.0 / n), float(np.abs(at - f_ref).max()), 1.0 - float(at[-1])]
+    if before_next.size:
+        cands.append(float(np.abs(before_next - f_ref[:-1]).max()))
+    return float(max(cands))
+
+
+def crossings(ref: ReferencePoints, c: EcdfCounts) -> tuple[np.ndarray, np.ndarray]:
+    """Intervals [u_j, u_j+1) where F_batch crosses F_ref, and the rank t (1-based, among the values inside the
+    interval) of the first value at which F_batch reaches F_ref. Integer arithmetic: no rounding decides it."""
+    n, m = c.n, ref.m
+    target = ref.upto[:-1] * n  # F_ref * n * m
+    start, end = c.upto[:-1] * m, c.below[1:] * m
+    j = np.flatnonzero((start < target) & (target < end))
+    t = (target[j] - start[j] + m - 1) // m  # ceil((R_j n - U_j m) / m)
+    return j, t
+
+
+def interior_values(x: np.ndarray, u: np.ndarray, intervals: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One partition's distinct values strictly inside each listed interval (u_j, u_j+1), with their counts."""
+    lo = np.searchsorted(x, u[intervals], side="right")
+    hi = np.searchsorted(x, u[intervals + 1], side="left")
+    out = []
+    for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
+        vals, counts = np.unique(x[a:b], return_counts=True)
+        out.append((vals, counts))
+    return out
+
+
+def merge_interior(a: list[tuple[np.ndarray, np.ndarray]], b: list[tuple[np.ndarray, np.ndarray]]
+                   ) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [(np.concatenate([va, vb]), np.concatenate([ca, cb])) for (va, ca), (vb, cb) in zip(a, b, strict=True)]
+
+
+def wasserstein(ref: ReferencePoints, c: EcdfCounts, intervals: np.ndarray, ranks: np.ndarray,
+                inside: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """The integral of |F_batch - F_ref| over the line; ``inside``: the values of the crossing ``intervals``."""
+    n, m, u = c.n, ref.m, ref.u
+    total = c.gaps[0] / n + c.beyond / n
+    if u.size > 1:
+        f_ref = ref.upto[:-1] * (1.0 / m)
+        start = c.upto[:-1] * (1.0 / n)
+        width = np.diff(u)
+        signed = (start - f_ref) * width + c.gaps[1:] / n  # the integral of F_batch - F_ref over the interval
+        sign = np.where(c.upto[:-1] * m >= ref.upto[:-1] * n, 1.0, -1.0)
+        parts = signed * sign
+        for j, t, (vals, counts) in zip(intervals.tolist(), ranks.tolist(), inside, strict=True):
+            order = np.argsort(vals, kind="stable")
+            vals, counts = vals[order], counts[order]
+            cum = np.cumsum(counts)
+            pos = int(np.searchsorted(cum, t, side="left"))  # the value holding rank t
+            y_t = vals[pos]
+            behind = float(((y_t - vals[:pos]) * counts[:pos]).sum())
+            negative = (f_ref[j] - start[j]) * (y_t - u[j]) - behind / n  # where F_batch < F_ref
+            parts[j] = signed[j] + 2 * negative
+        total += float(parts.sum())
+    return max(total, 0.0)
