@@ -268,3 +268,34 @@ def test_an_unreachable_scheduler_is_a_clear_error_and_exit_3(data, tmp_path):
                 f"tcp://127.0.0.1:{free_port()}", "--baselines-dir", str(tmp_path))
     assert proc.returncode == 3 and "cannot reach the Dask scheduler" in proc.stderr
     assert "Traceback" not in proc.stderr and time.monotonic() - start < 120
+
+
+@pytest.mark.slow
+def test_watch_hands_a_batch_over_the_memory_budget_to_the_configured_cluster(data, tmp_path):
+    from distributed import LocalCluster
+
+    from sentinel_tui.baseline.snapshot import save_baseline
+
+    save_baseline(build_baseline(data["reference"], "ref", _settings("local")), tmp_path / "baselines" / "ref")
+    watched = tmp_path / "w"
+    watched.mkdir()
+    pq.write_table(pq.read_table(data["shifted"]), tmp_path / "big.parquet")
+    os.replace(tmp_path / "big.parquet", watched / "big.parquet")
+
+    def watch_once(config: str, state: str) -> dict:
+        (tmp_path / "sentinel.toml").write_text("[input]\nmax_batch_memory_mb = 0.2\n" + config)
+        proc = _cli("watch", str(watched), "--once", "--baseline", "ref", "--baselines-dir",
+                    str(tmp_path / "baselines"), "--config", str(tmp_path / "sentinel.toml"), "--state-dir",
+                    str(tmp_path / state), "--format", "json")
+        return json.loads(proc.stdout)["batches"][0]
+
+    refused = watch_once("", "refused")
+    assert refused["rows"] == 0 and "--engine dask" in refused["validation"][0]["message"]
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        offloaded = watch_once(f'[engine]\nscheduler = "{cluster.scheduler_address}"\n', "offloaded")
+    assert offloaded["rows"] == 8_000, offloaded["validation"]
+    assert offloaded["drift"]["features"]["income"]["drifted"]
+    unreachable = watch_once(f'[engine]\nscheduler = "tcp://127.0.0.1:{free_port()}"\n', "unreachable")
+    assert unreachable["status"] == "critical" and "cannot reach the Dask scheduler" in \
+        unreachable["validation"][0]["message"]

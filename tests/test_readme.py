@@ -50,6 +50,7 @@ NOT_RUN = {
     "pipx inject sentinel-tui tensorflow-cpu pillow textual-serve": "installs from PyPI: the packages are the "
                                                                     "extras' (test_install_lines)",
     "pip install '.[web]'": "installs from PyPI (test_install_lines)",
+    "pip install '.[dask,s3]'": "installs from PyPI (test_install_lines)",
     "docker build -t sentinel-tui .": "needs a Docker engine and PyPI; CI builds the image",
     "docker build --build-arg EXTRAS=frames -t sentinel-tui:frames .": "needs a Docker engine and PyPI",
     "docker run -d --name sentinel -v /srv/model/batches:/data:ro -v sentinel-state:/state -v "
@@ -93,6 +94,11 @@ RUN = {
     "sentinel baseline create --frames /tmp/ref_frames --name cams": "test_frames",
     "sentinel check /tmp/cams/frames_* --baseline cams": "test_frames",
     "sentinel watch /tmp/cams --baseline cams": "test_frames",
+    "dask scheduler &": "test_readme_scale",
+    "dask worker tcp://127.0.0.1:8786 --nworkers 2 &": "test_readme_scale",
+    "sentinel baseline create s3://models/credit/reference/ --name credit --target default --prediction pred "
+    "--engine dask --scheduler tcp://127.0.0.1:8786": "test_readme_scale",
+    "sentinel check s3://models/credit/batches/2026-12-01/ --baseline credit --engine dask": "test_readme_scale",
 }
 
 

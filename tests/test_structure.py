@@ -36,6 +36,7 @@ THIRD_PARTY = {
     "tensorflow": "checks",
     "sqlite3": "engine", "watchdog": "engine",
     "prometheus_client": "integrations",
+    "datasketches": "stats", "fsspec": "data", "s3fs": "data", "dask": "engine", "distributed": "engine",
     "rich": "interfaces", "textual": "interfaces", "textual_serve": "interfaces",
 }
 # Wider homes than a layer, each with its reason.
@@ -48,6 +49,11 @@ ONLY_IN = {
     "watchdog": {"engine.watcher", "engine.source"},
     "textual": {m for m in ()},  # filled below: everything under tui/ and cli/serve
     "prometheus_client": {"integrations.prometheus"},
+    # the optional extras stay behind one module each, imported lazily
+    "datasketches": {"stats.mergeable"},
+    "fsspec": {"io.locations"},
+    "distributed": {"engine.dask_engine"},
+    "dask": {"engine.dask_engine"},
 }
 
 

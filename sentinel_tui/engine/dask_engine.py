@@ -45,12 +45,21 @@ from sentinel_tui.checks.validation import column_findings, per_column, schema_f
 from sentinel_tui.config import Settings
 from sentinel_tui.engine.pipeline import table_result, unreadable_result
 from sentinel_tui.io.coerce import coerce
-from sentinel_tui.io.columnar import TableSource, open_dataset, read_one_file, relative_part, table_source
+from sentinel_tui.io.columnar import (
+    TableSource,
+    is_table_location,
+    open_dataset,
+    read_one_file,
+    relative_part,
+    table_source,
+)
 from sentinel_tui.io.csv_reader import BatchReadError
 from sentinel_tui.io.locations import is_url, shown
 from sentinel_tui.model import AlertKind, BatchResult, Finding, Severity
 from sentinel_tui.performance.assess import prediction_drift
 from sentinel_tui.textsafe import fs_text
+
+_SCHEDULER_WAIT = 15.0  # seconds
 
 
 class ClusterError(Exception):
@@ -66,9 +75,10 @@ def cluster_client(settings: Settings) -> Iterator[Any]:
         raise ClusterError("the dask engine needs the dask extra: pip install 'sentinel-tui[dask]'") from exc
     address = settings.engine.scheduler
     if address:
+        _reachable(address)
         try:
             client = Client(address, timeout="20s")
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:
             raise ClusterError(f"cannot reach the Dask scheduler at {shown(address)}: {exc}") from exc
         try:
             yield client
@@ -79,6 +89,27 @@ def cluster_client(settings: Settings) -> Iterator[Any]:
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                       silence_logs=logging.ERROR) as local, Client(local) as client:
         yield client
+
+
+def _reachable(address: str) -> None:
+    """Fail at once when nothing listens at a tcp:// address (Dask's client would retry for its whole timeout)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme != "tcp" or not parts.hostname or not parts.port:
+        return  # tls://, inproc://, ...: left to Dask
+    # A scheduler started a moment ago (`dask scheduler &` then this command) gets a few seconds to listen.
+    deadline = time.monotonic() + _SCHEDULER_WAIT
+    while True:
+        try:
+            socket.create_connection((parts.hostname, parts.port), timeout=10).close()
+            return
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise ClusterError(f"cannot reach the Dask scheduler at {shown(address)} (tried for "
+                                   f"{_SCHEDULER_WAIT:.0f} s): {exc.strerror or exc}") from exc
+            time.sleep(0.5)
 
 
 def tree_reduce(client: Any, futures: list, merge: Callable, *args: Any) -> Any:
@@ -117,13 +148,14 @@ def build_baseline_on_cluster(reference: Path | str, name: str, settings: Settin
     """``build_baseline`` on a Dask cluster: the same baseline from the same files (exact counts, moments and
     sample; sketched quantiles: ``baseline.partials``)."""
     validate_name(name)
+    if not is_table_location(reference):
+        raise BaselineError(f"{shown(reference)}: the dask engine reads Parquet and Arrow IPC/Feather files and "
+                            "datasets (local or by URL); a CSV reference is profiled by the local engine")
     try:
         src = table_source(reference)
         schema = open_dataset(src).schema
     except BatchReadError as exc:
         raise BaselineError(f"cannot read reference {shown(reference)}: {exc.reason}") from exc
-    if src.format not in ("parquet", "ipc"):
-        raise BaselineError("the dask engine reads Parquet and Arrow IPC datasets")
     names = schema.names
     if len(set(names)) != len(names):
         raise BaselineError(f"reference {shown(reference)} has duplicate column names")
@@ -204,3 +236,20 @@ def check_on_cluster(location: Path | str, baseline: Baseline, settings: Setting
                 "(it needs the rows together); check a sample of the batch locally for it", column=target))
     return table_result(fs_text(shown(location)), summary.rows, len(schema.names), findings, drift, None, pred,
                         start)
+
+
+def check_on_scheduler(location: Path | str, baseline: Baseline, settings: Settings) -> BatchResult:
+    """A batch too large for this process, handed to the configured cluster (``[engine] scheduler``). A cluster
+    that cannot be reached leaves the batch unanalysed with a critical finding saying so: never silence."""
+    start = time.perf_counter()
+    try:
+        with cluster_client(settings) as client:
+            return check_on_cluster(location, baseline, settings, client)
+    except ClusterError as exc:
+        return unreadable_result(shown(location) if is_url(location) else Path(location),
+                                 f"over the memory budget for one batch, and {exc}", time.perf_counter() - start)
+    except Exception as exc:  # noqa: BLE001 (a worker lost, killed or out of memory: this batch, not the monitor)
+        return unreadable_result(shown(location) if is_url(location) else Path(location),
+                                 f"over the memory budget for one batch, and the Dask cluster failed on it: "
+                                 f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+                                 time.perf_counter() - start)

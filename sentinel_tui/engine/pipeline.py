@@ -16,7 +16,7 @@ from sentinel_tui.config import Settings, batch_memory_limit
 from sentinel_tui.engine.alertbook import FRAMES_SUBJECT, TABLE_SUBJECT
 from sentinel_tui.frames.readers import ARRAY_SUFFIXES, FrameReadError
 from sentinel_tui.io.columnar import is_table_location, read_columnar
-from sentinel_tui.io.csv_reader import BatchReadError, LoadedTable, read_csv_batch
+from sentinel_tui.io.csv_reader import BatchReadError, LoadedTable, TooLargeForMemory, read_csv_batch
 from sentinel_tui.io.locations import is_url, shown
 from sentinel_tui.model import AlertKind, AlertRecord, BatchResult, Finding, Severity, Status, worst_status
 from sentinel_tui.performance.assess import batch_performance, performance_alerts, prediction_drift
@@ -149,6 +149,12 @@ def analyse_file(path: Path | str, baseline: Baseline, settings: Settings, sink:
                                subject=TABLE_SUBJECT)
     try:
         loaded = read_table_batch(path, settings, _string_columns(baseline), follow_symlinks)
+    except TooLargeForMemory as exc:
+        if settings.engine.scheduler and settings.engine.watch_offload and is_table_location(path):
+            from sentinel_tui.engine.dask_engine import check_on_scheduler
+
+            return check_on_scheduler(path, baseline, settings)
+        return unreadable_result(shown_path, exc.reason, time.perf_counter() - start)
     except BatchReadError as exc:
         return unreadable_result(shown_path, exc.reason, time.perf_counter() - start)
     # The parsed table is dropped once validated (its columns are coerced into arrays of their own): on a

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from sentinel_tui.io.csv_reader import BatchReadError, LoadedTable
+from sentinel_tui.io.csv_reader import BatchReadError, LoadedTable, TooLargeForMemory
 from sentinel_tui.io.entries import NotRegular, open_regular
 from sentinel_tui.io.locations import Location, LocationError, is_url, resolve, shown
 
@@ -234,10 +234,11 @@ def _read_local_file(path: Path, fmt: str, follow_symlinks: bool, max_memory: in
 
 def _check_memory(decoded: int, max_memory: int | None) -> None:
     if max_memory is not None and decoded * ARROW_MEMORY_FACTOR > max_memory:
-        raise BatchReadError(f"{decoded / 1e6:.0f} MB of decoded columns need about "
-                             f"{decoded * ARROW_MEMORY_FACTOR / 1e9:.1f} GB of memory, over the "
-                             f"{max_memory / 1e9:.1f} GB limit for one batch (input.max_batch_memory_mb): refused; "
-                             "run it on a cluster with --engine dask, or split the batch")
+        raise TooLargeForMemory(f"{decoded / 1e6:.0f} MB of decoded columns need about "
+                                f"{decoded * ARROW_MEMORY_FACTOR / 1e9:.1f} GB of memory, over the "
+                                f"{max_memory / 1e9:.1f} GB limit for one batch (input.max_batch_memory_mb): "
+                                "refused; check it on a cluster with --engine dask (watch: set [engine] scheduler "
+                                "to hand such batches to it), or split the batch")
 
 
 def read_columnar(text: str | Path, *, max_bytes: int | None = None, max_memory: int | None = None,

@@ -34,6 +34,10 @@ class BatchReadError(Exception):
         self.reason = reason
 
 
+class TooLargeForMemory(BatchReadError):
+    """The batch would not fit the memory budget of one batch (a cluster may take it: ``[engine] scheduler``)."""
+
+
 @dataclass(frozen=True)
 class LoadedTable:
     path: Path
@@ -152,9 +156,10 @@ def read_csv_batch(path: Path, delimiter: str = ",", max_bytes: int | None = Non
         except OSError as exc:
             raise BatchReadError(f"cannot read: {exc.strerror or exc}") from exc
         if max_memory is not None and length * MEMORY_FACTOR > max_memory:
-            raise BatchReadError(f"{length / 1e6:.0f} MB of CSV needs about {length * MEMORY_FACTOR / 1e9:.1f} GB "
-                                 f"of memory, over the {max_memory / 1e9:.1f} GB limit for one batch "
-                                 "(input.max_batch_memory_mb): refused; split the batch")
+            raise TooLargeForMemory(f"{length / 1e6:.0f} MB of CSV needs about {length * MEMORY_FACTOR / 1e9:.1f} "
+                                    f"GB of memory, over the {max_memory / 1e9:.1f} GB limit for one batch "
+                                    "(input.max_batch_memory_mb): refused; split the batch, or write it as "
+                                    "Parquet for the dask engine (--engine dask, [engine] scheduler)")
         return _parse(path, source, head, length, delimiter, string_columns)
 
 

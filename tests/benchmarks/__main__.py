@@ -8,6 +8,7 @@ import sys
 from . import (
     bench_allocator,
     bench_check,
+    bench_dask,
     bench_detection,
     bench_frame_detection,
     bench_frames,
@@ -23,7 +24,7 @@ def main() -> int:
     rows = []
     only = set(sys.argv[1:])
     for module in (bench_check, bench_watch, bench_tui, bench_perf, bench_frames, bench_integrations, bench_memory,
-                   bench_allocator, bench_detection, bench_frame_detection):
+                   bench_allocator, bench_detection, bench_frame_detection, bench_dask):
         if only and module.__name__.rsplit(".", 1)[-1] not in only:
             continue
         rows.extend(module.run())
