@@ -164,7 +164,7 @@ def _cap_unseen(counts: dict, known: frozenset[str]) -> dict:
     return out
 
 
-def _summarise_column(col: pa.ChunkedArray, cp: ColumnPlan) -> ColumnSummary:
+def _summarise_column(col: pa.ChunkedArray, cp: ColumnPlan, kept: dict | None = None) -> ColumnSummary:
     c = coerce(col, cp.logical_type)
     out = ColumnSummary(cp.logical_type, c.rows, c.nulls, c.unparseable, list(c.bad_examples[:_EXAMPLES]),
                         plan=cp)
@@ -189,7 +189,10 @@ def _summarise_column(col: pa.ChunkedArray, cp: ColumnPlan) -> ColumnSummary:
         out.distinct = dict(zip(values.tolist(), counts.tolist(), strict=True)) if values.size <= DISTINCT_CAP \
             else None
     if cp.points is not None:
-        out.ecdf = counted.ecdf_counts(x - cp.centre, cp.points.u)
+        centred = x - cp.centre
+        out.ecdf = counted.ecdf_counts(centred, cp.points.u)
+        if kept is not None:
+            kept[cp.name] = centred
     return out
 
 
@@ -204,10 +207,14 @@ class BatchSummary:
                             self.names)
 
 
-def summarise(table: pa.Table, part: str, plans: dict[str, ColumnPlan]) -> BatchSummary:
-    """Pass one over a partition."""
-    return BatchSummary(table.num_rows, {n: _summarise_column(table.column(n), cp) for n, cp in plans.items()
-                                         if n in table.column_names}, list(table.column_names))
+def summarise(table: pa.Table, part: str, plans: dict[str, ColumnPlan]) -> tuple[BatchSummary, dict]:
+    """Pass one over a partition: its summary, and the sorted (centred) values of its KS-tested columns, which
+    the second pass reads instead of the file (the engine keeps them on the worker between the passes)."""
+    kept: dict[str, np.ndarray] = {}
+    summary = BatchSummary(table.num_rows, {n: _summarise_column(table.column(n), cp, kept)
+                                            for n, cp in plans.items() if n in table.column_names},
+                           list(table.column_names))
+    return summary, kept
 
 
 def crossing_requests(summary: BatchSummary) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -219,14 +226,9 @@ def crossing_requests(summary: BatchSummary) -> dict[str, tuple[np.ndarray, np.n
     return out
 
 
-def interior(table: pa.Table, part: str, plans: dict[str, ColumnPlan], wanted: dict[str, np.ndarray]) -> dict:
-    """Pass two over a partition: the values inside the crossing intervals of each column."""
-    out = {}
-    for n, intervals in wanted.items():
-        cp = plans[n]
-        x = coerce(table.column(n), cp.logical_type).finite_sorted - cp.centre
-        out[n] = counted.interior_values(x, cp.points.u, intervals)
-    return out
+def interior(kept: dict[str, np.ndarray], plans: dict[str, ColumnPlan], wanted: dict[str, np.ndarray]) -> dict:
+    """Pass two over a partition's kept values: those inside the crossing intervals of each column."""
+    return {n: counted.interior_values(kept[n], plans[n].points.u, intervals) for n, intervals in wanted.items()}
 
 
 def merge_interior(a: dict, b: dict) -> dict:

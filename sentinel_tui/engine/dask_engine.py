@@ -72,7 +72,7 @@ def cluster_client(settings: Settings) -> Iterator[Any]:
     try:
         from distributed import Client, LocalCluster
     except ImportError as exc:
-        raise ClusterError("the dask engine needs the dask extra: pip install 'sentinel-tui[dask]'") from exc
+        raise ClusterError("the dask engine needs the dask extra (from the repository: pip install '.[dask]')") from exc
     address = settings.engine.scheduler
     if address:
         _reachable(address)
@@ -195,6 +195,14 @@ def _merge_summaries(a: BatchSummary, b: BatchSummary) -> BatchSummary:
     return a.merge(b)
 
 
+def _first(summary_and_kept: tuple) -> BatchSummary:
+    return summary_and_kept[0]
+
+
+def _interior(summary_and_kept: tuple, plans: dict, wanted: dict) -> dict:
+    return interior(summary_and_kept[1], plans, wanted)
+
+
 def check_on_cluster(location: Path | str, baseline: Baseline, settings: Settings, client: Any) -> BatchResult:
     """``analyse_file`` on a Dask cluster for a Parquet/Arrow batch of any size: validation, drift, prediction
     drift and the dataset test from merged partition summaries (``checks.batch_summary``), never the whole batch
@@ -205,11 +213,14 @@ def check_on_cluster(location: Path | str, baseline: Baseline, settings: Setting
         src = table_source(location)
         schema = open_dataset(src).schema
         plans = {n: cp for n, cp in plan(baseline, settings.drift).items() if n in schema.names}
-        summary = tree_reduce(client, file_tasks(client, src, summarise, plans), _merge_summaries)
+        # Pass one; each file's sorted values stay on its worker for pass two (no second read or sort).
+        passes = file_tasks(client, src, summarise, plans)
+        summary = tree_reduce(client, [client.submit(_first, f, pure=False) for f in passes], _merge_summaries)
         requests = crossing_requests(summary)
         wanted = {n: intervals for n, (intervals, _) in requests.items() if intervals.size}
-        inside = tree_reduce(client, file_tasks(client, src, interior, plans, wanted), merge_interior) \
-            if wanted else {}
+        inside = tree_reduce(client, [client.submit(_interior, f, plans, wanted, pure=False) for f in passes],
+                             merge_interior) if wanted else {}
+        client.cancel(passes)
     except BatchReadError as exc:
         return unreadable_result(shown_path, exc.reason, time.perf_counter() - start)
     attach_crossings(summary, requests, inside)

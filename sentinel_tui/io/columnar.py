@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from sentinel_tui.io.csv_reader import BatchReadError, LoadedTable, TooLargeForMemory
-from sentinel_tui.io.entries import NotRegular, open_regular
+from sentinel_tui.io.csv_reader import BatchReadError, LoadedTable, TooLargeForMemory, open_batch_file
 from sentinel_tui.io.locations import Location, LocationError, is_url, resolve, shown
 
 if TYPE_CHECKING:
@@ -204,12 +203,7 @@ def _loaded(table: pa.Table, path: Path, size: int, string_columns: frozenset[st
 
 
 def _read_local_file(path: Path, fmt: str, follow_symlinks: bool, max_memory: int | None) -> tuple[pa.Table, int]:
-    try:
-        fh = open_regular(path, follow_symlinks=follow_symlinks)
-    except NotRegular as exc:
-        raise BatchReadError(f"a {exc.kind}, not a regular file: not read") from exc
-    except OSError as exc:
-        raise BatchReadError(f"cannot open: {exc.strerror or exc}") from exc
+    fh = open_batch_file(path, follow_symlinks)
     with fh:
         size = os.fstat(fh.fileno()).st_size
         if size == 0:

@@ -115,6 +115,16 @@ STREAM_ABOVE = 256_000_000  # bytes of CSV above which it is parsed block by blo
 MEMORY_FACTOR = 3  # peak memory of reading and analysing a CSV over its size (measured 2.1-2.9 for numbers)
 
 
+def open_batch_file(path: Path, follow_symlinks: bool = True):
+    """A batch file opened read-only, only if it is a regular file (and not a symbolic link unless followed)."""
+    try:
+        return open_regular(path, follow_symlinks=follow_symlinks)
+    except NotRegular as exc:
+        raise BatchReadError(f"a {exc.kind}, not a regular file: not read") from exc
+    except OSError as exc:
+        raise BatchReadError(f"cannot open: {exc.strerror or exc}") from exc
+
+
 def read_csv_batch(path: Path, delimiter: str = ",", max_bytes: int | None = None,
                    string_columns: frozenset[str] = frozenset(), follow_symlinks: bool = True,
                    max_memory: int | None = None) -> LoadedTable:
@@ -122,12 +132,7 @@ def read_csv_batch(path: Path, delimiter: str = ",", max_bytes: int | None = Non
     whatever they look like (categories, ids). Only a regular file is opened; with ``follow_symlinks`` False a
     symbolic link is refused too."""
     path = Path(path)
-    try:
-        fh = open_regular(path, follow_symlinks=follow_symlinks)
-    except NotRegular as exc:
-        raise BatchReadError(f"a {exc.kind}, not a regular file: not read") from exc
-    except OSError as exc:
-        raise BatchReadError(f"cannot open: {exc.strerror or exc}") from exc
+    fh = open_batch_file(path, follow_symlinks)
     with fh:
         size = os.fstat(fh.fileno()).st_size
         codec = compression_of(path)

@@ -86,7 +86,8 @@ def resolve(text: str | Path) -> Location:
     try:
         import fsspec
     except ImportError as exc:
-        raise LocationError(f"{shown(text)}: URLs need fsspec; install sentinel-tui[s3] (or [dask])") from exc
+        raise LocationError(f"{shown(text)}: URLs need fsspec: install the s3 or dask extra (from the repository: "
+                            "pip install '.[s3]')") from exc
     try:
         fs, path = fsspec.core.url_to_fs(str(text))
     except ImportError as exc:

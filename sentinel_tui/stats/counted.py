@@ -38,7 +38,9 @@ def ecdf_counts(x: np.ndarray, u: np.ndarray) -> EcdfCounts:
     """Counts of one partition's finite values ``x`` (sorted, centred) at the points ``u``."""
     below = np.searchsorted(x, u, side="left")
     upto = np.searchsorted(x, u, side="right")
-    nxt = np.searchsorted(u, x, side="left")  # the first point >= each value
+    # The first point >= each value, by counting instead of searching (both are sorted): u_j < x_i exactly when
+    # i >= upto[j], so the index is how many upto[j] are <= i.
+    nxt = np.repeat(np.arange(u.size + 1), np.diff(upto, prepend=0, append=x.size))
     inside = nxt < u.size
     k = int(inside.sum())  # x is sorted: the values inside come first
     gaps = np.bincount(nxt[:k], weights=u[nxt[:k]] - x[:k], minlength=u.size)
