@@ -59,7 +59,7 @@ def test_ks_and_wasserstein_from_partition_counts_equal_the_whole_batch():
         intervals, ranks = counted.crossings(pts, ec)
         for p in parts:
             v = counted.interior_values(p, pts.u, intervals)
-            parts_ec = v if parts_ec is None else counted.merge_interior(parts_ec, v)
+            parts_ec = v if parts_ec is None else parts_ec.merge(v)
         d = counted.ks_statistic(pts, ec)
         w = counted.wasserstein(pts, ec, intervals, ranks, parts_ec)
         assert d == pytest.approx(whole.ks_statistic, rel=1e-9, abs=1e-15), trial

@@ -232,10 +232,11 @@ def interior(kept: dict[str, np.ndarray], plans: dict[str, ColumnPlan], wanted: 
 
 
 def merge_interior(a: dict, b: dict) -> dict:
-    return {n: counted.merge_interior(a[n], b[n]) for n in a}
+    return {n: a[n].merge(b[n]) for n in a}
 
 
 def attach_crossings(summary: BatchSummary, requests: dict, inside: dict) -> None:
+    none = counted.Interior(np.zeros(0), np.zeros(0, np.int64))
     for n, (intervals, ranks) in requests.items():
-        summary.columns[n].crossing = (intervals, ranks, inside.get(n, []))
+        summary.columns[n].crossing = (intervals, ranks, inside.get(n, none))
 

@@ -12,6 +12,7 @@ started for the command and stopped after it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -214,12 +215,16 @@ def check_on_cluster(location: Path | str, baseline: Baseline, settings: Setting
         schema = open_dataset(src).schema
         plans = {n: cp for n, cp in plan(baseline, settings.drift).items() if n in schema.names}
         # Pass one; each file's sorted values stay on its worker for pass two (no second read or sort).
-        passes = file_tasks(client, src, summarise, plans)
+        # The plans hold each KS-tested column's reference points: sent to every worker once, not with each task.
+        shared = client.scatter([plans], broadcast=True, hash=False)[0]
+        passes = file_tasks(client, src, summarise, shared)
         summary = tree_reduce(client, [client.submit(_first, f, pure=False) for f in passes], _merge_summaries)
         requests = crossing_requests(summary)
         wanted = {n: intervals for n, (intervals, _) in requests.items() if intervals.size}
-        inside = tree_reduce(client, [client.submit(_interior, f, plans, wanted, pure=False) for f in passes],
-                             merge_interior) if wanted else {}
+        # Pass two: the values inside the crossing intervals (a small share), gathered here and merged once;
+        # merging them on the workers would move them between workers for nothing.
+        inside = functools.reduce(merge_interior, client.gather(
+            [client.submit(_interior, f, shared, wanted, pure=False) for f in passes])) if wanted else {}
         client.cancel(passes)
     except BatchReadError as exc:
         return unreadable_result(shown_path, exc.reason, time.perf_counter() - start)

@@ -86,24 +86,44 @@ def crossings(ref: ReferencePoints, c: EcdfCounts) -> tuple[np.ndarray, np.ndarr
     return j, t
 
 
-def interior_values(x: np.ndarray, u: np.ndarray, intervals: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """One partition's distinct values strictly inside each listed interval (u_j, u_j+1), with their counts."""
+@dataclass
+class Interior:
+    """Batch values strictly inside some intervals (u_j, u_j+1): ``values`` grouped interval by interval
+    (``lengths`` of them each), in no order within an interval."""
+
+    values: np.ndarray
+    lengths: np.ndarray
+
+    def merge(self, other: Interior) -> Interior:
+        # Interval j of the result is self's values of j, then other's: placed directly, no sort.
+        lengths = self.lengths + other.lengths
+        starts = np.cumsum(lengths) - lengths
+        out = np.empty(int(lengths.sum()), dtype=np.float64)
+        out[_positions(self.lengths, starts)] = self.values
+        out[_positions(other.lengths, starts + self.lengths)] = other.values
+        return Interior(out, lengths)
+
+
+def _ids(lengths: np.ndarray) -> np.ndarray:
+    return np.repeat(np.arange(lengths.size), lengths)
+
+
+def _positions(lengths: np.ndarray, to: np.ndarray) -> np.ndarray:
+    """Where values grouped by ``lengths`` go when group j starts at ``to[j]``."""
+    own = np.cumsum(lengths) - lengths
+    return np.arange(int(lengths.sum())) + np.repeat(to - own, lengths)
+
+
+def interior_values(x: np.ndarray, u: np.ndarray, intervals: np.ndarray) -> Interior:
+    """One partition's values (sorted, centred) strictly inside each listed interval (u_j, u_j+1)."""
     lo = np.searchsorted(x, u[intervals], side="right")
-    hi = np.searchsorted(x, u[intervals + 1], side="left")
-    out = []
-    for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
-        vals, counts = np.unique(x[a:b], return_counts=True)
-        out.append((vals, counts))
-    return out
-
-
-def merge_interior(a: list[tuple[np.ndarray, np.ndarray]], b: list[tuple[np.ndarray, np.ndarray]]
-                   ) -> list[tuple[np.ndarray, np.ndarray]]:
-    return [(np.concatenate([va, vb]), np.concatenate([ca, cb])) for (va, ca), (vb, cb) in zip(a, b, strict=True)]
+    hi = np.maximum(np.searchsorted(x, u[intervals + 1], side="left"), lo)
+    lengths = (hi - lo).astype(np.int64)
+    return Interior(x[_positions(lengths, lo)], lengths)
 
 
 def wasserstein(ref: ReferencePoints, c: EcdfCounts, intervals: np.ndarray, ranks: np.ndarray,
-                inside: list[tuple[np.ndarray, np.ndarray]]) -> float:
+                inside: Interior) -> float:
     """The integral of |F_batch - F_ref| over the line; ``inside``: the values of the crossing ``intervals``."""
     n, m, u = c.n, ref.m, ref.u
     total = c.gaps[0] / n + c.beyond / n
@@ -114,14 +134,22 @@ def wasserstein(ref: ReferencePoints, c: EcdfCounts, intervals: np.ndarray, rank
         signed = (start - f_ref) * width + c.gaps[1:] / n  # the integral of F_batch - F_ref over the interval
         sign = np.where(c.upto[:-1] * m >= ref.upto[:-1] * n, 1.0, -1.0)
         parts = signed * sign
-        for j, t, (vals, counts) in zip(intervals.tolist(), ranks.tolist(), inside, strict=True):
-            order = np.argsort(vals, kind="stable")
-            vals, counts = vals[order], counts[order]
-            cum = np.cumsum(counts)
-            pos = int(np.searchsorted(cum, t, side="left"))  # the value holding rank t
-            y_t = vals[pos]
-            behind = float(((y_t - vals[:pos]) * counts[:pos]).sum())
-            negative = (f_ref[j] - start[j]) * (y_t - u[j]) - behind / n  # where F_batch < F_ref
-            parts[j] = signed[j] + 2 * negative
+        if intervals.size:
+            parts[intervals] = signed[intervals] + 2 * _negative_parts(
+                intervals, ranks, inside, f_ref[intervals] - start[intervals], u, n)
         total += float(parts.sum())
     return max(total, 0.0)
+
+
+def _negative_parts(intervals: np.ndarray, ranks: np.ndarray, inside: Interior, gap: np.ndarray, u: np.ndarray,
+                    n: int) -> np.ndarray:
+    """The integral of F_ref - F_batch over the part of each crossing interval where F_batch is below: from u_j
+    up to y_t, the t-th value inside, less what the values before y_t already added (all intervals at once)."""
+    ids = _ids(inside.lengths)
+    order = np.lexsort((inside.values, ids))
+    vals = inside.values[order]
+    starts = np.cumsum(inside.lengths) - inside.lengths
+    y_t = vals[starts + ranks - 1]
+    behind_mask = np.arange(vals.size) - starts[ids] < ranks[ids] - 1
+    behind = np.bincount(ids[behind_mask], weights=(y_t[ids] - vals)[behind_mask], minlength=intervals.size)
+    return gap * (y_t - u[intervals]) - behind / n
