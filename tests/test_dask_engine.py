@@ -25,6 +25,10 @@ from sentinel_tui.config import Settings
 from sentinel_tui.engine.dask_engine import build_baseline_on_cluster, check_on_cluster, cluster_client
 from sentinel_tui.engine.pipeline import analyse_path
 from sentinel_tui.io.coerce import coerce
+from sentinel_tui.performance.assess import assess, judge
+from sentinel_tui.performance.metrics import roc_auc
+from sentinel_tui.performance.partial import PerformancePartial
+from sentinel_tui.performance.reference import PerformanceReference
 from sentinel_tui.stats import counted
 from sentinel_tui.stats.mergeable import rank_error
 from sentinel_tui.stats.univariate import SortedReference, compare_numeric
@@ -86,6 +90,62 @@ def test_partial_profiles_do_not_depend_on_how_a_file_is_split():
     assert merged.columns["x"].moments.m2 == pytest.approx(whole.columns["x"].moments.m2, rel=1e-12)
 
 
+def _performance_case(task: str, rng: np.random.Generator, n: int, wrong: float):
+    """(reference, truth, prediction, score) of a model that errs on about ``wrong`` of the rows."""
+    if task == "regression":
+        t = rng.normal(10, 3, n)
+        t[rng.random(n) < 0.05] = 0.0  # zero labels: left out of MAPE
+        return PerformanceReference("regression", "y", "p", metrics={"mae": 0.8}), t, t + rng.normal(
+            0, 1 + 3 * wrong, n), None
+    labels = ["0", "1"] if task == "binary" else ["a", "b", "c"]
+    t = rng.choice(labels, n)
+    p = np.where(rng.random(n) < wrong, rng.choice(labels, n), t)
+    if task == "binary":
+        s = np.round(np.where(p == "1", 0.6, 0.4) + rng.normal(0, 0.15, n), 2).clip(0, 1)  # few distinct scores
+        return PerformanceReference("binary", "y", "p", "s", tuple(labels), positive="1",
+                                    metrics={"accuracy": 0.9, "f1": 0.9}), t, p, s
+    s = rng.dirichlet(np.ones(3), n)
+    return PerformanceReference("multiclass", "y", "p", None, tuple(labels), ("pa", "pb", "pc"),
+                                metrics={"accuracy": 0.9}), t, p, s
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_performance_from_partition_counts_equals_the_whole_batch(task):
+    rng = np.random.default_rng(5)
+    settings = Settings().performance
+    verdicts = set()
+    for trial in range(40):
+        perf, t, p, s = _performance_case(task, rng, int(rng.integers(50, 4000)), wrong=trial / 80)
+        whole = assess(perf, t, p, s, settings)
+        cuts = np.sort(rng.integers(0, len(t), size=int(rng.integers(0, 5))))
+        merged = None
+        for part in np.split(np.arange(len(t)), cuts):
+            one = PerformancePartial.of(perf, t[part], p[part], None if s is None else s[part])
+            merged = one if merged is None else merged.merge(one)
+        got = judge(perf, merged.evidence(perf), settings)
+        assert (got.status, got.labelled_rows, got.degraded, got.severity) == (
+            whole.status, whole.labelled_rows, whole.degraded, whole.severity), (task, trial)
+        assert got.metrics == _approx(whole.metrics) and got.intervals == _approx(whole.intervals), (task, trial)
+        verdicts.add(got.status)
+    assert verdicts == {"ok", "degraded"}  # both verdicts were compared
+
+
+def test_roc_auc_of_continuous_scores_is_binned_within_its_stated_bound():
+    rng = np.random.default_rng(8)
+    for trial in range(10):
+        n = 40_000
+        t = rng.choice(["0", "1"], n)
+        s = 1 / (1 + np.exp(-(rng.normal(size=n) + (t == "1") * trial / 5)))  # n distinct scores
+        perf = PerformanceReference("binary", "y", "p", "s", ("0", "1"), positive="1")
+        merged = None
+        for part in np.array_split(np.arange(n), 4):
+            one = PerformancePartial.of(perf, t[part], t[part], s[part], (0.0, 1.0))
+            merged = one if merged is None else merged.merge(one)
+        metrics = merged.evidence(perf).metrics
+        exact = roc_auc(t == "1", s)
+        assert abs(metrics["roc_auc"] - exact) <= metrics["roc_auc_error"] < 1e-4, trial
+
+
 def _frame(rows: int, rng: np.random.Generator, shift: float = 0.0) -> pd.DataFrame:
     z = rng.normal(size=rows)
     df = pd.DataFrame({
@@ -132,6 +192,7 @@ def data(tmp_path_factory):
     shifted = _frame(8_000, rng, shift=0.15)
     shifted.loc[:400, "region"] = "atlantis"  # unseen category
     shifted.loc[:800, "age"] = np.nan
+    shifted.loc[:1600, "label"] = 1 - shifted.loc[:1600, "pred"]  # the model is wrong on a fifth of the rows
     return {"reference": ref, "healthy": healthy, "shifted": _write_dataset(shifted, root / "shifted", files=6)}
 
 
@@ -153,6 +214,14 @@ def _assert_same_baseline(local, remote, ref_table: pa.Table):
                 for key, v in q.quantiles.items():
                     rank = np.searchsorted(values, v, side="right") / values.size
                     assert abs(rank - int(key[1:]) / 100) <= eps + 1 / values.size, (name, key)
+    # the model's reference performance, over every reference row
+    got, want = dict(remote.meta["performance"]), local.meta["performance"]
+    metrics = dict(got.pop("metrics"))
+    auc, error = metrics.pop("roc_auc"), metrics.pop("roc_auc_error")  # continuous scores: binned, with a bound
+    assert got == _approx({k: v for k, v in want.items() if k != "metrics"})
+    assert metrics == _approx({k: v for k, v in want["metrics"].items() if k != "roc_auc"})
+    assert abs(auc - want["metrics"]["roc_auc"]) <= error < 1e-4
+    assert remote.meta["performance"]["rows"] == ref_table.num_rows
     # the same rows, in the same order (missing values are NaN: compared as equal)
     assert remote.sample.column_names == local.sample.column_names
     for name in local.sample.column_names:
@@ -160,11 +229,22 @@ def _assert_same_baseline(local, remote, ref_table: pa.Table):
             remote.sample.column(name).to_numpy(), local.sample.column(name).to_numpy(), equal_nan=True), name
 
 
+def _approx(d):
+    if isinstance(d, dict):
+        return {k: _approx(v) for k, v in d.items()}
+    if isinstance(d, list):
+        return [_approx(v) for v in d]
+    return pytest.approx(d, rel=1e-9, abs=1e-12) if isinstance(d, float) else d
+
+
 def _same_results(a, b) -> None:
     assert (a.status, a.rows) == (b.status, b.rows), (a.file, a.status, b.status)
     assert [(f.check, f.severity, f.column) for f in a.findings] == [(f.check, f.severity, f.column)
-                                                                     for f in b.findings
-                                                                     if f.check != "performance_not_computed"]
+                                                                     for f in b.findings]
+    pa_, pb = a.performance, b.performance
+    assert (pa_.status, pa_.labelled_rows, pa_.severity, pa_.degraded) == (pb.status, pb.labelled_rows, pb.severity,
+                                                                          pb.degraded)
+    assert pb.metrics == _approx(pa_.metrics) and pb.intervals == _approx(pa_.intervals)
     for drift_a, drift_b in ((a.drift, b.drift), (a.prediction_drift, b.prediction_drift)):
         assert drift_a.features.keys() == drift_b.features.keys() and drift_a.skipped == drift_b.skipped
         for name, f in drift_a.features.items():
@@ -195,7 +275,8 @@ def test_a_local_cluster_gives_the_local_engines_baseline_and_verdicts(data):
     assert got["healthy"].status.label == "ok"
     shifted = got["shifted"]
     assert shifted.drift.features["income"].drifted
-    assert {f.check for f in shifted.findings} >= {"unseen_categories", "null_rate", "performance_not_computed"}
+    assert {f.check for f in shifted.findings} >= {"unseen_categories", "null_rate"}
+    assert got["healthy"].performance.status == "ok" and shifted.performance.status == "degraded"
     assert bad.status.label == "critical" and bad.findings[0].check == "unreadable"
     assert "a.parquet" in bad.findings[0].message
 

@@ -17,7 +17,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # performance.metrics is pure functions, but counts labels with pandas' hash table, so it sits with data
     ("data", ("io.", "baseline.", "performance.metrics", "performance.reference", "frames.frame_reference",
               "frames.readers")),
-    ("checks", ("checks.", "performance.assess", "performance.segments", "frames.embedder",
+    ("checks", ("checks.", "performance.assess", "performance.partial", "performance.segments", "frames.embedder",
                 "frames.embedding_drift")),
     ("engine", ("engine.", "performance.window")),
     ("integrations", ("integrations.",)),

@@ -13,11 +13,11 @@ from sentinel_tui import __version__
 from sentinel_tui.baseline.profile import ColumnProfile, build_profile, infer_type
 from sentinel_tui.baseline.snapshot import FORMAT_VERSION, Baseline, BaselineError, validate_name
 from sentinel_tui.config import Settings
-from sentinel_tui.io.coerce import Coerced, coerce
+from sentinel_tui.io.coerce import coerce
 from sentinel_tui.io.columnar import is_table_location, normalise, read_columnar, table_source
 from sentinel_tui.io.csv_reader import BatchReadError, read_csv_batch
 from sentinel_tui.io.locations import shown
-from sentinel_tui.performance.reference import infer_task, reference_performance
+from sentinel_tui.performance.reference import PerformanceReference, infer_task, reference_performance
 from sentinel_tui.stats.mergeable import bottom_k, row_keys
 
 
@@ -115,14 +115,9 @@ def sample_table(rows: pa.Table, types: dict[str, str], settings: Settings) -> p
 
 
 def assemble(name: str, settings: Settings, profiles: dict[str, ColumnProfile], sample: pa.Table,
-             performance_columns: dict[str, Coerced], source: dict) -> Baseline:
+             performance: PerformanceReference | None, source: dict) -> Baseline:
     """The baseline from its profiles and sample (either engine), with the reference performance and metadata."""
     cols = settings.columns
-    performance = None
-    if cols.target and cols.prediction:
-        task = infer_task(profiles[cols.target], settings)
-        performance = reference_performance(task, cols.target, cols.prediction, cols.score, performance_columns,
-                                            cols.proba_prefix)
     meta = {
         "format_version": FORMAT_VERSION,
         "tool_version": __version__,
@@ -174,4 +169,9 @@ def build_baseline(reference: Path | str, name: str, settings: Settings) -> Base
     take = sample_rows(parts, inf.seed, sample_size(types.values(), settings))
     sample = sample_table(table.take(pa.array(take)), types, settings)
     source = {**source, "rows": table.num_rows, "columns": table.num_columns}
-    return assemble(name, settings, profiles, sample, performance_columns, source)
+    cols = settings.columns
+    performance = None
+    if cols.target and cols.prediction:
+        performance = reference_performance(infer_task(profiles[cols.target], settings), cols.target,
+                                            cols.prediction, cols.score, performance_columns, cols.proba_prefix)
+    return assemble(name, settings, profiles, sample, performance, source)

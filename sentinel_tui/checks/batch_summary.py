@@ -22,6 +22,8 @@ from sentinel_tui.checks.dataset_drift import clip_bounds
 from sentinel_tui.checks.drift_tests import select
 from sentinel_tui.config import DriftSettings
 from sentinel_tui.io.coerce import coerce
+from sentinel_tui.performance.partial import PerformancePartial, score_range
+from sentinel_tui.performance.reference import PerformanceReference, labelled
 from sentinel_tui.stats import counted
 from sentinel_tui.stats.mergeable import Moments
 from sentinel_tui.stats.univariate import NumericComparison, histogram_counts, ks_pvalue
@@ -196,25 +198,58 @@ def _summarise_column(col: pa.ChunkedArray, cp: ColumnPlan, kept: dict | None = 
     return out
 
 
+@dataclass(frozen=True)
+class PerformancePlan:
+    """Model performance of a batch with labels: the reference and the logical types of its columns."""
+
+    reference: PerformanceReference
+    types: dict[str, str]
+    score_range: tuple[float, float] = (0.0, 1.0)
+
+    @classmethod
+    def of(cls, baseline: Baseline) -> PerformancePlan | None:
+        perf = baseline.performance
+        return None if perf is None else cls.from_profiles(perf, baseline.columns)
+
+    @classmethod
+    def from_profiles(cls, perf: PerformanceReference, profiles: dict) -> PerformancePlan:
+        names = [perf.target, perf.prediction, *([perf.score] if perf.score else []), *perf.proba_columns]
+        return cls(perf, {n: profiles[n].type for n in names if n in profiles}, score_range(perf, profiles))
+
+
 @dataclass
 class BatchSummary:
     rows: int
     columns: dict[str, ColumnSummary]
     names: list[str]  # the batch's columns, in file order
+    performance: PerformancePartial | None = None  # when the batch has labels and predictions
 
     def merge(self, o: BatchSummary) -> BatchSummary:
+        perf = None if self.performance is None or o.performance is None else self.performance.merge(o.performance)
         return BatchSummary(self.rows + o.rows, {n: c.merge(o.columns[n]) for n, c in self.columns.items()},
-                            self.names)
+                            self.names, perf)
 
 
-def summarise(table: pa.Table, part: str, plans: dict[str, ColumnPlan]) -> tuple[BatchSummary, dict]:
+def summarise(table: pa.Table, part: str, plans: dict[str, ColumnPlan], perf: PerformancePlan | None = None
+              ) -> tuple[BatchSummary, dict]:
     """Pass one over a partition: its summary, and the sorted (centred) values of its KS-tested columns, which
     the second pass reads instead of the file (the engine keeps them on the worker between the passes)."""
     kept: dict[str, np.ndarray] = {}
     summary = BatchSummary(table.num_rows, {n: _summarise_column(table.column(n), cp, kept)
                                             for n, cp in plans.items() if n in table.column_names},
                            list(table.column_names))
+    if perf is not None:
+        summary.performance = performance_partial(table, perf)
     return summary, kept
+
+
+def performance_partial(table: pa.Table, perf: PerformancePlan) -> PerformancePartial | None:
+    """A partition's performance counts (None when it has no labels or predictions)."""
+    ref = perf.reference
+    if ref.target not in table.column_names or ref.prediction not in table.column_names:
+        return None
+    columns = {n: coerce(table.column(n), t) for n, t in perf.types.items() if n in table.column_names}
+    return PerformancePartial.of(ref, *labelled(ref, columns), perf.score_range)
 
 
 def crossing_requests(summary: BatchSummary) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -18,6 +18,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,12 @@ from sentinel_tui.baseline.partials import (
 from sentinel_tui.baseline.snapshot import Baseline, BaselineError, validate_name
 from sentinel_tui.checks.batch_summary import (
     BatchSummary,
+    PerformancePlan,
     attach_crossings,
     crossing_requests,
     interior,
     merge_interior,
+    performance_partial,
     plan,
     summarise,
 )
@@ -57,7 +60,15 @@ from sentinel_tui.io.columnar import (
 from sentinel_tui.io.csv_reader import BatchReadError
 from sentinel_tui.io.locations import is_url, shown
 from sentinel_tui.model import AlertKind, BatchResult, Finding, Severity
-from sentinel_tui.performance.assess import prediction_drift
+from sentinel_tui.performance.assess import judge, prediction_drift
+from sentinel_tui.performance.reference import (
+    PerformanceReference,
+    class_labels,
+    class_summary,
+    infer_task,
+    merge_class_summaries,
+    with_classes,
+)
 from sentinel_tui.textsafe import fs_text
 
 _SCHEDULER_WAIT = 15.0  # seconds
@@ -124,17 +135,19 @@ def tree_reduce(client: Any, futures: list, merge: Callable, *args: Any) -> Any:
     return futures[0].result()
 
 
-def file_tasks(client: Any, src: TableSource, fn: Callable, *args: Any) -> list:
-    """One task per file of ``src``: ``fn(table, part, *args)`` on the worker that reads it."""
+def file_tasks(client: Any, src: TableSource, fn: Callable, *args: Any, columns: list[str] | None = None) -> list:
+    """One task per file of ``src``: ``fn(table, part, *args)`` on the worker that reads it (``columns``: only
+    those are read)."""
     schema = open_dataset(src).schema
     return [client.submit(_on_file, src.location.text if not src.location.is_local else src.location.path, path,
-                          src.format, src.is_dataset, schema, relative_part(src, path), fn, *args, pure=False)
+                          src.format, src.is_dataset, schema, columns, relative_part(src, path), fn, *args,
+                          pure=False)
             for path in src.files]
 
 
-def _on_file(text: str, path: str, fmt: str, is_dataset: bool, schema: pa.Schema, part: str, fn: Callable,
-             *args: Any) -> Any:
-    return fn(read_one_file(text, path, fmt, is_dataset, schema), part, *args)
+def _on_file(text: str, path: str, fmt: str, is_dataset: bool, schema: pa.Schema, columns: list[str] | None,
+             part: str, fn: Callable, *args: Any) -> Any:
+    return fn(read_one_file(text, path, fmt, is_dataset, schema, columns), part, *args)
 
 
 def _profile(table: pa.Table, part: str, spec: PartialSpec):
@@ -168,28 +181,59 @@ def build_baseline_on_cluster(reference: Path | str, name: str, settings: Settin
     try:
         with cluster_client(settings) as client:
             merged = tree_reduce(client, file_tasks(client, src, _profile, spec), _merge_profiles, spec)
+            if merged.rows == 0:
+                raise BaselineError(f"reference {shown(reference)} has no rows")
+            types = {n: forced_type(n, settings) or infer_from_counts(merged.columns[n], inf.max_categories,
+                                                                     inf.text_unique_ratio) for n in names}
+            profiles = {n: finish_profile(n, types[n], role_of(n, settings), merged.columns[n],
+                                          psi_bins=settings.drift.psi_bins,
+                                          low_cardinality=settings.drift.low_cardinality,
+                                          max_categories=inf.max_categories) for n in names}
+            performance = _reference_performance(client, src, settings, profiles, types)
     except BatchReadError as exc:
         raise BaselineError(f"cannot read reference {shown(reference)}: {exc.reason}") from exc
     except ClusterError as exc:
         raise BaselineError(str(exc)) from exc
-    if merged.rows == 0:
-        raise BaselineError(f"reference {shown(reference)} has no rows")
-    types = {}
-    for n in names:
-        forced = forced_type(n, settings)
-        types[n] = forced or infer_from_counts(merged.columns[n], inf.max_categories, inf.text_unique_ratio)
-    profiles = {n: finish_profile(n, types[n], role_of(n, settings), merged.columns[n],
-                                  psi_bins=settings.drift.psi_bins, low_cardinality=settings.drift.low_cardinality,
-                                  max_categories=inf.max_categories) for n in names}
     rows = merged.sample.slice(0, sample_size(types.values(), settings))
-    performance_columns = {n: coerce(rows.column(n), types[n]) for n in names
-                           if role_of(n, settings) in ("target", "prediction", "score")}
     source = {"file": src.location.text if not src.location.is_local else Path(src.location.text).name,
               "format": src.format, "files": len(src.files), "sha256": src.fingerprint(),
               "sha256_of": "listing" if src.is_dataset or not src.location.is_local else "bytes",
-              "rows": merged.rows, "columns": len(names), "engine": "dask",
-              "performance_rows": rows.num_rows if performance_columns else None}
-    return assemble(name, settings, profiles, sample_table(rows, types, settings), performance_columns, source)
+              "rows": merged.rows, "columns": len(names), "engine": "dask"}
+    return assemble(name, settings, profiles, sample_table(rows, types, settings), performance, source)
+
+
+def _classes(table: pa.Table, part: str, types: dict[str, str], target: str, prediction: str) -> dict[str, int]:
+    return class_summary(class_labels(coerce(table.column(target), types[target])),
+                         class_labels(coerce(table.column(prediction), types[prediction])))
+
+
+def _performance(table: pa.Table, part: str, plan: PerformancePlan):
+    return performance_partial(table, plan)
+
+
+def _merge_performance(a, b):
+    return a if b is None else b if a is None else a.merge(b)
+
+
+def _reference_performance(client: Any, src: TableSource, settings: Settings, profiles: dict, types: dict
+                           ) -> PerformanceReference | None:
+    """The model's reference performance over every reference row, as the local engine computes it: a pass
+    for the classes (over the label and prediction columns only), then one for the counts of the metrics."""
+    cols = settings.columns
+    if not (cols.target and cols.prediction):
+        return None
+    task = infer_task(profiles[cols.target], settings)
+    available = [n for n in profiles if role_of(n, settings) in ("target", "prediction", "score")]
+    classes = {}
+    if task != "regression":
+        classes = tree_reduce(client, file_tasks(client, src, _classes, types, cols.target, cols.prediction,
+                                                 columns=[cols.target, cols.prediction]), merge_class_summaries)
+    perf = with_classes(task, cols.target, cols.prediction, cols.score, classes, available, cols.proba_prefix)
+    plan = PerformancePlan.from_profiles(perf, profiles)
+    counts = tree_reduce(client, file_tasks(client, src, _performance, plan, columns=list(plan.types)),
+                         _merge_performance)
+    ev = counts.evidence(perf) if counts is not None else None
+    return replace(perf, metrics=ev.metrics if ev else {}, rows=ev.n if ev else 0)
 
 
 def _merge_summaries(a: BatchSummary, b: BatchSummary) -> BatchSummary:
@@ -217,7 +261,7 @@ def check_on_cluster(location: Path | str, baseline: Baseline, settings: Setting
         # Pass one; each file's sorted values stay on its worker for pass two (no second read or sort).
         # The plans hold each KS-tested column's reference points: sent to every worker once, not with each task.
         shared = client.scatter([plans], broadcast=True, hash=False)[0]
-        passes = file_tasks(client, src, summarise, shared)
+        passes = file_tasks(client, src, summarise, shared, PerformancePlan.of(baseline))
         summary = tree_reduce(client, [client.submit(_first, f, pure=False) for f in passes], _merge_summaries)
         requests = crossing_requests(summary)
         wanted = {n: intervals for n, (intervals, _) in requests.items() if intervals.size}
@@ -236,7 +280,7 @@ def check_on_cluster(location: Path | str, baseline: Baseline, settings: Setting
         findings.append(Finding("empty_batch", Severity.CRITICAL, AlertKind.DATA_QUALITY,
                                 "empty batch: the file has a header but no rows", values={"rows": 0}))
     findings.extend(schema_findings(baseline, schema.empty_table(), duplicates))
-    drift = pred = None
+    drift = pred = perf = None
     if summary.rows:
         vs = per_column(settings.validation, len(summary.columns))
         for n in summary.names:
@@ -244,13 +288,10 @@ def check_on_cluster(location: Path | str, baseline: Baseline, settings: Setting
                 findings.extend(column_findings(baseline.columns[n], summary.columns[n], vs))
         drift = detect_drift(baseline, summary.columns, settings.drift)
         pred = prediction_drift(baseline, summary.columns, settings)
-        target = baseline.roles.get("target")
-        if baseline.performance is not None and target in summary.columns:
-            findings.append(Finding(
-                "performance_not_computed", Severity.INFO, AlertKind.PERFORMANCE,
-                "labels are in this batch, but model performance is not yet computed on the dask engine "
-                "(it needs the rows together); check a sample of the batch locally for it", column=target))
-    return table_result(fs_text(shown(location)), summary.rows, len(schema.names), findings, drift, None, pred,
+        if summary.performance is not None:
+            perf = judge(baseline.performance, summary.performance.evidence(baseline.performance),
+                         settings.performance)
+    return table_result(fs_text(shown(location)), summary.rows, len(schema.names), findings, drift, perf, pred,
                         start)
 
 

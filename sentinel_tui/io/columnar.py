@@ -268,13 +268,14 @@ def relative_part(src: TableSource, path: str) -> str:
     return path[len(src.location.path.rstrip("/")) + 1:]
 
 
-def read_parts(src: TableSource, dataset=None):
-    """(path inside the dataset, table) per file, in the source's order, partition columns included."""
+def read_parts(src: TableSource, dataset=None, columns: list[str] | None = None):
+    """(path inside the dataset, table) per file, in the source's order, partition columns included
+    (``columns``: only those, read from the file alone where the format allows)."""
     dataset = open_dataset(src) if dataset is None else dataset
     by_path = {f.path: f for f in dataset.get_fragments()}
     for path in src.files:
         try:
-            part = by_path[path].to_table(schema=dataset.schema)
+            part = by_path[path].to_table(schema=dataset.schema, columns=columns)
         except Exception as exc:  # noqa: BLE001 (Arrow's errors, and any filesystem package's: see Location.info)
             raise BatchReadError(f"{relative_part(src, path) or src.location.name}: not readable as "
                                  f"{_format_label(src)} (files of one dataset must share a schema): "
@@ -282,8 +283,9 @@ def read_parts(src: TableSource, dataset=None):
         yield relative_part(src, path), part
 
 
-def read_one_file(text: str, path: str, fmt: str, is_dataset: bool, schema: pa.Schema) -> pa.Table:
+def read_one_file(text: str, path: str, fmt: str, is_dataset: bool, schema: pa.Schema,
+                  columns: list[str] | None = None) -> pa.Table:
     """One file of a source, read where it runs (a cluster worker resolves the location itself, with its own
     credentials), with the whole dataset's schema; normalised like a whole read."""
     src = TableSource(resolve(text), fmt, (path,), (0,), is_dataset)
-    return normalise(next(read_parts(src, open_dataset(src, schema)))[1])
+    return normalise(next(read_parts(src, open_dataset(src, schema), columns))[1])

@@ -6,7 +6,7 @@ with the reference, which is often the first sign of trouble while labels are st
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -18,18 +18,43 @@ from sentinel_tui.config import PerformanceSettings, Settings
 from sentinel_tui.io.coerce import Coerced
 from sentinel_tui.model import AlertKind, AlertRecord, DriftResult, PerformanceResult, Severity
 from sentinel_tui.performance.reference import PerformanceReference, compute_metrics, labelled
+from sentinel_tui.stats.mergeable import Moments
 
 # A monitor checks many batches: at 95% a healthy batch would fall outside its interval for 1 metric in 20.
 CONFIDENCE = 0.999
 _Z = 3.290527  # two-sided normal quantile for CONFIDENCE
 
 
-def _f1_interval(t: np.ndarray, p: np.ndarray, positive: str, reps: int, rng: np.random.Generator
-                 ) -> tuple[float, float]:
+@dataclass(frozen=True)
+class Evidence:
+    """What the verdict needs of a batch's labelled rows; every field merges over partitions
+    (``performance.partial``), so the Dask engine reaches the same verdict without the rows together."""
+
+    n: int
+    metrics: dict[str, Any]
+    correct: int = 0  # classification: rows whose prediction equals the label
+    positive_counts: tuple[int, int, int, int] | None = None  # binary: tp, fp, fn, tn of the positive class
+    abs_error: Moments | None = None  # regression: |prediction - label|
+
+
+def evidence(perf: PerformanceReference, t: np.ndarray, p: np.ndarray, s: np.ndarray | None) -> Evidence:
+    n = int(len(t))
+    metrics = compute_metrics(perf, t, p, s) if n else {}
+    if perf.regression:
+        return Evidence(n, metrics, abs_error=Moments.of(np.abs(p - t)))
+    return Evidence(n, metrics, int(np.sum(t == p)),
+                    positive_counts(t == perf.positive, p == perf.positive) if perf.task == "binary" else None)
+
+
+def positive_counts(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int, int]:
+    """tp, fp, fn, tn of truth ``a`` and prediction ``b`` (booleans: is the positive class)."""
+    return int((a & b).sum()), int((~a & b).sum()), int((a & ~b).sum()), int((~a & ~b).sum())
+
+
+def _f1_interval(counts4: tuple[int, int, int, int], reps: int, rng: np.random.Generator) -> tuple[float, float]:
     """Bootstrap interval of F1. F1 depends on the rows only through the confusion counts, so resampling
     rows is the same as drawing the counts from a multinomial: 2,000 resamples cost microseconds."""
-    a, b = t == positive, p == positive
-    counts = np.array([(a & b).sum(), (~a & b).sum(), (a & ~b).sum(), (~a & ~b).sum()], dtype=np.float64)
+    counts = np.asarray(counts4, dtype=np.float64)
     draws = rng.multinomial(int(counts.sum()), counts / counts.sum(), size=reps)
     tp, fp, fn = draws[:, 0], draws[:, 1], draws[:, 2]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -41,12 +66,16 @@ def _f1_interval(t: np.ndarray, p: np.ndarray, positive: str, reps: int, rng: np
 def assess(perf: PerformanceReference, t: np.ndarray, p: np.ndarray, s: np.ndarray | None,
            settings: PerformanceSettings, scope: str = "batch", seed: int = 0) -> PerformanceResult:
     """Metrics of labelled rows against the reference, with the degradation verdict."""
+    return judge(perf, evidence(perf, t, p, s), settings, scope, seed)
+
+
+def judge(perf: PerformanceReference, ev: Evidence, settings: PerformanceSettings, scope: str = "batch",
+          seed: int = 0) -> PerformanceResult:
     task, reference = perf.task, perf.metrics or None
-    n = int(len(t))
+    n, metrics = ev.n, ev.metrics
     if n == 0:
         return PerformanceResult(task, "no_labels", 0, None, reference, scope=scope,
                                  message="no labelled rows")
-    metrics = compute_metrics(perf, t, p, s)
     if n < settings.min_labels:
         return PerformanceResult(task, "insufficient_labels", n, metrics, reference, scope=scope,
                                  message=f"{n} labelled rows, fewer than performance.min_labels="
@@ -56,23 +85,21 @@ def assess(perf: PerformanceReference, t: np.ndarray, p: np.ndarray, s: np.ndarr
     drops: dict[str, float] = {}
     tol = settings.accuracy_tolerance
     if task == "regression":
-        err = np.abs(p - t)
-        mae, half = float(err.mean()), _Z * float(err.std(ddof=1)) / np.sqrt(n)
+        mae, half = ev.abs_error.mean, _Z * ev.abs_error.std / np.sqrt(n)
         intervals["mae"] = [mae - half, mae + half]
         ref_mae = (reference or {}).get("mae")
         if ref_mae is not None:
             degraded["mae"] = mae > ref_mae * (1 + settings.error_tolerance) and mae - half > ref_mae
             drops["mae"] = (mae - ref_mae) / ref_mae if ref_mae else 0.0
     else:
-        correct = int(np.sum(t == p))
-        intervals["accuracy"] = list(mx.wilson_interval(correct, n, z=_Z))
+        intervals["accuracy"] = list(mx.wilson_interval(ev.correct, n, z=_Z))
         ref_acc = (reference or {}).get("accuracy")
         if ref_acc is not None:
             degraded["accuracy"] = metrics["accuracy"] < ref_acc - tol and intervals["accuracy"][1] < ref_acc
             drops["accuracy"] = ref_acc - metrics["accuracy"]
         ref_f1 = (reference or {}).get("f1")
         if task == "binary" and ref_f1 is not None and metrics.get("f1") is not None:
-            intervals["f1"] = list(_f1_interval(t, p, perf.positive, settings.bootstrap,
+            intervals["f1"] = list(_f1_interval(ev.positive_counts, settings.bootstrap,
                                                 np.random.default_rng(seed)))
             degraded["f1"] = metrics["f1"] < ref_f1 - tol and intervals["f1"][1] < ref_f1
             drops["f1"] = ref_f1 - metrics["f1"]

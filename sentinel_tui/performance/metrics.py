@@ -117,6 +117,23 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[
     y_pred = np.asarray(y_pred, dtype=object)
     labels = labels or sorted(set(y_true.tolist()) | set(y_pred.tolist()))
     cm = confusion_matrix(y_true, y_pred, labels)
+    auc = ll = None
+    if score is not None and np.ndim(score) == 2 and len(labels) == 2:
+        score = np.asarray(score)[:, labels.index(positive if positive in labels else labels[1])]
+    if len(labels) == 2:
+        if score is not None:
+            is_pos = y_true == (positive if positive in labels else labels[1])
+            auc = roc_auc(is_pos, score)
+            ll = log_loss(is_pos, score)
+    elif score is not None and np.ndim(score) == 2:
+        auc, ll = _multiclass_scores(y_true, np.asarray(score, dtype=np.float64), labels)
+    return from_confusion(cm, labels, positive, auc, ll)
+
+
+def from_confusion(cm: np.ndarray, labels: list[str], positive: str | None, auc: float | None = None,
+                   ll: float | None = None) -> ClassificationMetrics:
+    """The metrics of a confusion matrix (rows: true class, columns: predicted, in ``labels`` order); the Dask
+    engine merges partitions' matrices and finishes them here, as the local engine does."""
     n = int(cm.sum())
     tp = np.diag(cm).astype(np.float64)
     precision = _safe_div(tp, cm.sum(axis=0).astype(np.float64))
@@ -127,19 +144,10 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[
     macro = [float(np.nanmean(np.where(present, x, np.nan))) if present.any() else float("nan")
              for x in (precision, recall, np.nan_to_num(f1, nan=0.0))]
     pos_p = pos_r = pos_f = None
-    auc = ll = None
-    if score is not None and np.ndim(score) == 2 and len(labels) == 2:
-        score = np.asarray(score)[:, labels.index(positive if positive in labels else labels[1])]
     if len(labels) == 2:
         positive = positive if positive in labels else labels[1]
         i = labels.index(positive)
         pos_p, pos_r, pos_f = (float(x[i]) for x in (precision, recall, f1))
-        if score is not None:
-            is_pos = y_true == positive
-            auc = roc_auc(is_pos, score)
-            ll = log_loss(is_pos, score)
-    elif score is not None and np.ndim(score) == 2:
-        auc, ll = _multiclass_scores(y_true, np.asarray(score, dtype=np.float64), labels)
     return ClassificationMetrics(
         rows=n, labels=[str(x) for x in labels], accuracy=float(tp.sum() / n) if n else float("nan"),
         precision=pos_p, recall=pos_r, f1=pos_f, macro_precision=macro[0], macro_recall=macro[1],

@@ -3,7 +3,9 @@ labels and predictions the same way in every batch."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -111,28 +113,46 @@ def compute_metrics(perf: PerformanceReference, t: np.ndarray, p: np.ndarray, s:
     return mx.classification_metrics(t, p, labels=list(perf.labels), positive=perf.positive, score=s).to_dict()
 
 
-def reference_performance(task: str, target: str, prediction: str, score: str | None,
-                          columns: dict[str, Coerced], proba_prefix: str | None = None) -> PerformanceReference:
-    """What ``baseline create`` stores: the task, the columns, the classes and the reference metrics.
-    ``proba_prefix``: per-class probability columns named prefix + class (e.g. ``p_cat``, ``p_dog``)."""
+def class_summary(t_all: np.ndarray, p_all: np.ndarray) -> dict[str, int]:
+    """The first CLASSIFICATION_MAX_CLASSES labels (sorted) of truth and prediction, each with its count in the
+    truth: all a reference needs to fix its classes. Partitions' summaries merge (``merge_class_summaries``):
+    a label among the whole's first is among every partition's first of its own labels."""
+    counts = Counter(t_all.tolist())
+    labels = sorted((set(counts) | set(p_all.tolist())) - {None})[:CLASSIFICATION_MAX_CLASSES]
+    return {lab: counts.get(lab, 0) for lab in labels}
+
+
+def merge_class_summaries(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {k: a.get(k, 0) + b.get(k, 0) for k in sorted(set(a) | set(b))[:CLASSIFICATION_MAX_CLASSES]}
+
+
+def with_classes(task: str, target: str, prediction: str, score: str | None, classes: dict[str, int],
+                 available: Iterable[str], proba_prefix: str | None = None) -> PerformanceReference:
+    """The reference before its metrics: classes, positive class and probability columns (of ``available``)."""
     labels: list[str] = []
     proba: list[str] = []
     positive = None
     if task != "regression":
-        t_all, p_all = class_labels(columns[target]), class_labels(columns[prediction])
-        labels = sorted({x for x in (*t_all, *p_all) if x is not None})[:CLASSIFICATION_MAX_CLASSES]
+        labels = list(classes)
         if proba_prefix:
             wanted = [f"{proba_prefix}{lab}" for lab in labels]
-            if all(c in columns for c in wanted):
+            if set(wanted) <= set(available):
                 proba = wanted
         if task == "binary":
-            counts = {lab: int(np.sum(t_all == lab)) for lab in labels}
             positive = next((c for c in ("1", "true", "yes") if c in labels),
-                            min(labels, key=lambda lab: counts[lab]) if labels else None)
-    perf = PerformanceReference(task, target, prediction, score, tuple(labels), tuple(proba), positive)
+                            min(labels, key=lambda lab: classes[lab]) if labels else None)
+    return PerformanceReference(task, target, prediction, score, tuple(labels), tuple(proba), positive)
+
+
+def reference_performance(task: str, target: str, prediction: str, score: str | None,
+                          columns: dict[str, Coerced], proba_prefix: str | None = None) -> PerformanceReference:
+    """What ``baseline create`` stores: the task, the columns, the classes and the reference metrics.
+    ``proba_prefix``: per-class probability columns named prefix + class (e.g. ``p_cat``, ``p_dog``)."""
+    classes = {} if task == "regression" else class_summary(class_labels(columns[target]),
+                                                             class_labels(columns[prediction]))
+    perf = with_classes(task, target, prediction, score, classes, columns, proba_prefix)
     t, p, s = labelled(perf, columns)
-    return PerformanceReference(task, target, prediction, score, tuple(labels), tuple(proba), positive,
-                                compute_metrics(perf, t, p, s), int(len(t)))
+    return replace(perf, metrics=compute_metrics(perf, t, p, s), rows=int(len(t)))
 
 
 def performance_of(meta: dict[str, Any]) -> PerformanceReference | None:
