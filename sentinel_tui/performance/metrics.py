@@ -63,7 +63,7 @@ def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 _COMPARE_CLASSES = 4
 
 
-def _codes(values: np.ndarray, labels: list[str]) -> np.ndarray:
+def class_codes(values: np.ndarray, labels: list[str]) -> np.ndarray:
     """Index of each value in ``labels`` (-1 when absent or missing)."""
     values = np.asarray(values, dtype=object)
     if len(labels) <= _COMPARE_CLASSES:
@@ -78,8 +78,8 @@ def _codes(values: np.ndarray, labels: list[str]) -> np.ndarray:
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> np.ndarray:
     """Counts with one bincount: index = true * k + predicted. Values not in ``labels`` are left out."""
     k = len(labels)
-    t = _codes(y_true, labels)
-    p = _codes(y_pred, labels)
+    t = class_codes(y_true, labels)
+    p = class_codes(y_pred, labels)
     ok = (t >= 0) & (p >= 0)
     return np.bincount(t[ok] * k + p[ok], minlength=k * k).reshape(k, k)
 
@@ -160,7 +160,7 @@ def _multiclass_scores(y_true: np.ndarray, proba: np.ndarray, labels: list[str])
     aucs = [roc_auc(y_true == lab, proba[:, i]) for i, lab in enumerate(labels)]
     aucs = [a for a in aucs if a is not None]
     rows = proba / np.clip(proba.sum(axis=1, keepdims=True), 1e-15, None)
-    idx = _codes(y_true, labels)
+    idx = class_codes(y_true, labels)
     ok = idx >= 0
     picked = np.clip(rows[np.flatnonzero(ok), idx[ok]], 1e-15, 1.0)
     return (float(np.mean(aucs)) if aucs else None), float(-np.mean(np.log(picked))) if picked.size else None

@@ -123,7 +123,7 @@ def _scores(perf: PerformanceReference, labels: list[str], t: np.ndarray, s: np.
     if np.ndim(s) != 2:
         return [], np.zeros((0, 2, 1), np.int64), 0.0, 0
     rows = s / np.clip(s.sum(axis=1, keepdims=True), _EPS, None)
-    idx = mx._codes(t, labels)
+    idx = mx.class_codes(t, labels)
     ok = idx >= 0
     picked = np.clip(rows[np.flatnonzero(ok), idx[ok]], _EPS, 1.0)
     per_class = [(s[:, i], t == lab) for i, lab in enumerate(labels)]
