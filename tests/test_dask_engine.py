@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +98,14 @@ def _performance_case(task: str, rng: np.random.Generator, n: int, wrong: float)
         t[rng.random(n) < 0.05] = 0.0  # zero labels: left out of MAPE
         return PerformanceReference("regression", "y", "p", metrics={"mae": 0.8}), t, t + rng.normal(
             0, 1 + 3 * wrong, n), None
+    if task == "unlabelled reference":  # no classes in the reference: the batch's own make the matrix
+        t = rng.choice(["0", "1"], n)
+        return PerformanceReference("binary", "y", "p", metrics={"accuracy": 0.9}), t, np.where(
+            rng.random(n) < wrong, rng.choice(["0", "1"], n), t), None
+    if task == "one class with its probability column":
+        t = np.full(n, "a", dtype=object)
+        return PerformanceReference("multiclass", "y", "p", None, ("a",), ("pa",), metrics={"accuracy": 0.9}), \
+            t, np.where(rng.random(n) < wrong, "b", t), rng.random((n, 1))
     labels = ["0", "1"] if task == "binary" else ["a", "b", "c"]
     t = rng.choice(labels, n)
     p = np.where(rng.random(n) < wrong, rng.choice(labels, n), t)
@@ -109,25 +118,44 @@ def _performance_case(task: str, rng: np.random.Generator, n: int, wrong: float)
                                 metrics={"accuracy": 0.9}), t, p, s
 
 
-@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression", "unlabelled reference",
+                                  "one class with its probability column"])
 def test_performance_from_partition_counts_equals_the_whole_batch(task):
     rng = np.random.default_rng(5)
     settings = Settings().performance
     verdicts = set()
     for trial in range(40):
-        perf, t, p, s = _performance_case(task, rng, int(rng.integers(50, 4000)), wrong=trial / 80)
-        whole = assess(perf, t, p, s, settings)
+        perf, t, p, s = _performance_case(task, rng, int(rng.integers(1, 4000)) if trial % 10 else trial % 3 + 1,
+                                          wrong=trial / 80)  # every tenth batch of 1-3 rows
         cuts = np.sort(rng.integers(0, len(t), size=int(rng.integers(0, 5))))
         merged = None
         for part in np.split(np.arange(len(t)), cuts):
             one = PerformancePartial.of(perf, t[part], p[part], None if s is None else s[part])
             merged = one if merged is None else merged.merge(one)
-        got = judge(perf, merged.evidence(perf), settings)
+        got = judge(perf, merged.evidence(perf), replace(settings, min_labels=1))
+        whole = assess(perf, t, p, s, replace(settings, min_labels=1))
         assert (got.status, got.labelled_rows, got.degraded, got.severity) == (
             whole.status, whole.labelled_rows, whole.degraded, whole.severity), (task, trial)
         assert got.metrics == _approx(whole.metrics) and got.intervals == _approx(whole.intervals), (task, trial)
         verdicts.add(got.status)
-    assert verdicts == {"ok", "degraded"}  # both verdicts were compared
+    # both verdicts were compared (one class: a prediction outside the classes is not in the matrix, so never)
+    assert verdicts == ({"ok"} if task.startswith("one class") else {"ok", "degraded"})
+
+
+def test_one_labelled_row_is_no_evidence_of_degradation():
+    perf = PerformanceReference("regression", "y", "p", metrics={"mae": 0.1})
+    result = assess(perf, np.array([1.0]), np.array([6.0]), None, replace(Settings().performance, min_labels=1))
+    assert result.status == "ok" and np.isnan(result.intervals["mae"]).all()
+
+
+def test_pass_two_values_merged_at_once_equal_pairwise_merges():
+    rng = np.random.default_rng(4)
+    parts = [counted.Interior(rng.normal(size=int(k.sum())), k) for k in rng.integers(0, 5, size=(30, 7))]
+    pairwise = parts[0]
+    for q in parts[1:]:
+        pairwise = pairwise.merge(q)
+    at_once = counted.merge_all(parts)
+    assert np.array_equal(at_once.lengths, pairwise.lengths) and np.array_equal(at_once.values, pairwise.values)
 
 
 def test_roc_auc_of_continuous_scores_is_binned_within_its_stated_bound():
@@ -234,7 +262,7 @@ def _approx(d):
         return {k: _approx(v) for k, v in d.items()}
     if isinstance(d, list):
         return [_approx(v) for v in d]
-    return pytest.approx(d, rel=1e-9, abs=1e-12) if isinstance(d, float) else d
+    return pytest.approx(d, rel=1e-9, abs=1e-12, nan_ok=True) if isinstance(d, float) else d
 
 
 def _same_results(a, b) -> None:

@@ -266,8 +266,9 @@ def interior(kept: dict[str, np.ndarray], plans: dict[str, ColumnPlan], wanted: 
     return {n: counted.interior_values(kept[n], plans[n].points.u, intervals) for n, intervals in wanted.items()}
 
 
-def merge_interior(a: dict, b: dict) -> dict:
-    return {n: a[n].merge(b[n]) for n in a}
+def merge_interior(parts: list[dict]) -> dict:
+    """The partitions' pass-two values, merged at once (pairwise merges would copy the growing whole each time)."""
+    return {n: counted.merge_all([p[n] for p in parts]) for n in parts[0]} if parts else {}
 
 
 def attach_crossings(summary: BatchSummary, requests: dict, inside: dict) -> None:

@@ -12,7 +12,6 @@ started for the command and stopped after it.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import time
@@ -22,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from sentinel_tui.baseline.build import assemble, check_roles, forced_type, role_of, sample_size, sample_table
@@ -65,6 +65,7 @@ from sentinel_tui.performance.reference import (
     PerformanceReference,
     class_labels,
     class_summary,
+    compute_metrics,
     infer_task,
     merge_class_summaries,
     with_classes,
@@ -233,7 +234,10 @@ def _reference_performance(client: Any, src: TableSource, settings: Settings, pr
     counts = tree_reduce(client, file_tasks(client, src, _performance, plan, columns=list(plan.types)),
                          _merge_performance)
     ev = counts.evidence(perf) if counts is not None else None
-    return replace(perf, metrics=ev.metrics if ev else {}, rows=ev.n if ev else 0)
+    if ev is None or ev.n == 0:  # no labelled row: the local engine's metrics of nothing
+        empty = np.zeros(0, np.float64 if perf.regression else object)
+        return replace(perf, metrics=compute_metrics(perf, empty, empty, None), rows=0)
+    return replace(perf, metrics=ev.metrics, rows=ev.n)
 
 
 def _merge_summaries(a: BatchSummary, b: BatchSummary) -> BatchSummary:
@@ -267,7 +271,7 @@ def check_on_cluster(location: Path | str, baseline: Baseline, settings: Setting
         wanted = {n: intervals for n, (intervals, _) in requests.items() if intervals.size}
         # Pass two: the values inside the crossing intervals (a small share), gathered here and merged once;
         # merging them on the workers would move them between workers for nothing.
-        inside = functools.reduce(merge_interior, client.gather(
+        inside = merge_interior(client.gather(
             [client.submit(_interior, f, shared, wanted, pure=False) for f in passes])) if wanted else {}
         client.cancel(passes)
     except BatchReadError as exc:

@@ -85,7 +85,8 @@ def judge(perf: PerformanceReference, ev: Evidence, settings: PerformanceSetting
     drops: dict[str, float] = {}
     tol = settings.accuracy_tolerance
     if task == "regression":
-        mae, half = ev.abs_error.mean, _Z * ev.abs_error.std / np.sqrt(n)
+        # one row has no spread to judge by: a NaN interval, no verdict (as the sample std of one value)
+        mae, half = ev.abs_error.mean, _Z * ev.abs_error.std / np.sqrt(n) if n > 1 else float("nan")
         intervals["mae"] = [mae - half, mae + half]
         ref_mae = (reference or {}).get("mae")
         if ref_mae is not None:

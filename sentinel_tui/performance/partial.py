@@ -8,11 +8,13 @@ moments of the label for R^2). ROC AUC is exact from the scores' value counts pe
 ``SCORE_VALUES`` distinct scores (a model rounded to a few decimals, a tree ensemble). Past that it comes from
 ``SCORE_BINS`` equal bins over the reference's score range (outside values in the end bins), counting a pair in
 one bin as a tie; the error is at most half the share of positive-negative pairs that share a bin, computed from
-the same counts and stored beside it (``roc_auc_error``, typically 1e-5). The verdict never reads AUC.
+the same counts and stored beside it (``roc_auc_error``, typically 1e-5; past ``MAX_AUC_ERROR``, when scores
+pile up outside the reference's range, AUC is left out). The verdict never reads AUC.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +27,7 @@ from sentinel_tui.stats.mergeable import Moments, merge_counts
 
 SCORE_VALUES = 10_000
 SCORE_BINS = 1 << 16
+MAX_AUC_ERROR = 1e-3  # a binned AUC less certain than this is not shown (its bound still is)
 _EPS = 1e-15  # log loss clipping, as metrics.log_loss
 
 
@@ -44,6 +47,9 @@ class PerformancePartial:
     relative_error: float = 0.0  # sum of |error / label| over labels that are not 0
     zero_labels: int = 0
     truth: Moments = field(default_factory=Moments)
+    # A reference without classes (no label or prediction in it): the batch's own (label, prediction) pairs,
+    # whose classes make the matrix as the local engine's do
+    pairs: dict | None = None
 
     @classmethod
     def of(cls, perf: PerformanceReference, t: np.ndarray, p: np.ndarray, s: np.ndarray | None,
@@ -58,9 +64,12 @@ class PerformancePartial:
                        zero_labels=int((~nonzero).sum()), truth=Moments.of(t))
         labels = list(perf.labels)
         out = cls(n, int(np.sum(t == p)), mx.confusion_matrix(t, p, labels))
+        if not labels:  # no classes to score against either: AUC and log loss stay None
+            out.pairs = dict(Counter(zip(t.tolist(), p.tolist(), strict=True)))
+            return out
         if perf.task == "binary":
             out.positive = np.asarray(positive_counts(t == perf.positive, p == perf.positive), np.int64)
-        if s is not None and len(labels) >= 2:
+        if s is not None:
             out.scores, out.binned, out.loss_sum, out.loss_rows = _scores(perf, labels, t, s, score_range)
         return out
 
@@ -76,7 +85,8 @@ class PerformancePartial:
             self.loss_sum + o.loss_sum, self.loss_rows + o.loss_rows, scores, binned,
             self.abs_error.merge(o.abs_error),
             self.squared_error + o.squared_error, self.relative_error + o.relative_error,
-            self.zero_labels + o.zero_labels, self.truth.merge(o.truth))
+            self.zero_labels + o.zero_labels, self.truth.merge(o.truth),
+            None if self.pairs is None else dict(Counter(self.pairs) + Counter(o.pairs)))
 
     def evidence(self, perf: PerformanceReference) -> Evidence:
         n = self.n
@@ -96,12 +106,21 @@ class PerformancePartial:
             if all(a is not None and b is not None for a, b in self.scores):
                 aucs = [_auc(a, b) for a, b in self.scores]
             else:
-                pairs = [_binned_auc(h[0], h[1]) for h in self.binned]
-                aucs = [a for a, _ in pairs]
-                error = max((e for a, e in pairs if a is not None), default=None)
+                binned = [_binned_auc(h[0], h[1]) for h in self.binned]
+                aucs = [a for a, _ in binned]
+                error = max((e for a, e in binned if a is not None), default=None)
             present = [a for a in aucs if a is not None]
             auc = float(np.mean(present)) if present else None
-        metrics = mx.from_confusion(self.confusion, list(perf.labels), perf.positive, auc, ll).to_dict()
+            if error is not None and error > MAX_AUC_ERROR:  # scores piled into few bins (outside the range)
+                auc = None
+        labels, confusion = list(perf.labels), self.confusion
+        if self.pairs is not None:
+            labels = sorted({x for pair in self.pairs for x in pair})
+            index = {lab: i for i, lab in enumerate(labels)}
+            confusion = np.zeros((len(labels), len(labels)), np.int64)
+            for (a, b), k in self.pairs.items():
+                confusion[index[a], index[b]] += k
+        metrics = mx.from_confusion(confusion, labels, perf.positive, auc, ll).to_dict()
         if error is not None:
             metrics["roc_auc_error"] = error
         counts = tuple(int(x) for x in self.positive) if perf.task == "binary" else None
@@ -112,7 +131,7 @@ def _scores(perf: PerformanceReference, labels: list[str], t: np.ndarray, s: np.
             score_range: tuple[float, float]) -> tuple[list, np.ndarray, float, int]:
     """Score counts per class (exact and binned) and the log loss sum, as ``metrics.classification_metrics``
     reads scores."""
-    if len(labels) == 2:
+    if len(labels) == 2:  # as metrics.classification_metrics: one label's scores; else one column per label
         positive = perf.positive if perf.positive in labels else labels[1]
         score = s[:, labels.index(positive)] if np.ndim(s) == 2 else s
         y = t == positive
