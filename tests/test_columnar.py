@@ -140,6 +140,17 @@ def test_watch_once_analyses_parquet_batches(credit_dir, tmp_path):
         "b1.parquet": "ok", "b2.parquet": "critical"}
 
 
+def test_a_missing_filesystem_package_or_contradicting_flags_are_setup_errors_exit_3(credit_dir):
+    bl = ("--baseline", "credit", "--baselines-dir", str(credit_dir / "baselines"))
+    # gcsfs is in no extra: the package to install is named, and the batch is not reported CRITICAL
+    missing = _cli("check", "gs://bucket/batch.parquet", *bl, env={})
+    assert missing.returncode == 3 and "gs:// URLs need gcsfs" in missing.stderr, missing.stderr
+    assert "Traceback" not in missing.stderr and "CRITICAL" not in missing.stdout
+    both = _cli("check", "gs://bucket/batch.parquet", *bl, "--engine", "local", "--scheduler", "tcp://h:8786",
+                env={})
+    assert both.returncode == 3 and "does not go with --engine local" in both.stderr, both.stderr
+
+
 def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "sentinel_tui", *args], capture_output=True, text=True,
                           timeout=180, env={**os.environ, **env})

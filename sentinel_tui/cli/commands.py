@@ -195,7 +195,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     def engine(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--engine", choices=("local", "dask"),
-                        help="where the work runs: local (default) or dask (a cluster; see --scheduler)")
+                        help="where the work runs: local (default) or dask (a cluster; see --scheduler; "
+                        "needs the dask extra)")
         sp.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler to use, e.g. tcp://host:8786 "
                         "(implies --engine dask; default: a LocalCluster sized to this machine)")
 

@@ -97,6 +97,10 @@ def settings_from(args: argparse.Namespace):
               if getattr(args, a, None) is not None}
     if engine.get("scheduler") and "name" not in engine:
         engine["name"] = "dask"  # --scheduler alone means the cluster there
+    if engine.get("scheduler") and engine.get("name") == "local":
+        from sentinel_tui.config import ConfigError
+
+        raise ConfigError("--scheduler names a Dask cluster: it does not go with --engine local")
     if engine:
         overrides["engine"] = engine
     return apply_overrides(settings, overrides)

@@ -29,6 +29,18 @@ class LocationError(Exception):
         self.reason = reason
 
 
+class MissingFilesystem(LocationError):
+    """A URL whose filesystem package is not installed: a setup problem of the monitor, not of the data."""
+
+
+# What to install for a scheme (``fsspec.registry.known_implementations`` names the package; this the extra).
+_PACKAGES = {"s3": "s3fs: the s3 extra (from the repository: pip install '.[s3]')",
+             "s3a": "s3fs: the s3 extra (from the repository: pip install '.[s3]')",
+             "gs": "gcsfs (pip install gcsfs)", "gcs": "gcsfs (pip install gcsfs)",
+             "az": "adlfs (pip install adlfs)", "abfs": "adlfs (pip install adlfs)",
+             "memory": "fsspec: the s3 or dask extra (from the repository: pip install '.[s3]')"}
+
+
 def is_url(text: str | Path) -> bool:
     return isinstance(text, str) and _SCHEME.match(text) is not None
 
@@ -85,14 +97,11 @@ def resolve(text: str | Path) -> Location:
         return Location(shown(text), pafs.LocalFileSystem(), path)
     try:
         import fsspec
-    except ImportError as exc:
-        raise LocationError(f"{shown(text)}: URLs need fsspec: install the s3 or dask extra (from the repository: "
-                            "pip install '.[s3]')") from exc
-    try:
+
         fs, path = fsspec.core.url_to_fs(str(text))
     except ImportError as exc:
-        raise LocationError(f"{shown(text)}: no filesystem for {scheme}:// is installed ({_first_line(exc)})"
-                            ) from exc
+        needed = _PACKAGES.get(scheme, "fsspec and the filesystem package for them")
+        raise MissingFilesystem(f"{shown(text)}: {scheme}:// URLs need {needed} ({_first_line(exc)})") from exc
     except Exception as exc:  # noqa: BLE001 (see Location.info)
         raise LocationError(f"{shown(text)}: {_first_line(exc)}") from exc
     return Location(shown(text), pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path)
