@@ -142,6 +142,15 @@ def test_performance_from_partition_counts_equals_the_whole_batch(task):
     assert verdicts == ({"ok"} if task.startswith("one class") else {"ok", "degraded"})
 
 
+def test_constant_labels_have_no_r2_on_either_engine():
+    perf = PerformanceReference("regression", "y", "p", metrics={"mae": 0.1})
+    t, p = np.full(3000, 0.1), np.full(3000, 0.1) + np.random.default_rng(2).normal(0, 0.01, 3000)
+    merged = PerformancePartial.of(perf, t[:1000], p[:1000], None).merge(PerformancePartial.of(perf, t[1000:],
+                                                                                               p[1000:], None))
+    assert assess(perf, t, p, None, Settings().performance).metrics["r2"] is None
+    assert merged.evidence(perf).metrics["r2"] is None
+
+
 def test_one_labelled_row_is_no_evidence_of_degradation():
     perf = PerformanceReference("regression", "y", "p", metrics={"mae": 0.1})
     result = assess(perf, np.array([1.0]), np.array([6.0]), None, replace(Settings().performance, min_labels=1))

@@ -166,6 +166,13 @@ def _multiclass_scores(y_true: np.ndarray, proba: np.ndarray, labels: list[str])
     return (float(np.mean(aucs)) if aucs else None), float(-np.mean(np.log(picked))) if picked.size else None
 
 
+def spread(m2: float, n: int, mean: float) -> bool:
+    """Whether labels vary more than rounding can make them: constant labels (0.1 everywhere) give a sum of
+    squared deviations of about 1e-33, not 0, and an R^2 of -1e33 that means nothing (no R^2 then). A standard
+    deviation under 1e-12 of the mean is rounding (float64 carries 16 digits; sums lose a few)."""
+    return m2 > 0 and m2 > n * (1e-12 * abs(mean)) ** 2
+
+
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> RegressionMetrics:
     t = np.asarray(y_true, dtype=np.float64)
     p = np.asarray(y_pred, dtype=np.float64)
@@ -178,7 +185,7 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> RegressionMetr
         rows=int(t.size), mae=float(np.mean(np.abs(err))) if t.size else float("nan"),
         rmse=float(np.sqrt(np.mean(err ** 2))) if t.size else float("nan"),
         mape=float(np.mean(np.abs(err[nonzero] / t[nonzero]))) if nonzero.any() else None,
-        r2=1 - float(np.sum(err ** 2)) / var if var > 0 else None,
+        r2=1 - float(np.sum(err ** 2)) / var if spread(var, t.size, float(t.mean()) if t.size else 0.0) else None,
         mape_rows_excluded=int((~nonzero).sum()))
 
 

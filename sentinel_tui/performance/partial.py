@@ -97,7 +97,8 @@ class PerformancePartial:
             metrics = mx.RegressionMetrics(
                 rows=n, mae=self.abs_error.mean, rmse=float(np.sqrt(self.squared_error / n)),
                 mape=self.relative_error / rows if rows else None,
-                r2=1 - self.squared_error / self.truth.m2 if self.truth.m2 > 0 else None,
+                r2=1 - self.squared_error / self.truth.m2
+                if mx.spread(self.truth.m2, n, self.truth.mean) else None,
                 mape_rows_excluded=self.zero_labels).to_dict()
             return Evidence(n, metrics, abs_error=self.abs_error)
         auc = ll = error = None
