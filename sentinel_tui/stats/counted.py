@@ -38,12 +38,14 @@ def ecdf_counts(x: np.ndarray, u: np.ndarray) -> EcdfCounts:
     """Counts of one partition's finite values ``x`` (sorted, centred) at the points ``u``."""
     below = np.searchsorted(x, u, side="left")
     upto = np.searchsorted(x, u, side="right")
-    # The first point >= each value, by counting instead of searching (both are sorted): u_j < x_i exactly when
-    # i >= upto[j], so the index is how many upto[j] are <= i.
-    nxt = np.repeat(np.arange(u.size + 1), np.diff(upto, prepend=0, append=x.size))
-    inside = nxt < u.size
-    k = int(inside.sum())  # x is sorted: the values inside come first
-    gaps = np.bincount(nxt[:k], weights=u[nxt[:k]] - x[:k], minlength=u.size)
+    # Both are sorted, so the values in (u_j-1, u_j] are the run x[upto_j-1 : upto_j]: each run's distances to its
+    # point summed at once (values equal to u_j add 0).
+    k = int(upto[-1])
+    lengths = np.diff(upto, prepend=0)
+    gaps = np.zeros(u.size)
+    runs = lengths > 0
+    if k:
+        gaps[runs] = np.add.reduceat(np.repeat(u, lengths) - x[:k], (upto - lengths)[runs])
     return EcdfCounts(int(x.size), below.astype(np.int64), upto.astype(np.int64), gaps,
                       float((x[k:] - u[-1]).sum()))
 
