@@ -79,12 +79,17 @@ def run() -> list[Row]:
             ratio = per_row["20M"] / per_row["2M"]
             rows.append(("dask: profile time per row, 20M over 2M", ratio, "flat within 20%: <= 1.2",
                          ratio <= 1.2))
-            seconds, client_mb = _client(["check", str(batch), "--baseline", "b20M", "--baselines-dir",
-                                          str(root / "baselines"), "--scheduler", address, "--format", "json"])
-            start = time.perf_counter()
-            table = pq.read_table(batch)
-            bare = time.perf_counter() - start
-            del table
+            # Best of three each, interleaved: single runs of either varied by 30% on this VM.
+            checks, bares = [], []
+            for _ in range(3):
+                checks.append(_client(["check", str(batch), "--baseline", "b20M", "--baselines-dir",
+                                       str(root / "baselines"), "--scheduler", address, "--format", "json"]))
+                start = time.perf_counter()
+                table = pq.read_table(batch)
+                bares.append(time.perf_counter() - start)
+                del table
+            seconds, client_mb = min(checks)
+            bare = min(bares)
             rows.append(("dask: check 10M rows x 25", seconds, f"client peak {client_mb:.0f} MB", client_mb <= 1024))
             rows.append(("dask: check 10M over pyarrow's bare read", seconds / bare,
                          f"bare read {bare:.2f} s; goal <= 3x", seconds / bare <= 3))
