@@ -136,6 +136,7 @@ def test_baseline_create_show_list(tmp_path, credit_dir):
     assert cols["income"]["psi_edges"] and cols["income"]["quantiles"]["p50"] > 0
     text = sentinel("baseline", "show", "credit2", "--baselines-dir", str(bdir)).stdout
     assert "income" in text and "numeric" in text
+    assert text.isascii(), "piped: ASCII rules and ellipses, as check's report"
     assert "credit2\t20000 rows" in sentinel("baseline", "list", "--baselines-dir", str(bdir)).stdout
     again = sentinel("baseline", "create", str(credit_dir / "reference.csv"), "--name", "credit2",
                      "--baselines-dir", str(bdir))

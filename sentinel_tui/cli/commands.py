@@ -82,6 +82,7 @@ def cmd_baseline_show(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(b.to_json(), indent=2, ensure_ascii=False))
         return 0
+    from rich import box
     from rich.table import Table
     from rich.text import Text
 
@@ -97,11 +98,13 @@ def cmd_baseline_show(args: argparse.Namespace) -> int:
             console.print(Text(line))
     if not b.has_table:
         return 0
-    console.print(Text(f"source {clean(src.get('file'))}  sha256 {src.get('sha256', '')[:16]}…  "
+    plain = not console.is_terminal  # piped or logged: ASCII, as check's report
+    more = "..." if plain else "…"
+    console.print(Text(f"source {clean(src.get('file'))}  sha256 {src.get('sha256', '')[:16]}{more}  "
                        f"{src.get('rows')} rows  sample {src.get('sample_rows')} rows  "
                        f"format v{b.meta.get('format_version')}  created {b.meta.get('created_at')}  "
                        f"by sentinel-tui {b.meta.get('tool_version')}"))
-    t = Table(show_edge=False)
+    t = Table(show_edge=False, box=box.ASCII if plain else box.HEAVY_HEAD)
     for col in ("column", "type", "role", "null rate", "distinct", "min", "mean", "max", "top values"):
         t.add_column(col, overflow="fold")
     for c in b.columns.values():
