@@ -327,6 +327,28 @@ def test_a_batch_that_keeps_killing_the_monitor_is_skipped_after_two_attempts(tm
     assert any(a["subject"] == "a_poison.csv" and a["severity"] == "critical" for a in report["open_alerts"])
 
 
+def test_a_category_column_empty_in_the_reference_is_skipped_without_numpy_warnings(tmp_path):
+    import warnings
+
+    import pyarrow.parquet as pq
+
+    from sentinel_tui.baseline.build import build_baseline
+    from sentinel_tui.config import Settings
+    from sentinel_tui.engine.pipeline import analyse_path
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=2000)
+    pq.write_table(pa.table({"x": x, "k": pa.array([None] * 2000, pa.string())}), tmp_path / "ref.parquet")
+    pq.write_table(pa.table({"x": x, "k": rng.choice(["a", "b"], 2000)}), tmp_path / "batch.parquet")
+    s = Settings()
+    s.columns.categorical = ["k"]
+    baseline = build_baseline(tmp_path / "ref.parquet", "empty_k", s)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning from NumPy would be printed on every check
+        result = analyse_path(tmp_path / "batch.parquet", baseline, s)
+    assert result.drift.skipped["k"] == "no values in the reference"
+
+
 def test_a_batch_over_the_memory_limit_is_refused_with_a_finding(tmp_path, credit_dir):
     write(credit_batch(20_000, 1), tmp_path / "big.csv")  # about 2 MB: 6 MB estimated
     config = tmp_path / "sentinel.toml"

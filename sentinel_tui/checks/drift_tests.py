@@ -142,6 +142,8 @@ def _categorical(baseline: Baseline, p: ColumnProfile, c: Coerced, s: DriftSetti
     ref, cur, total, unseen = aligned
     if total < s.min_rows:
         return f"{total} values, fewer than drift.min_rows={s.min_rows}"
+    if ref.sum() == 0:  # every reference cell was missing: no distribution to compare with
+        return "no values in the reference"
     res = uv.chi2_homogeneity(ref, cur)
     ref_p = ref / ref.sum()
     cur_p = cur / cur.sum()
