@@ -27,16 +27,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     baseline = load_baseline(args.baseline, baselines_dir(args))
     verify_weights_arg(args, baseline, settings)
-    from sentinel_tui.io.locations import LocationError, MissingFilesystem, is_url, resolve
-
-    for f in args.files:
-        if is_url(f):  # a package missing here is the monitor's setup, not the batch: exit 3, not CRITICAL
-            try:
-                resolve(f)
-            except MissingFilesystem as exc:
-                return fail(exc.reason)
-            except LocationError:
-                pass  # the batch's own finding, below
     if settings.engine.name == "dask":
         from sentinel_tui.engine.dask_engine import ClusterError, check_on_cluster, cluster_client
         from sentinel_tui.io.columnar import is_table_location

@@ -359,10 +359,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_UNKNOWN
     from sentinel_tui.baseline.snapshot import BaselineError
     from sentinel_tui.config import ConfigError
+    from sentinel_tui.io.locations import MissingFilesystem
 
     try:
         return args.func(args)
-    except (BaselineError, ConfigError) as exc:
+    except (BaselineError, ConfigError, MissingFilesystem) as exc:
         return fail(str(exc))
     except BrokenPipeError:
         # The reader went away (`sentinel baseline list | head -1`): not an error of ours. Commands with a status

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from sentinel_tui.io.csv_reader import BatchReadError, LoadedTable, TooLargeForMemory, open_batch_file
-from sentinel_tui.io.locations import Location, LocationError, is_url, resolve, shown
+from sentinel_tui.io.locations import Location, LocationError, MissingFilesystem, is_url, resolve, shown
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
@@ -107,6 +107,8 @@ def table_source(text: str | Path) -> TableSource:
     try:
         loc = resolve(text)
         info = loc.info()
+    except MissingFilesystem:
+        raise  # the monitor's setup, not this batch: the command fails (exit 3) rather than report the batch
     except LocationError as exc:
         raise BatchReadError(exc.reason) from exc
     if info.type == pafs.FileType.NotFound:
