@@ -102,12 +102,32 @@ def roc_auc(y_true: np.ndarray, score: np.ndarray) -> float | None:
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def log_loss(y_true: np.ndarray, score: np.ndarray, eps: float = 1e-15) -> float | None:
-    y = np.asarray(y_true, dtype=np.float64)
-    if y.size == 0:
-        return None
-    p = np.clip(np.asarray(score, dtype=np.float64), eps, 1 - eps)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+_EPS = 1e-15  # probabilities are clipped to [eps, 1 - eps] before their logarithm
+
+
+def binary_losses(is_pos: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Each row's log loss for the positive-class probability ``score`` (the Dask engine sums them)."""
+    y = np.asarray(is_pos, dtype=np.float64)
+    p = np.clip(np.asarray(score, dtype=np.float64), _EPS, 1 - _EPS)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def log_loss(y_true: np.ndarray, score: np.ndarray) -> float | None:
+    losses = binary_losses(y_true, score)
+    return float(np.mean(losses)) if losses.size else None
+
+
+def multiclass_losses(y_true: np.ndarray, proba: np.ndarray, labels: list[str]) -> np.ndarray:
+    """Each row's log loss of its true class (rows renormalised; rows of an unknown class left out)."""
+    rows = proba / np.clip(proba.sum(axis=1, keepdims=True), _EPS, None)
+    idx = class_codes(y_true, labels)
+    ok = idx >= 0
+    return -np.log(np.clip(rows[np.flatnonzero(ok), idx[ok]], _EPS, 1.0))
+
+
+def positive_label(labels: list[str], positive: str | None) -> str:
+    """The positive class of two labels: the one given, else the second."""
+    return positive if positive in labels else labels[1]
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str] | None = None,
@@ -118,13 +138,10 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[
     labels = labels or sorted(set(y_true.tolist()) | set(y_pred.tolist()))
     cm = confusion_matrix(y_true, y_pred, labels)
     auc = ll = None
-    if score is not None and np.ndim(score) == 2 and len(labels) == 2:
-        score = np.asarray(score)[:, labels.index(positive if positive in labels else labels[1])]
-    if len(labels) == 2:
-        if score is not None:
-            is_pos = y_true == (positive if positive in labels else labels[1])
-            auc = roc_auc(is_pos, score)
-            ll = log_loss(is_pos, score)
+    if len(labels) == 2 and score is not None:
+        pos = positive_label(labels, positive)
+        score = np.asarray(score)[:, labels.index(pos)] if np.ndim(score) == 2 else score
+        auc, ll = roc_auc(y_true == pos, score), log_loss(y_true == pos, score)
     elif score is not None and np.ndim(score) == 2:
         auc, ll = _multiclass_scores(y_true, np.asarray(score, dtype=np.float64), labels)
     return from_confusion(cm, labels, positive, auc, ll)
@@ -145,7 +162,7 @@ def from_confusion(cm: np.ndarray, labels: list[str], positive: str | None, auc:
              for x in (precision, recall, np.nan_to_num(f1, nan=0.0))]
     pos_p = pos_r = pos_f = None
     if len(labels) == 2:
-        positive = positive if positive in labels else labels[1]
+        positive = positive_label(labels, positive)
         i = labels.index(positive)
         pos_p, pos_r, pos_f = (float(x[i]) for x in (precision, recall, f1))
     return ClassificationMetrics(
@@ -159,11 +176,8 @@ def _multiclass_scores(y_true: np.ndarray, proba: np.ndarray, labels: list[str])
     """Macro one-vs-rest ROC AUC over the classes present, and the multiclass log loss (rows renormalised)."""
     aucs = [roc_auc(y_true == lab, proba[:, i]) for i, lab in enumerate(labels)]
     aucs = [a for a in aucs if a is not None]
-    rows = proba / np.clip(proba.sum(axis=1, keepdims=True), 1e-15, None)
-    idx = class_codes(y_true, labels)
-    ok = idx >= 0
-    picked = np.clip(rows[np.flatnonzero(ok), idx[ok]], 1e-15, 1.0)
-    return (float(np.mean(aucs)) if aucs else None), float(-np.mean(np.log(picked))) if picked.size else None
+    losses = multiclass_losses(y_true, proba, labels)
+    return (float(np.mean(aucs)) if aucs else None), float(np.mean(losses)) if losses.size else None
 
 
 def spread(m2: float, n: int, mean: float) -> bool:

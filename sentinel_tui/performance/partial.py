@@ -28,7 +28,6 @@ from sentinel_tui.stats.mergeable import Moments, merge_counts
 SCORE_VALUES = 10_000
 SCORE_BINS = 1 << 16
 MAX_AUC_ERROR = 1e-3  # a binned AUC less certain than this is not shown (its bound still is)
-_EPS = 1e-15  # log loss clipping, as metrics.log_loss
 
 
 @dataclass
@@ -133,22 +132,17 @@ def _scores(perf: PerformanceReference, labels: list[str], t: np.ndarray, s: np.
     """Score counts per class (exact and binned) and the log loss sum, as ``metrics.classification_metrics``
     reads scores."""
     if len(labels) == 2:  # as metrics.classification_metrics: one label's scores; else one column per label
-        positive = perf.positive if perf.positive in labels else labels[1]
+        positive = mx.positive_label(labels, perf.positive)
         score = s[:, labels.index(positive)] if np.ndim(s) == 2 else s
-        y = t == positive
-        pc = np.clip(score, _EPS, 1 - _EPS)
-        loss = float(-np.sum(y * np.log(pc) + (~y) * np.log(1 - pc)))
-        return ([(_value_counts(score[y]), _value_counts(score[~y]))], _bins([(score, y)], score_range), loss,
-                int(len(t)))
-    if np.ndim(s) != 2:
+        per_class = [(score, t == positive)]
+        losses = mx.binary_losses(t == positive, score)
+    elif np.ndim(s) == 2:
+        per_class = [(s[:, i], t == lab) for i, lab in enumerate(labels)]
+        losses = mx.multiclass_losses(t, s, labels)
+    else:
         return [], np.zeros((0, 2, 1), np.int64), 0.0, 0
-    rows = s / np.clip(s.sum(axis=1, keepdims=True), _EPS, None)
-    idx = mx.class_codes(t, labels)
-    ok = idx >= 0
-    picked = np.clip(rows[np.flatnonzero(ok), idx[ok]], _EPS, 1.0)
-    per_class = [(s[:, i], t == lab) for i, lab in enumerate(labels)]
     return ([(_value_counts(x[y]), _value_counts(x[~y])) for x, y in per_class], _bins(per_class, score_range),
-            float(-np.sum(np.log(picked))), int(picked.size))
+            float(losses.sum()), int(losses.size))
 
 
 def _bins(per_class: list[tuple[np.ndarray, np.ndarray]], score_range: tuple[float, float]) -> np.ndarray:
@@ -165,12 +159,20 @@ def _bins(per_class: list[tuple[np.ndarray, np.ndarray]], score_range: tuple[flo
 
 def _binned_auc(cp: np.ndarray, cn: np.ndarray) -> tuple[float | None, float]:
     """AUC with a pair in one bin counted as a tie, and the most that can differ from the exact value."""
+    auc = _counted_auc(cp, cn)
+    if auc is None:
+        return None, 0.0
+    return auc, float(0.5 * (cp * cn.astype(np.float64)).sum() / (float(cp.sum()) * float(cn.sum())))
+
+
+def _counted_auc(cp: np.ndarray, cn: np.ndarray) -> float | None:
+    """P(score of a positive > score of a negative) + half the ties: the Mann-Whitney form of ROC AUC, from the
+    positives' and negatives' counts at the same ordered values (or bins)."""
     pairs = float(cp.sum()) * float(cn.sum())
     if pairs == 0:
-        return None, 0.0
+        return None
     cp, cn = cp.astype(np.float64), cn.astype(np.float64)
-    below = np.cumsum(cn) - cn
-    return float((cp * (below + 0.5 * cn)).sum() / pairs), float(0.5 * (cp * cn).sum() / pairs)
+    return float((cp * (np.cumsum(cn) - cn + 0.5 * cn)).sum() / pairs)
 
 
 def score_range(perf: PerformanceReference, profiles: dict) -> tuple[float, float]:
@@ -188,12 +190,7 @@ def _value_counts(x: np.ndarray) -> dict | None:
     return dict(zip(values.tolist(), counts.tolist(), strict=True)) if values.size <= SCORE_VALUES else None
 
 
-def _auc(pos: dict[Any, int] | None, neg: dict[Any, int] | None) -> float | None:
-    """P(score of a positive > score of a negative) + half the ties: the Mann-Whitney form of ROC AUC."""
-    if not pos or not neg:
-        return None
-    values = np.array(sorted(set(pos) | set(neg)), dtype=np.float64)
-    cp = np.array([pos.get(v, 0) for v in values.tolist()], dtype=np.float64)
-    cn = np.array([neg.get(v, 0) for v in values.tolist()], dtype=np.float64)
-    below = np.cumsum(cn) - cn
-    return float((cp * (below + 0.5 * cn)).sum() / (cp.sum() * cn.sum()))
+def _auc(pos: dict[Any, int], neg: dict[Any, int]) -> float | None:
+    """AUC from the exact value counts of the positives' and negatives' scores."""
+    values = sorted(set(pos) | set(neg))
+    return _counted_auc(np.array([pos.get(v, 0) for v in values]), np.array([neg.get(v, 0) for v in values]))
