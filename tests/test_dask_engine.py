@@ -57,14 +57,12 @@ def test_ks_and_wasserstein_from_partition_counts_equal_the_whole_batch():
         pts = counted.ReferencePoints.of(r.values)
         cuts = np.sort(rng.integers(0, n, size=int(rng.integers(0, 6))))  # empty partitions included
         parts = [np.sort(p) for p in np.split(rng.permutation(b) - r.centre, cuts)]
-        ec = parts_ec = None
+        ec = None
         for p in parts:
             e = counted.ecdf_counts(p, pts.u)
             ec = e if ec is None else ec.merge(e)
         intervals, ranks = counted.crossings(pts, ec)
-        for p in parts:
-            v = counted.interior_values(p, pts.u, intervals)
-            parts_ec = v if parts_ec is None else parts_ec.merge(v)
+        parts_ec = counted.merge_all([counted.interior_values(p, pts.u, intervals) for p in parts])
         d = counted.ks_statistic(pts, ec)
         w = counted.wasserstein(pts, ec, intervals, ranks, parts_ec)
         assert d == pytest.approx(whole.ks_statistic, rel=1e-9, abs=1e-15), trial
@@ -157,14 +155,16 @@ def test_one_labelled_row_is_no_evidence_of_degradation():
     assert result.status == "ok" and np.isnan(result.intervals["mae"]).all()
 
 
-def test_pass_two_values_merged_at_once_equal_pairwise_merges():
+def test_pass_two_values_are_merged_interval_by_interval():
     rng = np.random.default_rng(4)
     parts = [counted.Interior(rng.normal(size=int(k.sum())), k) for k in rng.integers(0, 5, size=(30, 7))]
-    pairwise = parts[0]
-    for q in parts[1:]:
-        pairwise = pairwise.merge(q)
-    at_once = counted.merge_all(parts)
-    assert np.array_equal(at_once.lengths, pairwise.lengths) and np.array_equal(at_once.values, pairwise.values)
+    merged = counted.merge_all(parts)
+    # interval j holds every part's values of j, part after part
+    offsets = [np.concatenate([[0], np.cumsum(p.lengths)]) for p in parts]
+    expected = [np.concatenate([p.values[o[j]:o[j + 1]] for p, o in zip(parts, offsets, strict=True)])
+                for j in range(7)]
+    assert np.array_equal(merged.lengths, [e.size for e in expected])
+    assert np.array_equal(merged.values, np.concatenate(expected))
 
 
 def test_roc_auc_of_continuous_scores_is_binned_within_its_stated_bound():

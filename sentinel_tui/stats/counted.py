@@ -96,14 +96,11 @@ class Interior:
     values: np.ndarray
     lengths: np.ndarray
 
-    def merge(self, other: Interior) -> Interior:
-        return merge_all([self, other])
-
 
 def merge_all(parts: list[Interior]) -> Interior:
     """The parts' values of interval j one after another, for every j: placed directly, no sort, one copy."""
     lengths = np.sum([p.lengths for p in parts], axis=0)
-    to = np.cumsum(lengths) - lengths
+    to = _starts(lengths)
     out = np.empty(int(lengths.sum()), dtype=np.float64)
     for p in parts:
         out[_positions(p.lengths, to)] = p.values
@@ -115,10 +112,14 @@ def _ids(lengths: np.ndarray) -> np.ndarray:
     return np.repeat(np.arange(lengths.size), lengths)
 
 
+def _starts(lengths: np.ndarray) -> np.ndarray:
+    """Where each group starts when groups of ``lengths`` lie one after another."""
+    return np.cumsum(lengths) - lengths
+
+
 def _positions(lengths: np.ndarray, to: np.ndarray) -> np.ndarray:
     """Where values grouped by ``lengths`` go when group j starts at ``to[j]``."""
-    own = np.cumsum(lengths) - lengths
-    return np.arange(int(lengths.sum())) + np.repeat(to - own, lengths)
+    return np.arange(int(lengths.sum())) + np.repeat(to - _starts(lengths), lengths)
 
 
 def interior_values(x: np.ndarray, u: np.ndarray, intervals: np.ndarray) -> Interior:
@@ -155,7 +156,7 @@ def _negative_parts(intervals: np.ndarray, ranks: np.ndarray, inside: Interior, 
     ids = _ids(inside.lengths)
     order = np.lexsort((inside.values, ids))
     vals = inside.values[order]
-    starts = np.cumsum(inside.lengths) - inside.lengths
+    starts = _starts(inside.lengths)
     y_t = vals[starts + ranks - 1]
     behind_mask = np.arange(vals.size) - starts[ids] < ranks[ids] - 1
     behind = np.bincount(ids[behind_mask], weights=(y_t[ids] - vals)[behind_mask], minlength=intervals.size)
