@@ -11,10 +11,11 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+
+from .helpers import wait_until
 
 SECRET = "s3cr3t-never-printed-9f2c"
 
@@ -32,16 +33,16 @@ def s3_server() -> Iterator[dict[str, str]]:
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
+    def answers() -> bool:
+        try:
+            urllib.request.urlopen(url, timeout=1).close()  # noqa: S310 (our own server on 127.0.0.1)
+            return True
+        except OSError:
+            return False
+
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=1).close()  # noqa: S310 (our own server on 127.0.0.1)
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.1)
+        if not wait_until(lambda: answers() or proc.poll() is not None, timeout=60) or proc.poll() is not None:
+            raise RuntimeError("moto server did not start")
         yield {"AWS_ACCESS_KEY_ID": "testing-key", "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": "us-east-1",
                "AWS_ENDPOINT_URL": url, "AWS_EC2_METADATA_DISABLED": "true"}
     finally:

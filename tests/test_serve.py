@@ -61,10 +61,9 @@ async def test_viewer_dashboard_follows_another_engine_through_the_store(tmp_pat
         assert "VIEWER" in status and "OK" in status
         await worker.process(str(write(credit_batch(600, 1), tmp_path / "b0.csv")))
         await worker.process(str(write(drifted(2), tmp_path / "b1.csv")))
-        for _ in range(60):  # the viewer polls the store once a second
-            await pilot.pause(0.1)
-            if "CRITICAL" in str(app.query_one("#status").render()):
-                break
+        # the viewer polls the store once a second
+        await until(lambda: "CRITICAL" in str(app.query_one("#status").render()), timeout=10)
+        await pilot.pause()
         status = str(app.query_one("#status").render())
         assert "CRITICAL" in status and "2 batches" in status
         assert app.query_one("#batches").row_count == 2

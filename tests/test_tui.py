@@ -16,7 +16,7 @@ from sentinel_tui.tui.screens import FeatureDetailScreen, HelpScreen
 from sentinel_tui.tui.widgets import FeatureTable, StatusBar
 
 from .conftest import credit_settings
-from .helpers import credit_batch, write
+from .helpers import credit_batch, until, write
 from .tui_fixtures import scenario_events
 
 
@@ -136,11 +136,11 @@ async def test_pause_acknowledge_and_palette_with_a_real_engine(tmp_path, credit
         await pilot.press(*"pause or resume")
         from textual.widgets import OptionList
 
-        for _ in range(100):  # the palette searches asynchronously: wait for its result list
+        def listed() -> bool:  # the palette searches asynchronously: wait for its result list
             options = app.screen.query(OptionList)
-            if options and options.first().option_count:
-                break
-            await pilot.pause(0.05)
+            return bool(options and options.first().option_count)
+
+        await until(listed, timeout=10)
         await pilot.press("enter")
         await pilot.pause()
         assert engine.paused

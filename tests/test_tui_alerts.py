@@ -18,7 +18,7 @@ from sentinel_tui.tui.app import SentinelApp
 from sentinel_tui.tui.widgets import FeatureTable, StatusBar
 
 from .conftest import credit_settings
-from .helpers import credit_batch, write
+from .helpers import credit_batch, until, write
 from .test_engine import drifted
 from .tui_fixtures import T0, alert, scenario_events
 
@@ -195,7 +195,9 @@ async def test_the_detail_follows_the_alert_while_it_is_shown(tmp_path, credit_b
         before = app.view.alerts[2]
         later = replace(before, count=4, updated_at=T0 + 4000, last_batch_id=9, severity="warning")
         app.on_engine_event(AlertEvent("updated", later, previous_severity="critical", at=T0 + 4000))
-        await pilot.pause(0.6)  # a redraw tick and a status tick
+        # the next redraw tick shows the update, and the next status tick the age
+        await until(lambda: "count 4 failing observations" in words(plain(app.screen.body, 100)), timeout=10)
+        await until(lambda: "last batch" in str(app.main.query_one(StatusBar).render()), timeout=10)
         text = words(plain(app.screen.body, 100))
         assert "count 4 failing observations" in text and "de-escalated warning #9" in text
         assert "batches #2 batch_00001.csv, #9 batch_00008.csv" in text
