@@ -145,6 +145,10 @@ def _categorical(baseline: Baseline, p: ColumnProfile, c: Coerced, s: DriftSetti
     if ref.sum() == 0:  # every reference cell was missing: no distribution to compare with
         return "no values in the reference"
     res = uv.chi2_homogeneity(ref, cur)
+    # The chi-square and the test of the category that moved most, Bonferroni over the two: one class vanishing
+    # from a model's predictions, or one segment surging, is not diluted over k-1 degrees of freedom.
+    shift = uv.largest_category_shift(ref, cur)
+    p_value = res.p_value if shift is None else min(1.0, 2 * min(res.p_value, shift.p_value))
     ref_p = ref / ref.sum()
     cur_p = cur / cur.sum()
     # Materiality per category: the largest Cohen's h between one category's reference and batch shares. A
@@ -158,8 +162,11 @@ def _categorical(baseline: Baseline, p: ColumnProfile, c: Coerced, s: DriftSetti
         "jensen_shannon": uv.jensen_shannon(ref, cur),
         "pooled_bins": float(res.merged_bins),
         "dof": float(res.dof),
+        "chi2_p_value": res.p_value,
     }
     labels = [*p.categories, "(other)", "(unseen)"]
+    if shift is not None:
+        details["largest_category_p_value"] = shift.p_value
     order = [i for i in np.argsort(-(ref_p + cur_p), kind="stable") if ref_p[i] + cur_p[i] > 0]
     top, rest = order[:_SHOWN_CATEGORIES], order[_SHOWN_CATEGORIES:]
     distribution = {"labels": [labels[i] for i in top] + (["(rest)"] if rest else []),
@@ -167,7 +174,7 @@ def _categorical(baseline: Baseline, p: ColumnProfile, c: Coerced, s: DriftSetti
                                                                            if rest else []),
                     "batch": [round(float(cur_p[i]), 5) for i in top] + ([round(float(cur_p[rest].sum()), 5)]
                                                                        if rest else [])}
-    return Measured(res.statistic, res.p_value, float(np.nanmax(h)), total, details, distribution)
+    return Measured(res.statistic, p_value, float(np.nanmax(h)), total, details, distribution)
 
 
 def _boolean(baseline: Baseline, p: ColumnProfile, c: Coerced, s: DriftSettings) -> Measured | str:
@@ -204,8 +211,11 @@ REGISTRY: tuple[DriftTest, ...] = (
                      "as much means as much whatever the number of categories (Jensen-Shannon, Evidently's "
                      "measure, shrinks as categories are added)",
         applies_to_text="categorical, and numeric with at most {low_cardinality} distinct values",
-        test_text="chi-square test of homogeneity on counts; categories whose expected batch count is below 5 "
-                  "are pooled (Cochran's rule) so small batches do not produce false alarms",
+        test_text="chi-square test of homogeneity on counts (categories whose expected batch count is below 5 "
+                  "are pooled, Cochran's rule, so small batches do not produce false alarms), together with a test "
+                  "of the category whose share moved most (Fisher's exact test of its count, times the number of "
+                  "categories); the smaller p-value, doubled. One category vanishing "
+                  "or surging (a class gone from the predictions) is not diluted over k-1 degrees of freedom",
         effect_size_text="the largest Cohen's h between one category's reference and batch shares",
         also_reported_text="Jensen-Shannon distance, PSI, share of unseen categories"),
     DriftTest(

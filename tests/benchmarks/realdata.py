@@ -10,7 +10,7 @@ the same population, never a copy of reference rows.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,9 @@ class RealDataset:
     stream_classes: np.ndarray  # the class of each stream row (a label that is not a feature)
     category_column: str | None  # a low-cardinality feature for the "+k points" shift
     numeric: list[str]  # features with more than two distinct values: noise, shift, scale, missing apply here
+    reference_classes: np.ndarray | None = None
     baseline: Baseline | None = None
+    model: Model | None = None  # with_model(): the model whose outputs every batch carries
 
     def sizes(self) -> list[int]:
         """Batch sizes this dataset can give without replacement and without near-copies of each other."""
@@ -48,8 +50,9 @@ def _split(name: str, frame: pd.DataFrame, classes: np.ndarray, category: str | 
     ref, stream = order[:half], order[half:]
     numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]) and frame[c].nunique() > 2
                and c != category]
+    classes = np.asarray(classes).astype(np.int64)
     return RealDataset(name, frame.iloc[ref].reset_index(drop=True), frame.iloc[stream].reset_index(drop=True),
-                       np.asarray(classes)[stream], category, numeric)
+                       classes[stream], category, numeric, reference_classes=classes[ref])
 
 
 def load_datasets() -> list[RealDataset]:
@@ -82,10 +85,65 @@ def load_datasets() -> list[RealDataset]:
     return out
 
 
+@dataclass
+class Model:
+    """The model a monitored service would run: trained on the reference half's labels, its outputs (the
+    predicted class, and the positive-class probability or one probability per class) are columns of the
+    reference and of every batch, computed after a shift is applied, as a served model sees its inputs. Monitoring
+    these outputs is what Rabanser et al. found best for a change in the mix of classes (black-box shift
+    detection): the labels are not in the batch, but the model's view of them is."""
+
+    pipeline: object
+    classes: np.ndarray
+
+    @classmethod
+    def fit(cls, ds: RealDataset) -> Model:
+        from sklearn.compose import ColumnTransformer
+        from sklearn.impute import SimpleImputer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+        text = [c for c in ds.reference.columns if not pd.api.types.is_numeric_dtype(ds.reference[c])]
+        numbers = [c for c in ds.reference.columns if c not in text]
+        prepare = ColumnTransformer([("num", make_pipeline(SimpleImputer(), StandardScaler()), numbers),
+                                     ("cat", OneHotEncoder(handle_unknown="ignore"), text)])
+        pipeline = make_pipeline(prepare, LogisticRegression(max_iter=5_000))
+        pipeline.fit(ds.reference, ds.reference_classes)
+        return cls(pipeline, pipeline.classes_)
+
+    def outputs(self, frame: pd.DataFrame) -> pd.DataFrame:
+        proba = self.pipeline.predict_proba(frame)
+        out = frame.copy()
+        out["prediction"] = self.classes[np.argmax(proba, axis=1)]
+        if len(self.classes) == 2:
+            out["score"] = np.round(proba[:, 1], 6)
+        else:
+            for i, c in enumerate(self.classes):
+                out[f"proba_{c}"] = np.round(proba[:, i], 6)
+        return out
+
+    def settings(self) -> Settings:
+        s = Settings()
+        s.columns.prediction = "prediction"
+        if len(self.classes) == 2:
+            s.columns.score = "score"
+        else:
+            s.columns.proba_prefix = "proba_"
+        return s
+
+
+def with_model(ds: RealDataset) -> RealDataset:
+    """A copy of the dataset whose reference and batches carry a model's outputs (its baseline not built yet)."""
+    out = replace(ds, baseline=None)
+    out.model = Model.fit(ds)
+    return out
+
+
 def build(ds: RealDataset, root: Path) -> Baseline:
-    path = root / f"{ds.name}_reference.csv"
-    write_csv(ds.reference, path)
-    ds.baseline = build_baseline(path, ds.name, Settings())
+    path = root / f"{ds.name}{'_model' if ds.model else ''}_reference.csv"
+    write_csv(ds.model.outputs(ds.reference) if ds.model else ds.reference, path)
+    ds.baseline = build_baseline(path, ds.name, ds.model.settings() if ds.model else Settings())
     return ds.baseline
 
 
@@ -223,6 +281,6 @@ class Outcome:
 
 
 def check(ds: RealDataset, batch: pd.DataFrame, path: Path, settings: Settings) -> Outcome:
-    write_csv(batch, path)
+    write_csv(ds.model.outputs(batch) if ds.model else batch, path)
     res: BatchResult = analyse_file(path, ds.baseline, settings)
     return Outcome(res.status != Status.OK, res.drift is not None and res.drift.status != Status.OK)

@@ -1,0 +1,85 @@
+"""A shift concentrated in one category (a class vanishing from a model's predictions, one segment surging) is
+caught; spread over the chi-square's k-1 degrees of freedom it was diluted. Healthy batches stay quiet.
+
+Before the per-category test, a 10-class prediction column that lost one class (10% of rows) entirely was flagged
+in about a third of 100-row batches; every one of them is a real change of the model's output mix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+from sentinel_tui.baseline.build import build_baseline
+from sentinel_tui.config import Settings
+from sentinel_tui.engine.pipeline import analyse_file
+from sentinel_tui.model import Status
+from sentinel_tui.stats import univariate as uv
+
+ALPHA = 0.005  # the per-feature budget of a single-feature batch: what a p-value is compared with
+
+
+def _combined(ref: np.ndarray, cur: np.ndarray) -> float:
+    """The categorical test's p-value as the drift test computes it."""
+    chi2 = uv.chi2_homogeneity(ref, cur)
+    shift = uv.largest_category_shift(ref, cur)
+    return chi2.p_value if shift is None else min(1.0, 2 * min(chi2.p_value, shift.p_value))
+
+
+@pytest.mark.parametrize("shares,n", [
+    ([0.5, 0.3, 0.2], 20), ([0.5, 0.3, 0.2], 1_000),
+    ([0.1] * 10, 40), ([0.1] * 10, 500),
+    # 40 levels, a few of them rare: rare cells are where a normal approximation per category would lie
+    (list(np.r_[np.full(30, 0.03), np.full(6, 0.015), np.full(4, 0.0025)] / 1.0), 100),
+])
+def test_healthy_counts_keep_the_false_alarm_rate(shares, n):
+    rng = np.random.default_rng(n + len(shares))
+    p = np.asarray(shares) / np.sum(shares)
+    ref = rng.multinomial(2_000, p).astype(float)
+    reps = 4_000
+    alarms = sum(_combined(ref, rng.multinomial(n, p).astype(float)) < ALPHA for _ in range(reps))
+    # ALPHA is 0.5%: 4,000 batches leave room for chance (binomial sd 0.11%), not for a doubled rate
+    assert alarms / reps <= 0.0075, f"{alarms}/{reps} healthy batches below {ALPHA}"
+
+
+def test_one_class_of_ten_vanishing_is_caught_where_the_chi_square_alone_missed():
+    rng = np.random.default_rng(5)
+    p = np.full(10, 0.1)
+    ref = rng.multinomial(1_000, p).astype(float)
+    shifted = np.r_[np.full(9, 1 / 9), 0.0]
+    reps = 400
+    chi2_alone = combined = 0
+    for _ in range(reps):
+        cur = rng.multinomial(100, shifted).astype(float)
+        chi2_alone += uv.chi2_homogeneity(ref, cur).p_value < ALPHA
+        combined += _combined(ref, cur) < ALPHA
+    assert chi2_alone / reps < 0.6  # what the chi-square alone catches (measured 35%)
+    assert combined / reps >= 0.95
+
+
+def test_two_categories_are_one_test_not_two():
+    ref, cur = np.array([700.0, 300.0]), np.array([55.0, 45.0])
+    assert uv.largest_category_shift(ref, cur) is None
+    assert _combined(ref, cur) == uv.chi2_homogeneity(ref, cur).p_value
+
+
+def test_a_vanished_predicted_class_is_prediction_drift(tmp_path):
+    rng = np.random.default_rng(2)
+    m = 2_000
+    reference = pa.table({"x": rng.normal(size=m), "pred": rng.integers(0, 10, m)})
+    pacsv.write_csv(reference, tmp_path / "ref.csv")
+    settings = Settings()
+    settings.columns.prediction = "pred"
+    baseline = build_baseline(tmp_path / "ref.csv", "digits", settings)
+    caught = 0
+    for i in range(20):
+        pred = rng.integers(0, 9, 100)  # class 9 no longer predicted
+        batch = pa.table({"x": rng.normal(size=100), "pred": pred})
+        pacsv.write_csv(batch, tmp_path / f"b{i}.csv")
+        res = analyse_file(tmp_path / f"b{i}.csv", baseline, Settings())
+        f = res.prediction_drift.features["pred"]
+        assert f.details["largest_category_p_value"] >= f.p_value / 2
+        caught += f.drifted and res.status != Status.OK
+    assert caught >= 19
