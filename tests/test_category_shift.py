@@ -65,21 +65,28 @@ def test_two_categories_are_one_test_not_two():
     assert _combined(ref, cur) == uv.chi2_homogeneity(ref, cur).p_value
 
 
-def test_a_vanished_predicted_class_is_prediction_drift(tmp_path):
+def test_a_vanished_predicted_class_is_prediction_drift_beside_ten_probability_columns(tmp_path):
+    """The predicted class keeps half of the outputs' alpha: shared equally with ten probability columns, its
+    1/11 share missed a class gone from 100-row batches."""
     rng = np.random.default_rng(2)
-    m = 2_000
-    reference = pa.table({"x": rng.normal(size=m), "pred": rng.integers(0, 10, m)})
-    pacsv.write_csv(reference, tmp_path / "ref.csv")
+
+    def outputs(rows: int, classes: int) -> dict[str, np.ndarray]:
+        pred = rng.integers(0, classes, rows)
+        proba = rng.dirichlet(np.ones(10), rows) * 0.5
+        proba[np.arange(rows), pred] += 0.5
+        return {"x": rng.normal(size=rows), "pred": pred, **{f"proba_{k}": proba[:, k] for k in range(10)}}
+
+    pacsv.write_csv(pa.table(outputs(2_000, 10)), tmp_path / "ref.csv")
     settings = Settings()
     settings.columns.prediction = "pred"
+    settings.columns.proba_prefix = "proba_"
     baseline = build_baseline(tmp_path / "ref.csv", "digits", settings)
     caught = 0
     for i in range(20):
-        pred = rng.integers(0, 9, 100)  # class 9 no longer predicted
-        batch = pa.table({"x": rng.normal(size=100), "pred": pred})
-        pacsv.write_csv(batch, tmp_path / f"b{i}.csv")
+        pacsv.write_csv(pa.table(outputs(100, 9)), tmp_path / f"b{i}.csv")  # class 9 no longer predicted
         res = analyse_file(tmp_path / f"b{i}.csv", baseline, Settings())
         f = res.prediction_drift.features["pred"]
-        assert f.details["largest_category_p_value"] >= f.p_value / 2
+        assert f.details["largest_category_p_value"] * 2 >= f.p_value
+        assert f.p_threshold == pytest.approx(0.005 / 2)
         caught += f.drifted and res.status != Status.OK
     assert caught >= 19

@@ -13,7 +13,17 @@ import pytest
 
 from sentinel_tui.config import Settings
 from tests.benchmarks.bench_detection import run_grid
-from tests.benchmarks.realdata import RealDataset, applies, build, category_gain, check, load_datasets, mean_shift
+from tests.benchmarks.realdata import (
+    RealDataset,
+    applies,
+    build,
+    category_gain,
+    check,
+    class_prior,
+    load_datasets,
+    mean_shift,
+    with_model,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +39,20 @@ def datasets(tmp_path_factory) -> list[RealDataset]:
     return out
 
 
+@pytest.fixture(scope="module")
+def with_outputs(datasets, tmp_path_factory) -> list[RealDataset]:
+    """The same datasets with a model's outputs (predicted class, probabilities) in the reference and every batch."""
+    root = tmp_path_factory.mktemp("realdata_model")
+    out = [with_model(ds) for ds in datasets if ds.name in ("fair", "randhie")]
+    for ds in out:
+        build(ds, root)
+    return out
+
+
 def test_healthy_real_batches_rarely_alarm_at_any_size(datasets, tmp_path):
+    # With the model's outputs in the batches as well, `make bench` measures it (0.5% of 20,000 healthy batches;
+    # 100 per cell here would cost a minute of model predictions); the per-category test's own calibration is
+    # tests/test_category_shift.py.
     res = run_grid(datasets, tmp_path, healthy_reps=100, shift_reps=0, sizes=SIZES, seed=11)
     for n in SIZES:
         cells = {ds: t for (ds, k), t in res.healthy.items() if k == n}
@@ -55,3 +78,22 @@ def test_real_shifts_are_caught(datasets, tmp_path, shift_name, shift, n, at_lea
     print(f"\n{shift_name} at {n} rows: caught {caught}/{total}")
     assert total and caught / total >= at_least
 
+
+
+def test_a_change_in_the_mix_of_classes_is_caught_through_the_model_outputs(datasets, with_outputs, tmp_path):
+    """Black-box shift detection: the labels are not in the batch, but the model's predicted class and score are.
+    The rarest class ('affair' in fair, 'no doctor visit' in randhie) loses 90% of its rows, in 1,000-row batches;
+    each batch is checked as features alone and with the model's outputs."""
+    rng = np.random.default_rng(4)
+    shift = class_prior(0.9)
+    plain = {ds.name: ds for ds in datasets}
+    features = outputs = total = 0
+    for ds in with_outputs:
+        for _ in range(20):
+            batch = shift(ds, 1_000, rng)
+            features += check(plain[ds.name], batch, tmp_path / "b.csv", Settings()).status_alarm
+            outputs += check(ds, batch, tmp_path / "b.csv", Settings()).status_alarm
+            total += 1
+    print(f"\n90% of one class removed, 1,000 rows: features alone {features}/{total}, with outputs {outputs}/{total}")
+    assert total == 40
+    assert outputs / total >= 0.8 and outputs - features >= 0.15 * total

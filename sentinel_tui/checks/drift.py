@@ -66,8 +66,10 @@ def _map(fn: Callable[[str], UncorrectedOutcome | str], names: list[str], parall
 
 
 def detect_drift(baseline: Baseline, columns: dict[str, Coerced], s: DriftSettings,
-                 profiles: list[ColumnProfile] | None = None) -> DriftResult:
-    """Drift of ``profiles`` (default: the baseline's features); Bonferroni across those tested."""
+                 profiles: list[ColumnProfile] | None = None, weights: dict[str, float] | None = None
+                 ) -> DriftResult:
+    """Drift of ``profiles`` (default: the baseline's features); Bonferroni across those tested, weighted by
+    ``weights`` (a feature's share of alpha is its weight over the total; default equal shares)."""
     features = [p for p in (baseline.features if profiles is None else profiles) if p.name in columns]
     names = [p.name for p in features]
     total_values = sum(columns[n].rows for n in names)
@@ -77,9 +79,11 @@ def detect_drift(baseline: Baseline, columns: dict[str, Coerced], s: DriftSettin
     tested = [r for r in outcomes if not isinstance(r, str)]
     # alpha is split between the dataset-level test (when there is one) and the per-feature tests.
     feature_alpha = s.alpha * (1 - s.dataset_alpha_share) if s.dataset_test != "none" else s.alpha
-    p_threshold = feature_alpha / max(len(tested), 1)
+    weight = {o.profile.name: (weights or {}).get(o.profile.name, 1.0) for o in tested}
+    total_weight = sum(weight.values()) or 1.0
     results: dict[str, FeatureDrift] = {}
     for o in tested:
+        p_threshold = feature_alpha * weight[o.profile.name] / total_weight
         m = o.measured
         warn, crit = o.test.thresholds(s)
         effect = m.effect if np.isfinite(m.effect) else 0.0

@@ -93,14 +93,17 @@ class Model:
     these outputs is what Rabanser et al. found best for a change in the mix of classes (black-box shift
     detection): the labels are not in the batch, but the model's view of them is."""
 
-    pipeline: object
+    folds: list  # five models, each trained on four fifths of the reference half
     classes: np.ndarray
+    reference_proba: np.ndarray  # each reference row's outputs from the model that did not train on it
 
     @classmethod
     def fit(cls, ds: RealDataset) -> Model:
+        from sklearn.base import clone
         from sklearn.compose import ColumnTransformer
         from sklearn.impute import SimpleImputer
         from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import StratifiedKFold
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -108,12 +111,27 @@ class Model:
         numbers = [c for c in ds.reference.columns if c not in text]
         prepare = ColumnTransformer([("num", make_pipeline(SimpleImputer(), StandardScaler()), numbers),
                                      ("cat", OneHotEncoder(handle_unknown="ignore"), text)])
-        pipeline = make_pipeline(prepare, LogisticRegression(max_iter=5_000))
-        pipeline.fit(ds.reference, ds.reference_classes)
-        return cls(pipeline, pipeline.classes_)
+        template = make_pipeline(prepare, LogisticRegression(max_iter=5_000))
+        # The reference's outputs must be outputs on rows the model did not train on, as a validation set gives
+        # them: on its own training rows a model is over-confident (the digits model is 100% sure of them), and a
+        # baseline of those flags the probabilities of 1.4% of healthy 100-row batches. Cross-fitting gives that;
+        # a batch row then gets its outputs from one of the same five models (by position), so reference and
+        # healthy batches carry outputs of the same models on unseen rows, as a served model's would be.
+        y = ds.reference_classes
+        folds, proba = [], np.zeros((len(y), len(np.unique(y))))
+        for train, test in StratifiedKFold(5, shuffle=True, random_state=0).split(ds.reference, y):
+            model = clone(template).fit(ds.reference.iloc[train], y[train])
+            proba[test] = model.predict_proba(ds.reference.iloc[test])
+            folds.append(model)
+        return cls(folds, folds[0].classes_, proba)
 
-    def outputs(self, frame: pd.DataFrame) -> pd.DataFrame:
-        proba = self.pipeline.predict_proba(frame)
+    def outputs(self, frame: pd.DataFrame, proba: np.ndarray | None = None) -> pd.DataFrame:
+        if proba is None:
+            proba = np.zeros((len(frame), len(self.classes)))
+            which = np.arange(len(frame)) % len(self.folds)
+            for k, model in enumerate(self.folds):
+                if (rows := np.flatnonzero(which == k)).size:
+                    proba[rows] = model.predict_proba(frame.iloc[rows])
         out = frame.copy()
         out["prediction"] = self.classes[np.argmax(proba, axis=1)]
         if len(self.classes) == 2:
@@ -142,7 +160,7 @@ def with_model(ds: RealDataset) -> RealDataset:
 
 def build(ds: RealDataset, root: Path) -> Baseline:
     path = root / f"{ds.name}{'_model' if ds.model else ''}_reference.csv"
-    write_csv(ds.model.outputs(ds.reference) if ds.model else ds.reference, path)
+    write_csv(ds.model.outputs(ds.reference, ds.model.reference_proba) if ds.model else ds.reference, path)
     ds.baseline = build_baseline(path, ds.name, ds.model.settings() if ds.model else Settings())
     return ds.baseline
 
@@ -272,6 +290,34 @@ def applies(name: str, ds: RealDataset, n: int) -> bool:
         values, counts = np.unique(ds.stream_classes, return_counts=True)
         return len(ds.stream) - 0.9 * counts.min() >= 2 * n
     return True
+
+
+def ceiling(name: str, ds: RealDataset, n: int, alpha: float = 0.005) -> float | None:
+    """The detection rate of an oracle for this shift at this size, or None where there is none: the share of
+    batches in which an exact one-sided binomial test at ``alpha`` (the drift budget of a batch) rejects, when it
+    is told which class or category moved and in which direction and sees every row's class (the labels, which a
+    monitor does not have) with the stream's true shares. No monitor can beat it at that false-alarm level, so a
+    goal above it asks for the impossible."""
+    from scipy import stats
+
+    if name.endswith("class removed"):
+        removed = float(name.split("%")[0]) / 100
+        _, counts = np.unique(ds.stream_classes, return_counts=True)
+        p0 = counts.min() / counts.sum()
+        p1 = p0 * (1 - removed) / (1 - p0 * removed)
+        k = int(stats.binom.ppf(alpha, n, p0))
+        while k >= 0 and stats.binom.cdf(k, n, p0) > alpha:
+            k -= 1
+        return float(stats.binom.cdf(k, n, p1)) if k >= 0 else 0.0
+    if name.startswith("one category") and ds.category_column is not None:
+        points = float(name.split("+")[1].split()[0]) / 100
+        shares = ds.stream[ds.category_column].value_counts(normalize=True).to_numpy()
+        p0 = float(shares[np.argmin(np.abs(shares - 0.3))])
+        k = int(stats.binom.isf(alpha, n, p0))
+        while stats.binom.sf(k, n, p0) > alpha:
+            k += 1
+        return float(stats.binom.sf(k, n, min(p0 + points, 1.0)))
+    return None
 
 
 @dataclass
