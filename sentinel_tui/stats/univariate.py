@@ -294,7 +294,7 @@ class CategoryShift:
     """The category whose share moved most, and its p-value corrected for the categories it was chosen from."""
 
     index: int  # position in the count vectors
-    p_value: float  # two-proportion p-value x categories compared (Bonferroni), capped at 1
+    p_value: float  # its exact p-value x the categories compared (Bonferroni), capped at 1
     categories: int
 
 
