@@ -24,8 +24,8 @@ ALPHA = 0.005  # the per-feature budget of a single-feature batch: what a p-valu
 def _combined(ref: np.ndarray, cur: np.ndarray) -> float:
     """The categorical test's p-value as the drift test computes it."""
     chi2 = uv.chi2_homogeneity(ref, cur)
-    shift = uv.largest_category_shift(ref, cur)
-    return chi2.p_value if shift is None else min(1.0, 2 * min(chi2.p_value, shift.p_value))
+    largest = uv.largest_category_p_value(ref, cur)
+    return chi2.p_value if largest is None else min(1.0, 2 * min(chi2.p_value, largest))
 
 
 @pytest.mark.parametrize("shares,n", [
@@ -61,7 +61,7 @@ def test_one_class_of_ten_vanishing_is_caught_where_the_chi_square_alone_missed(
 
 def test_two_categories_are_one_test_not_two():
     ref, cur = np.array([700.0, 300.0]), np.array([55.0, 45.0])
-    assert uv.largest_category_shift(ref, cur) is None
+    assert uv.largest_category_p_value(ref, cur) is None
     assert _combined(ref, cur) == uv.chi2_homogeneity(ref, cur).p_value
 
 
@@ -90,3 +90,28 @@ def test_a_vanished_predicted_class_is_prediction_drift_beside_ten_probability_c
         assert f.p_threshold == pytest.approx(0.005 / 2)
         caught += f.drifted and res.status != Status.OK
     assert caught >= 19
+
+
+def test_a_healthy_feature_at_p_one_does_not_cancel_the_cauchy_combination():
+    """About half of healthy categorical features report p = 1 (the doubled p-value capped at 1); at p = 1 the
+    Cauchy transform is -1.6e16 and turned strong evidence from four shifted features into p = 1."""
+    from sentinel_tui.stats.meanshift import cauchy_combination
+
+    shifted = [3e-5, 1.9e-4, 5.1e-4, 0.0265]
+    with_healthy = cauchy_combination(np.array([*shifted, 0.544]))
+    assert cauchy_combination(np.array([*shifted, 1.0])) < 2 * with_healthy < 1e-3
+    rng = np.random.default_rng(0)  # and under no shift it stays calibrated with ties at 1
+    draws = rng.uniform(size=(20_000, 5))
+    draws[:, 4] = np.where(rng.uniform(size=20_000) < 0.5, 1.0, draws[:, 4])
+    alarms = sum(cauchy_combination(row) < 0.005 for row in draws)
+    assert alarms / 20_000 <= 0.0065
+
+
+def test_a_reserved_share_of_alpha_holds_whatever_else_was_tested():
+    from sentinel_tui.checks.drift import _shares
+
+    assert _shares(["pred", "p0", "p1", "p2"], {"pred": 0.5}) == {"pred": 0.5, "p0": 0.5 / 3, "p1": 0.5 / 3,
+                                                                   "p2": 0.5 / 3}
+    assert _shares(["pred"], {"pred": 0.5}) == {"pred": 1.0}  # nothing else tested: all of it
+    assert _shares(["p0", "p1"], {"pred": 0.5}) == {"p0": 0.5, "p1": 0.5}  # the prediction is not in the batch
+    assert _shares(["a", "b"], {}) == {"a": 0.5, "b": 0.5}

@@ -79,7 +79,6 @@ def test_real_shifts_are_caught(datasets, tmp_path, shift_name, shift, n, at_lea
     assert total and caught / total >= at_least
 
 
-
 def test_a_change_in_the_mix_of_classes_is_caught_through_the_model_outputs(datasets, with_outputs, tmp_path):
     """Black-box shift detection: the labels are not in the batch, but the model's predicted class and score are.
     The rarest class ('affair' in fair, 'no doctor visit' in randhie) loses 90% of its rows, in 1,000-row batches;

@@ -4,8 +4,9 @@ Which test a feature gets, what it measures and its effect-size thresholds are e
 ``sentinel_tui.checks.drift_tests`` (README "How drift is decided" shows it as a table). Datetime and text
 features match no entry and are listed as skipped.
 
-A feature drifts when its p-value is below alpha / (features tested) (Bonferroni) AND its effect size
-reaches the warning threshold; it is critical when the effect size reaches the critical threshold.
+A feature drifts when its p-value is below its share of alpha (Bonferroni: alpha / features tested, unless a
+caller reserves a share for one of them) AND its effect size reaches the warning threshold; it is critical when
+the effect size reaches the critical threshold.
 """
 
 from __future__ import annotations
@@ -65,11 +66,22 @@ def _map(fn: Callable[[str], UncorrectedOutcome | str], names: list[str], parall
     return [out[n] for n in names]
 
 
+def _shares(names: list[str], reserved: dict[str, float]) -> dict[str, float]:
+    """Each tested feature's share of alpha: its reserved share when others were tested too, equal shares of the
+    rest for the others; equal shares for all when nothing (or everything) tested was reserved."""
+    fixed = {n: reserved[n] for n in names if n in reserved}
+    others = [n for n in names if n not in fixed]
+    total = sum(fixed.values())
+    if not fixed or not others or not 0 < total < 1:
+        return {n: 1 / max(len(names), 1) for n in names}
+    return {**fixed, **{n: (1 - total) / len(others) for n in others}}
+
+
 def detect_drift(baseline: Baseline, columns: dict[str, Coerced], s: DriftSettings,
-                 profiles: list[ColumnProfile] | None = None, weights: dict[str, float] | None = None
+                 profiles: list[ColumnProfile] | None = None, reserved: dict[str, float] | None = None
                  ) -> DriftResult:
-    """Drift of ``profiles`` (default: the baseline's features); Bonferroni across those tested, weighted by
-    ``weights`` (a feature's share of alpha is its weight over the total; default equal shares)."""
+    """Drift of ``profiles`` (default: the baseline's features); Bonferroni across those tested. ``reserved``
+    gives named features a fixed share of alpha when others were tested too; the rest share what is left."""
     features = [p for p in (baseline.features if profiles is None else profiles) if p.name in columns]
     names = [p.name for p in features]
     total_values = sum(columns[n].rows for n in names)
@@ -79,11 +91,10 @@ def detect_drift(baseline: Baseline, columns: dict[str, Coerced], s: DriftSettin
     tested = [r for r in outcomes if not isinstance(r, str)]
     # alpha is split between the dataset-level test (when there is one) and the per-feature tests.
     feature_alpha = s.alpha * (1 - s.dataset_alpha_share) if s.dataset_test != "none" else s.alpha
-    weight = {o.profile.name: (weights or {}).get(o.profile.name, 1.0) for o in tested}
-    total_weight = sum(weight.values()) or 1.0
+    share = _shares([o.profile.name for o in tested], reserved or {})
     results: dict[str, FeatureDrift] = {}
     for o in tested:
-        p_threshold = feature_alpha * weight[o.profile.name] / total_weight
+        p_threshold = feature_alpha * share[o.profile.name]
         m = o.measured
         warn, crit = o.test.thresholds(s)
         effect = m.effect if np.isfinite(m.effect) else 0.0

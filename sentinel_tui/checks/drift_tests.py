@@ -147,8 +147,8 @@ def _categorical(baseline: Baseline, p: ColumnProfile, c: Coerced, s: DriftSetti
     res = uv.chi2_homogeneity(ref, cur)
     # The chi-square and the test of the category that moved most, Bonferroni over the two: one class vanishing
     # from a model's predictions, or one segment surging, is not diluted over k-1 degrees of freedom.
-    shift = uv.largest_category_shift(ref, cur)
-    p_value = res.p_value if shift is None else min(1.0, 2 * min(res.p_value, shift.p_value))
+    largest = uv.largest_category_p_value(ref, cur)
+    p_value = res.p_value if largest is None else min(1.0, 2 * min(res.p_value, largest))
     ref_p = ref / ref.sum()
     cur_p = cur / cur.sum()
     # Materiality per category: the largest Cohen's h between one category's reference and batch shares. A
@@ -165,8 +165,8 @@ def _categorical(baseline: Baseline, p: ColumnProfile, c: Coerced, s: DriftSetti
         "chi2_p_value": res.p_value,
     }
     labels = [*p.categories, "(other)", "(unseen)"]
-    if shift is not None:
-        details["largest_category_p_value"] = shift.p_value
+    if largest is not None:
+        details["largest_category_p_value"] = largest
     order = [i for i in np.argsort(-(ref_p + cur_p), kind="stable") if ref_p[i] + cur_p[i] > 0]
     top, rest = order[:_SHOWN_CATEGORIES], order[_SHOWN_CATEGORIES:]
     distribution = {"labels": [labels[i] for i in top] + (["(rest)"] if rest else []),

@@ -147,10 +147,8 @@ def prediction_drift(baseline: Baseline, columns: dict[str, Coerced], settings: 
     # The predicted class gets half of it and the probability columns share the rest: ten per-class
     # probabilities would otherwise leave the model's decision a 1/11 share, and a class vanishing from 100-row
     # batches of a 10-class model was caught in 1 of 20 (now 20 of 20).
-    prediction = roles.get("prediction")
-    scores = sum(1 for p in profiles if p.name != prediction)
-    weights = {prediction: float(max(scores, 1))} if prediction else None
-    return detect_drift(baseline, columns, replace(settings.drift, dataset_test="none"), profiles, weights)
+    reserved = {roles["prediction"]: 0.5} if roles.get("prediction") else None
+    return detect_drift(baseline, columns, replace(settings.drift, dataset_test="none"), profiles, reserved)
 
 
 def performance_alerts(perf: PerformanceResult | None, pred: DriftResult | None) -> list[AlertRecord]:

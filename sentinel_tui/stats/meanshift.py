@@ -76,8 +76,12 @@ def scaled_chi2_sf(t: float, mean: float, var: float) -> float:
 
 def cauchy_combination(p_values: np.ndarray) -> float:
     """Liu and Xie's Cauchy combination (ACAT) of p-values with equal weights: valid under any dependence for
-    the small p-values that matter (the tail of a weighted sum of Cauchy variables stays Cauchy)."""
-    p = np.clip(np.asarray(p_values, dtype=np.float64), 1e-300, 1.0)
+    the small p-values that matter (the tail of a weighted sum of Cauchy variables stays Cauchy).
+
+    P-values are capped at 0.999: a discrete test's p of exactly 1 (a doubled p-value capped at 1, as about half
+    of healthy categorical features have) maps to tan(-pi/2) = -1.6e16 and would cancel any evidence from the
+    other features; at 0.999 it weighs -318, and the upper tail, which the small p-values drive, keeps its size."""
+    p = np.clip(np.asarray(p_values, dtype=np.float64), 1e-300, 0.999)
     p = p[np.isfinite(p)]
     if p.size == 0:
         return math.nan

@@ -289,24 +289,15 @@ def chi2_homogeneity(ref_counts: np.ndarray, batch_counts: np.ndarray, min_expec
     return CategoricalComparison(stat, chi2_sf(stat, dof), dof, merged)
 
 
-@dataclass(frozen=True)
-class CategoryShift:
-    """The category whose share moved most, and its p-value corrected for the categories it was chosen from."""
-
-    index: int  # position in the count vectors
-    p_value: float  # its exact p-value x the categories compared (Bonferroni), capped at 1
-    categories: int
-
-
-def largest_category_shift(ref_counts: np.ndarray, batch_counts: np.ndarray, candidates: int = 3
-                           ) -> CategoryShift | None:
+def largest_category_p_value(ref_counts: np.ndarray, batch_counts: np.ndarray, candidates: int = 3
+                             ) -> float | None:
     """A test of the one category whose share moved most, for what the chi-square dilutes: when a single category
     vanishes or surges, the chi-square spreads its power over k-1 degrees of freedom, while this test pays only a
     factor k. The candidates are the categories with the largest pooled z; each gets Fisher's exact test of its
     count against the rest (the normal approximation is far off in the tail that matters: no row of a 10%
-    category in 100 rows has z 3.3, p 1e-3, but an exact p of 1e-4), and the smallest p-value is multiplied by
-    k. Taking the minimum over only some categories can only raise it, so the bound holds. None for fewer than
-    three categories: with two, this is the chi-square itself."""
+    category in 100 rows has z 3.3, p 1e-3, but an exact p of 1e-4), and the smallest p-value times k (capped
+    at 1) is returned. Taking the minimum over only some categories can only raise it, so the bound holds. None
+    for fewer than three categories: with two, this is the chi-square itself."""
     ref = np.asarray(ref_counts, dtype=np.float64)
     cur = np.asarray(batch_counts, dtype=np.float64)
     used = np.flatnonzero((ref + cur) > 0)
@@ -317,16 +308,13 @@ def largest_category_shift(ref_counts: np.ndarray, batch_counts: np.ndarray, can
     se = np.sqrt(pooled * (1 - pooled) * (1 / n_ref + 1 / n_cur))
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(se > 0, np.abs(cur[used] / n_cur - ref[used] / n_ref) / se, 0.0)
-    order = used[np.argsort(-z, kind="stable")]
-    best, best_p = int(order[0]), 1.0
-    for i, zi in zip(order[:candidates].tolist(), np.sort(z)[::-1][:candidates].tolist(), strict=True):
-        total = int(round(ref[i] + cur[i]))
-        p = hypergeometric_two_sided(int(round(cur[i])), int(round(n_ref + n_cur)), total, int(round(n_cur)))
-        if p is None:  # a huge support: every expected count is large and z is accurate
-            p = 2 * normal_cdf(-zi)
-        if p < best_p:
-            best, best_p = i, p
-    return CategoryShift(best, min(1.0, best_p * used.size), int(used.size))
+    best = 1.0
+    for j in np.argsort(-z, kind="stable")[:candidates].tolist():
+        i = int(used[j])
+        p = hypergeometric_two_sided(int(round(cur[i])), int(round(n_ref + n_cur)), int(round(ref[i] + cur[i])),
+                                     int(round(n_cur)))
+        best = min(best, 2 * normal_cdf(-float(z[j])) if p is None else p)
+    return min(1.0, best * used.size)
 
 
 @dataclass(frozen=True)
