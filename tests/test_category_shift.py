@@ -115,3 +115,16 @@ def test_a_reserved_share_of_alpha_holds_whatever_else_was_tested():
     assert _shares(["pred"], {"pred": 0.5}) == {"pred": 1.0}  # nothing else tested: all of it
     assert _shares(["p0", "p1"], {"pred": 0.5}) == {"p0": 0.5, "p1": 0.5}  # the prediction is not in the batch
     assert _shares(["a", "b"], {}) == {"a": 0.5, "b": 0.5}
+
+
+def test_the_alert_names_the_category_that_moved(tmp_path):
+    rng = np.random.default_rng(1)
+    segments = ["north", "south", "east", "west"]
+    pacsv.write_csv(pa.table({"x": rng.normal(size=2_000), "segment": rng.choice(segments, 2_000)}),
+                    tmp_path / "ref.csv")
+    baseline = build_baseline(tmp_path / "ref.csv", "segments", Settings())
+    batch = {"x": rng.normal(size=300), "segment": rng.choice(segments, 300, p=[0.55, 0.15, 0.15, 0.15])}
+    pacsv.write_csv(pa.table(batch), tmp_path / "b.csv")
+    res = analyse_file(tmp_path / "b.csv", baseline, Settings())
+    message = next(a.message for a in res.alerts if a.subject == "segment")
+    assert "most moved 'north' 2" in message and "% -> 5" in message, message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from sentinel_tui.model import AlertKind, AlertRecord, DriftResult, Finding, Severity, Status, worst_status
 
 
@@ -14,8 +16,25 @@ def drift_message(f) -> str:  # f: FeatureDrift
     unseen = f.details.get("unseen_share")
     if unseen:
         extra += f", {unseen * 100:.1f}% unseen categories"
+    moved = _most_moved(f)
+    if moved:
+        extra += moved
     return (f"'{f.feature}' drifted: {f.test} p={p} (< {f.p_threshold:.2g}), {f.effect_size_name} "
             f"{f.effect_size:.3f} (>= {f.effect_threshold:g}){extra}")
+
+
+def _most_moved(f) -> str:
+    """", most moved 'x' 10.0% -> 1.0%" for a categorical feature: which class or segment the verdict is about
+    (the category of the largest Cohen's h among those the distribution lists)."""
+    if f.effect_size_name != "max_cohens_h":
+        return ""
+    dist = f.distribution or {}
+    rows = [(label, ref, cur) for label, ref, cur in zip(dist.get("labels", []), dist.get("reference", []),
+                                                         dist.get("batch", []), strict=False) if label != "(rest)"]
+    if not rows:
+        return ""
+    label, ref, cur = max(rows, key=lambda r: abs(math.asin(math.sqrt(r[2])) - math.asin(math.sqrt(r[1]))))
+    return f", most moved '{label}' {ref * 100:.1f}% -> {cur * 100:.1f}%"
 
 
 def batch_alerts(findings: list[Finding], drift: DriftResult | None) -> list[AlertRecord]:
