@@ -20,6 +20,13 @@ def test_multiclass_confusion_and_averages():
     assert res.precision is None and res.roc_auc is None  # not binary
 
 
+@pytest.mark.filterwarnings("error")
+def test_a_batch_whose_true_class_was_never_predicted_has_no_precision_and_no_warning():
+    # every truth is "a", every prediction "b": precision of "a" is undefined; np.nanmean warned on stderr
+    res = m.from_confusion(np.array([[0, 5], [0, 0]]), ["a", "b"], None)
+    assert np.isnan(res.macro_precision) and res.macro_recall == 0.0 and res.accuracy == 0.0
+
+
 def test_binary_metrics_auc_and_log_loss():
     res = m.classification_metrics(["0", "0", "1", "1", "1", "0"], ["0", "1", "1", "0", "1", "0"], positive="1",
                                    score=np.array([0.1, 0.6, 0.7, 0.4, 0.9, 0.2]))

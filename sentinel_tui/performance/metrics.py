@@ -147,6 +147,13 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[
     return from_confusion(cm, labels, positive, auc, ll)
 
 
+def _defined_mean(x: np.ndarray) -> float:
+    """The mean of the defined values, NaN when there are none (np.nanmean would warn on stderr, where a cron
+    job's mail collects it: a batch whose every true class went unpredicted has no defined precision)."""
+    defined = x[~np.isnan(x)]
+    return float(defined.mean()) if defined.size else float("nan")
+
+
 def from_confusion(cm: np.ndarray, labels: list[str], positive: str | None, auc: float | None = None,
                    ll: float | None = None) -> ClassificationMetrics:
     """The metrics of a confusion matrix (rows: true class, columns: predicted, in ``labels`` order); the Dask
@@ -158,8 +165,7 @@ def from_confusion(cm: np.ndarray, labels: list[str], positive: str | None, auc:
     f1 = _safe_div(2 * precision * recall, precision + recall)
     f1 = np.where(np.isnan(f1) & ~np.isnan(precision) & ~np.isnan(recall), 0.0, f1)
     present = cm.sum(axis=1) > 0  # macro averages over classes that occur in the truth
-    macro = [float(np.nanmean(np.where(present, x, np.nan))) if present.any() else float("nan")
-             for x in (precision, recall, np.nan_to_num(f1, nan=0.0))]
+    macro = [_defined_mean(x[present]) for x in (precision, recall, np.nan_to_num(f1, nan=0.0))]
     pos_p = pos_r = pos_f = None
     if len(labels) == 2:
         positive = positive_label(labels, positive)
