@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import math
-
 from sentinel_tui.model import AlertKind, AlertRecord, DriftResult, Finding, Severity, Status, worst_status
+from sentinel_tui.stats.univariate import cohens_h
 
 
 def drift_message(f) -> str:  # f: FeatureDrift
@@ -33,7 +32,7 @@ def _most_moved(f) -> str:
                                                          dist.get("batch", []), strict=False) if label != "(rest)"]
     if not rows:
         return ""
-    label, ref, cur = max(rows, key=lambda r: abs(math.asin(math.sqrt(r[2])) - math.asin(math.sqrt(r[1]))))
+    label, ref, cur = max(rows, key=lambda r: cohens_h(r[1], r[2]))
     return f", most moved '{label}' {ref * 100:.1f}% -> {cur * 100:.1f}%"
 
 

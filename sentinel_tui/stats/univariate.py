@@ -289,6 +289,32 @@ def chi2_homogeneity(ref_counts: np.ndarray, batch_counts: np.ndarray, min_expec
     return CategoricalComparison(stat, chi2_sf(stat, dof), dof, merged)
 
 
+def cohens_h(p: np.ndarray | float, q: np.ndarray | float) -> np.ndarray | float:
+    """Cohen's h between shares p and q: the difference of their arcsine square roots, doubled (a share that
+    moves as much means as much near 50% as near 5%)."""
+    return np.abs(2 * np.arcsin(np.sqrt(q)) - 2 * np.arcsin(np.sqrt(p)))
+
+
+@dataclass(frozen=True)
+class CategoryTest:
+    """A categorical feature's test: the chi-square and the test of the category that moved most."""
+
+    chi2: CategoricalComparison
+    largest: float | None  # largest_category_p_value (None: two categories, the chi-square itself)
+
+    @property
+    def p_value(self) -> float:
+        """Bonferroni over the two: the smaller p-value, doubled (capped at 1)."""
+        return self.chi2.p_value if self.largest is None else min(1.0, 2 * min(self.chi2.p_value, self.largest))
+
+
+def category_test(ref_counts: np.ndarray, batch_counts: np.ndarray) -> CategoryTest:
+    """The chi-square (which spreads its power over k-1 degrees of freedom) together with the test of the one
+    category that moved most: one class vanishing from a model's predictions, or one segment surging, is not
+    diluted."""
+    return CategoryTest(chi2_homogeneity(ref_counts, batch_counts), largest_category_p_value(ref_counts, batch_counts))
+
+
 def largest_category_p_value(ref_counts: np.ndarray, batch_counts: np.ndarray, candidates: int = 3
                              ) -> float | None:
     """A test of the one category whose share moved most, for what the chi-square dilutes: when a single category
@@ -330,7 +356,7 @@ def two_proportions(ref_true: int, ref_n: int, batch_true: int, batch_n: int) ->
     if ref_n == 0 or batch_n == 0:
         return ProportionComparison(float("nan"), float("nan"), float("nan"), False)
     p1, p2 = ref_true / ref_n, batch_true / batch_n
-    h = abs(2 * np.arcsin(np.sqrt(p2)) - 2 * np.arcsin(np.sqrt(p1)))
+    h = cohens_h(p1, p2)
     pooled = (ref_true + batch_true) / (ref_n + batch_n)
     expected_min = min(pooled, 1 - pooled) * min(ref_n, batch_n)
     if expected_min < 5:
