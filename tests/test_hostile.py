@@ -384,7 +384,8 @@ async def test_an_in_place_writer_that_pauses_is_read_once_when_it_closes(tmp_pa
     with open(tmp_path / "inplace.csv", "w") as fh:
         fh.write(text[:half])
         fh.flush()
-        await asyncio.sleep(1.5)  # the writer pauses far longer than the quiet period, file still open
+        # the writer pauses, file still open, until the monitor has held it quiet past the quiet period
+        await until(lambda: engine.source.tracker.held_open > 0)
         assert not [e for e in events if isinstance(e, BatchEvent)], "read while its writer still had it open"
         fh.write(text[half:])
     await until(lambda: any(isinstance(e, BatchEvent) for e in events))

@@ -78,6 +78,7 @@ class ReadinessTracker:
         self.max_open_wait = max_open_wait
         self._pending: dict[str, _Pending] = {}
         self._counter = 0
+        self.held_open = 0  # polls that held a file quiet past the quiet period because its writer has it open
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -120,7 +121,9 @@ class ReadinessTracker:
                 p.size, p.mtime = st
                 p.stable_since = now
             elif p.written_at is not None and now - p.written_at < self.max_open_wait:
-                continue  # written in place and not closed yet: a pause of the writer is not the end
+                # written in place and not closed yet: a pause of the writer is not the end
+                self.held_open += now - p.stable_since >= self.quiet_period
+                continue
             elif now - p.stable_since >= self.quiet_period:
                 ready.append(path)
         for path in ready:
