@@ -79,7 +79,7 @@ def run_grid(datasets: list[RealDataset], root: Path, healthy_reps: int, shift_r
                 out.family[name] = family
                 if not applies(name, ds, n):
                     continue
-                if (best := ceiling(name, ds, n)) is not None:
+                if (best := ceiling(shift, ds, n)) is not None:
                     out.ceiling[ds.name, name, n] = best
                 for _ in range(shift_reps):
                     o = check(ds, shift(ds, n, rng), path, settings)

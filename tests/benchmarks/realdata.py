@@ -231,15 +231,39 @@ def missing(share: float) -> Shift:
     return shift
 
 
+def rarest_class(ds: RealDataset) -> tuple[object, int]:
+    """The stream's rarest class (the one the class-prior shift removes) and its rows."""
+    values, counts = np.unique(ds.stream_classes, return_counts=True)
+    i = int(np.argmin(counts))
+    return values[i], int(counts[i])
+
+
+def gaining_category(ds: RealDataset) -> tuple[object, float]:
+    """The category of the low-cardinality column whose stream share is nearest 30% (the one the category shift
+    raises), and that share."""
+    shares = ds.stream[ds.category_column].value_counts(normalize=True)
+    target = shares.index[np.argmin(np.abs(shares.to_numpy() - 0.3))]
+    return target, float(shares[target])
+
+
 def class_prior(removed: float) -> Shift:
     """``removed`` of the rows of one class (the rarest) taken out of the stream before the batch is drawn."""
     def shift(ds: RealDataset, n: int, rng: np.random.Generator) -> pd.DataFrame:
-        values, counts = np.unique(ds.stream_classes, return_counts=True)
-        rarest = values[np.argmin(counts)]
-        members = np.flatnonzero(ds.stream_classes == rarest)
+        members = np.flatnonzero(ds.stream_classes == rarest_class(ds)[0])
         dropped = rng.choice(members, int(round(removed * members.size)), replace=False)
         keep = np.setdiff1d(np.arange(len(ds.stream)), dropped)
         return _draw(ds, n, rng, keep)
+
+    def ceiling(ds: RealDataset, n: int, alpha: float) -> float:
+        from scipy import stats
+
+        p0 = rarest_class(ds)[1] / len(ds.stream_classes)
+        p1 = p0 * (1 - removed) / (1 - p0 * removed)
+        k = int(stats.binom.ppf(alpha, n, p0))
+        while k >= 0 and stats.binom.cdf(k, n, p0) > alpha:
+            k -= 1
+        return float(stats.binom.cdf(k, n, p1)) if k >= 0 else 0.0
+    shift.ceiling = ceiling
     return shift
 
 
@@ -247,15 +271,24 @@ def category_gain(points: float) -> Shift:
     """The category of the low-cardinality column whose stream share is nearest 30% gains ``points`` of the batch
     (its rows are drawn at share + points, the others fill the rest)."""
     def shift(ds: RealDataset, n: int, rng: np.random.Generator) -> pd.DataFrame:
-        col = ds.stream[ds.category_column]
-        shares = col.value_counts(normalize=True)
-        target = shares.index[np.argmin(np.abs(shares.to_numpy() - 0.3))]
-        inside = np.flatnonzero(col.to_numpy() == target)
-        outside = np.flatnonzero(col.to_numpy() != target)
-        k = int(round(min(shares[target] + points, 1.0) * n))
+        target, share = gaining_category(ds)
+        col = ds.stream[ds.category_column].to_numpy()
+        inside = np.flatnonzero(col == target)
+        outside = np.flatnonzero(col != target)
+        k = int(round(min(share + points, 1.0) * n))
         parts = [ds.stream.iloc[rng.choice(inside, k, replace=False)],
                  ds.stream.iloc[rng.choice(outside, n - k, replace=False)]]
         return pd.concat(parts).sample(frac=1.0, random_state=int(rng.integers(1 << 31))).reset_index(drop=True)
+
+    def ceiling(ds: RealDataset, n: int, alpha: float) -> float:
+        from scipy import stats
+
+        p0 = gaining_category(ds)[1]
+        k = int(stats.binom.isf(alpha, n, p0))
+        while stats.binom.sf(k, n, p0) > alpha:
+            k += 1
+        return float(stats.binom.sf(k, n, min(p0 + points, 1.0)))
+    shift.ceiling = ceiling
     return shift
 
 
@@ -283,41 +316,21 @@ def applies(name: str, ds: RealDataset, n: int) -> bool:
     if name.startswith("one category"):
         if ds.category_column is None:
             return False
-        shares = ds.stream[ds.category_column].value_counts(normalize=True)
-        target = shares.index[np.argmin(np.abs(shares.to_numpy() - 0.3))]
-        return (shares[target] + 0.2) * n <= (ds.stream[ds.category_column] == target).sum()
+        target, share = gaining_category(ds)
+        return (share + 0.2) * n <= (ds.stream[ds.category_column] == target).sum()
     if name.endswith("class removed"):
-        values, counts = np.unique(ds.stream_classes, return_counts=True)
-        return len(ds.stream) - 0.9 * counts.min() >= 2 * n
+        return len(ds.stream) - 0.9 * rarest_class(ds)[1] >= 2 * n
     return True
 
 
-def ceiling(name: str, ds: RealDataset, n: int, alpha: float = 0.005) -> float | None:
-    """The detection rate of an oracle for this shift at this size, or None where there is none: the share of
-    batches in which an exact one-sided binomial test at ``alpha`` (the drift budget of a batch) rejects, when it
-    is told which class or category moved and in which direction and sees every row's class (the labels, which a
-    monitor does not have) with the stream's true shares. No monitor can beat it at that false-alarm level, so a
-    goal above it asks for the impossible."""
-    from scipy import stats
-
-    if name.endswith("class removed"):
-        removed = float(name.split("%")[0]) / 100
-        _, counts = np.unique(ds.stream_classes, return_counts=True)
-        p0 = counts.min() / counts.sum()
-        p1 = p0 * (1 - removed) / (1 - p0 * removed)
-        k = int(stats.binom.ppf(alpha, n, p0))
-        while k >= 0 and stats.binom.cdf(k, n, p0) > alpha:
-            k -= 1
-        return float(stats.binom.cdf(k, n, p1)) if k >= 0 else 0.0
-    if name.startswith("one category") and ds.category_column is not None:
-        points = float(name.split("+")[1].split()[0]) / 100
-        shares = ds.stream[ds.category_column].value_counts(normalize=True).to_numpy()
-        p0 = float(shares[np.argmin(np.abs(shares - 0.3))])
-        k = int(stats.binom.isf(alpha, n, p0))
-        while stats.binom.sf(k, n, p0) > alpha:
-            k += 1
-        return float(stats.binom.sf(k, n, min(p0 + points, 1.0)))
-    return None
+def ceiling(shift: Shift, ds: RealDataset, n: int, alpha: float = 0.005) -> float | None:
+    """The detection rate of an oracle for this shift at this size, or None where there is none (only the
+    class-prior and category shifts have one): the share of batches in which an exact one-sided binomial test at
+    ``alpha`` (the drift budget of a batch) rejects, when it is told which class or category moved and in which
+    direction and sees every row's class (the labels, which a monitor does not have) with the stream's true
+    shares. No monitor can beat it at that false-alarm level, so a goal above it asks for the impossible."""
+    oracle = getattr(shift, "ceiling", None)
+    return oracle(ds, n, alpha) if oracle is not None else None
 
 
 @dataclass
